@@ -1,0 +1,65 @@
+"""The commented starter config (``tradewind init``) and the JSON Schema, both derived
+from the models so they can never drift from what the loader accepts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+from tradewind.config.models import Settings
+
+__all__ = ["json_schema", "starter_toml"]
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, Path):
+        return json.dumps(value.as_posix())
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def _render_fields(model: BaseModel, lines: list[str]) -> None:
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            continue
+        if field.description:
+            lines.append(f"# {field.description}")
+        if field.annotation is not None and "SecretStr" in str(field.annotation):
+            lines.append(f"# {name}: environment only")
+        elif value is None or isinstance(value, SecretStr):
+            lines.append(f"# {name} =")
+        else:
+            lines.append(f"{name} = {_toml_value(value)}")
+
+
+def starter_toml() -> str:
+    """A complete, commented ``tradewind.toml`` holding the built-in defaults."""
+    defaults = Settings.model_construct()
+    lines = [
+        "# Tradewind configuration. Every key is optional: the values below are the defaults.",
+        "# Environment overrides: TRADEWIND__SECTION__KEY (e.g. TRADEWIND__DATA__TIMEFRAME=1h).",
+        "# Secrets (exchange keys) are read from the environment only, never from this file.",
+        "",
+    ]
+    _render_fields(defaults, lines)
+    for name in type(defaults).model_fields:
+        section = getattr(defaults, name)
+        if isinstance(section, BaseModel):
+            doc = (type(section).__doc__ or "").strip().splitlines()[0]
+            lines += ["", f"[{name}]", f"# {doc}"]
+            _render_fields(section, lines)
+    return "\n".join(lines) + "\n"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the config file (``tradewind config schema``)."""
+    return Settings.model_json_schema()

@@ -1,0 +1,111 @@
+"""Timeframes, symbols and UTC timestamps: the vocabulary every layer shares."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import ClassVar
+
+import pandas as pd
+
+from tradewind.errors import ConfigError
+
+__all__ = [
+    "CANDLE_COLUMNS",
+    "OPTIONAL_COLUMNS",
+    "PRICE_COLUMNS",
+    "Timeframe",
+    "normalize_symbol",
+    "parse_utc",
+]
+
+#: The columns every candle frame has, in this order.
+CANDLE_COLUMNS: tuple[str, ...] = ("timestamp", "open", "high", "low", "close", "volume")
+#: Price columns (float64, finite, positive).
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+#: Extra columns kept when a source provides them.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("quote_volume", "trades", "taker_buy_volume", "bid", "ask")
+
+_TF_RE = re.compile(r"^(\d+)([mhdw])$")
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True, slots=True)
+class Timeframe:
+    """A candle length such as ``5m`` or ``1h``; candles are keyed by their open time.
+
+    Only whole-minute multiples that divide a day or a week evenly are allowed, so that
+    every timeframe has a fixed grid anchored at the Unix epoch (as Binance's are).
+    """
+
+    name: str
+    seconds: int
+
+    SUPPORTED: ClassVar[tuple[str, ...]] = (
+        "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w",
+    )
+
+    @classmethod
+    def parse(cls, text: str | Timeframe) -> Timeframe:
+        """Parse ``"5m"``, ``"1h"``, ``"1d"``…; raise :class:`ConfigError` on anything else."""
+        if isinstance(text, Timeframe):
+            return text
+        match = _TF_RE.match(str(text).strip())
+        if match is None or f"{int(match[1])}{match[2]}" not in cls.SUPPORTED:
+            raise ConfigError(
+                f"unknown timeframe {text!r}: use one of {', '.join(cls.SUPPORTED)}"
+            )
+        return cls(name=f"{int(match[1])}{match[2]}", seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+
+    @property
+    def nanoseconds(self) -> int:
+        """The candle length in nanoseconds (the unit of pandas/numpy timestamps)."""
+        return self.seconds * 1_000_000_000
+
+    @property
+    def milliseconds(self) -> int:
+        """The candle length in milliseconds (the unit of exchange APIs)."""
+        return self.seconds * 1000
+
+    @property
+    def timedelta(self) -> pd.Timedelta:
+        """The candle length as a pandas Timedelta."""
+        return pd.Timedelta(seconds=self.seconds)
+
+    def is_multiple_of(self, other: Timeframe) -> bool:
+        """True when candles of ``other`` tile candles of this timeframe exactly."""
+        return self.seconds % other.seconds == 0 and self.seconds >= other.seconds
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def normalize_symbol(symbol: str) -> str:
+    """Return the exchange-id spelling used in file names: ``BTC/USDT`` → ``BTCUSDT``.
+
+    Raises :class:`ConfigError` for anything that is not letters and digits.
+    """
+    cleaned = symbol.strip().upper().replace("/", "").replace("-", "").replace("_", "")
+    if not cleaned or not cleaned.isalnum():
+        raise ConfigError(f"invalid pair {symbol!r}: expected e.g. BTCUSDT or BTC/USDT")
+    return cleaned
+
+
+def parse_utc(value: str | datetime | pd.Timestamp) -> pd.Timestamp:
+    """Parse a date or datetime as UTC; naive input is taken to be UTC already.
+
+    Raises :class:`ConfigError` naming the bad value.
+    """
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"invalid date/time {value!r}: use e.g. 2024-01-01 or 2024-01-01T12:00") from exc
+    if ts is pd.NaT:
+        raise ConfigError(f"invalid date/time {value!r}")
+    return ts.tz_localize(UTC) if ts.tzinfo is None else ts.tz_convert(UTC)
+
+
+def utc_now() -> pd.Timestamp:
+    """The wall clock in UTC (only for composition roots and sources; never in pure code)."""
+    return pd.Timestamp(datetime.now(tz=UTC))
