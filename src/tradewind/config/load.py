@@ -34,14 +34,14 @@ DEFAULT_CONFIG_NAME = "tradewind.toml"
 ENV_PREFIX = "TRADEWIND__"
 _SECRET_KEYS = {("exchange", "api_key"), ("exchange", "api_secret")}
 
-_file_data: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
-    "tradewind_config_file_data", default={}
+_file_data: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "tradewind_config_file_data", default=None
 )
 
 
 def current_file_data() -> dict[str, Any]:
     """The parsed TOML of the config being loaded (used by the settings source)."""
-    return _file_data.get()
+    return _file_data.get() or {}
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -137,7 +137,10 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
 
 
 def _source_of(
-    loc: tuple[Any, ...], file_data: dict[str, Any], overrides: dict[str, Any], env: dict[str, str],
+    loc: tuple[Any, ...],
+    file_data: dict[str, Any],
+    overrides: dict[str, Any],
+    env: dict[str, str],
     where: str,
 ) -> str:
     if _lookup(overrides, loc):

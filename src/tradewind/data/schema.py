@@ -27,8 +27,6 @@ __all__ = [
     "validate_candles",
 ]
 
-_NS_DTYPE = "datetime64[ns, UTC]"
-
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -82,7 +80,7 @@ def conform(df: pd.DataFrame, *, where: str = "candles") -> pd.DataFrame:
             ts = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
         else:
             ts = pd.to_datetime(ts, utc=True)
-        out["timestamp"] = ts.astype(_NS_DTYPE)
+        out["timestamp"] = ts.astype("datetime64[ns, UTC]")
     except (ValueError, TypeError) as exc:
         raise DataError(f"{where}: column timestamp is not a time: {exc}") from None
     for col in out.columns[1:]:
@@ -116,11 +114,16 @@ def _rule_rows(df: pd.DataFrame, timeframe: Timeframe) -> list[tuple[str, np.nda
     rules.append(("finite", ~np.isfinite(values).all(axis=1), "NaN or infinity in a value"))
     o, h, lo, c, v = (df[k].to_numpy() for k in ("open", "high", "low", "close", "volume"))
     with np.errstate(invalid="ignore"):
-        rules.append(("positive", (df.loc[:, list(PRICE_COLUMNS)].to_numpy() <= 0).any(axis=1),
-                      "a price is zero or negative"))
-        rules.append(("high", h < np.maximum(o, c), "high is below max(open, close)"))
-        rules.append(("low", lo > np.minimum(o, c), "low is above min(open, close)"))
-        rules.append(("volume", v < 0, "volume is negative"))
+        rules.append(
+            (
+                "positive",
+                np.asarray((df.loc[:, list(PRICE_COLUMNS)].to_numpy() <= 0).any(axis=1)),
+                "a price is zero or negative",
+            )
+        )
+        rules.append(("high", np.asarray(h < np.maximum(o, c)), "high is below max(open, close)"))
+        rules.append(("low", np.asarray(lo > np.minimum(o, c)), "low is above min(open, close)"))
+        rules.append(("volume", np.asarray(v < 0), "volume is negative"))
     return rules
 
 

@@ -62,7 +62,8 @@ def read_parquet_file(path: Path, columns: list[str] | None = None) -> pd.DataFr
         raise DataError(f"{path}: no such candle file") from None
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
-    return table.to_pandas()
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
 
 
 class CandleStore:

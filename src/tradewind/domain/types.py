@@ -43,7 +43,19 @@ class Timeframe:
     seconds: int
 
     SUPPORTED: ClassVar[tuple[str, ...]] = (
-        "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w",
+        "1m",
+        "3m",
+        "5m",
+        "15m",
+        "30m",
+        "1h",
+        "2h",
+        "4h",
+        "6h",
+        "8h",
+        "12h",
+        "1d",
+        "1w",
     )
 
     @classmethod
@@ -53,10 +65,10 @@ class Timeframe:
             return text
         match = _TF_RE.match(str(text).strip())
         if match is None or f"{int(match[1])}{match[2]}" not in cls.SUPPORTED:
-            raise ConfigError(
-                f"unknown timeframe {text!r}: use one of {', '.join(cls.SUPPORTED)}"
-            )
-        return cls(name=f"{int(match[1])}{match[2]}", seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+            raise ConfigError(f"unknown timeframe {text!r}: use one of {', '.join(cls.SUPPORTED)}")
+        return cls(
+            name=f"{int(match[1])}{match[2]}", seconds=int(match[1]) * _UNIT_SECONDS[match[2]]
+        )
 
     @property
     def nanoseconds(self) -> int:
@@ -100,8 +112,10 @@ def parse_utc(value: str | datetime | pd.Timestamp) -> pd.Timestamp:
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"invalid date/time {value!r}: use e.g. 2024-01-01 or 2024-01-01T12:00") from exc
-    if ts is pd.NaT:
+        raise ConfigError(
+            f"invalid date/time {value!r}: use e.g. 2024-01-01 or 2024-01-01T12:00"
+        ) from exc
+    if pd.isna(ts):
         raise ConfigError(f"invalid date/time {value!r}")
     return ts.tz_localize(UTC) if ts.tzinfo is None else ts.tz_convert(UTC)
 

@@ -1,0 +1,205 @@
+"""The ``tradewind`` command line: one Typer app, errors mapped to exit codes.
+
+Exit codes: 0 success, 1 unexpected error, 2 usage error, 3 configuration, 4 data,
+5 exchange, 6 state, 7 look-ahead, 130 interrupted. Errors print one line on stderr;
+``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tradewind import __version__
+from tradewind.cli._runtime import (
+    ConfigOpt,
+    DataDirOpt,
+    DebugOpt,
+    HomeOpt,
+    JsonOpt,
+    QuietOpt,
+    SeedOpt,
+    make_runtime,
+)
+from tradewind.cli.data import data_app, run_synth
+from tradewind.config import DEFAULT_CONFIG_NAME, json_schema, resolved_dict, starter_toml
+from tradewind.errors import TradewindError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="tradewind",
+    help="Machine-learning crypto trading: data, training, backtest, Monte Carlo, paper, live.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(
+    help="Show the resolved configuration or its JSON Schema.", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
+app.add_typer(data_app, name="data")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tradewind {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Options here apply to every subcommand that does not set them itself."""
+    ctx.obj = {"config": config, "home": home, "json": json_out, "quiet": quiet, "debug": debug}
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Option("--path", help="Where to write the starter config.")] = Path(
+        DEFAULT_CONFIG_NAME
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write the built-in defaults as a commented starter config, and create the home folder."""
+    if path.exists() and not force:
+        raise TradewindError(f"{path} already exists; use --force to overwrite it")
+    rt = make_runtime(ctx, home=home, json_out=json_out, quiet=quiet)
+    path.write_text(starter_toml(), encoding="utf-8")
+    rt.settings.home.mkdir(parents=True, exist_ok=True)
+    rt.emit(
+        {"config": str(path), "home": str(rt.settings.home)},
+        lambda out: out.print(
+            f"wrote {path} (edit it, or delete it to use the defaults); home: {rt.settings.home}"
+        ),
+    )
+
+
+@config_app.command("show")
+def config_show(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Print the resolved configuration (file + environment + options), secrets masked."""
+    rt = make_runtime(ctx, config=config, home=home, json_out=json_out, quiet=quiet)
+    resolved = resolved_dict(rt.settings)
+    payload = {
+        "source": str(rt.config_path) if rt.config_path else "defaults or ./tradewind.toml",
+        "hash": rt.config_hash,
+        "config": resolved,
+    }
+
+    def human(out: Console) -> None:
+        out.print_json(json.dumps(resolved, default=str))
+        out.print(f"config hash: {rt.config_hash}")
+
+    rt.emit(payload, human)
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of the config file."""
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    data_dir: DataDirOpt = None,
+    seed: SeedOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Regenerate even if present.")] = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """The main job on the embedded default: generate the synthetic market and summarise it."""
+    rt = make_runtime(
+        ctx,
+        config=config,
+        home=home,
+        json_out=json_out,
+        quiet=quiet,
+        overrides={"data.data_dir": data_dir, "seed": seed},
+    )
+    summary = run_synth(rt, force=force)
+    payload: dict[str, Any] = {"synthetic_market": summary, "config_hash": rt.config_hash}
+
+    def human(out: Console) -> None:
+        table = Table(title="Synthetic market", show_header=False)
+        for key in (
+            "path",
+            "pairs",
+            "timeframe",
+            "first",
+            "last",
+            "rows",
+            "events_planted",
+            "signal",
+            "seed",
+            "reused",
+        ):
+            table.add_row(key, str(summary.get(key)))
+        out.print(table)
+        out.print(f"candles are in {summary['path']}; next: `tradewind data check`")
+
+    rt.emit(payload, human)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turn known errors into one line and an exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    # --debug is accepted anywhere on the line, not only before the subcommand.
+    debug = "--debug" in args
+    if debug:
+        args = ["--debug", *(a for a in args if a != "--debug")]
+    try:
+        code = app(args=args, prog_name="tradewind", standalone_mode=False)
+    except TradewindError as exc:
+        if debug:
+            traceback.print_exc()
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: typer's own message and code 2
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            Console(stderr=True).print(f"error: {exc.format_message()}", highlight=False)
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        Console(stderr=True).print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # an internal bug: say so, keep the traceback behind --debug
+        if debug:
+            traceback.print_exc()
+        Console(stderr=True, soft_wrap=True).print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+            "(re-run with --debug for the traceback, and please report it)",
+            highlight=False,
+        )
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

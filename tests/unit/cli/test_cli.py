@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_candles
+from tradewind.cli.app import main
+from tradewind.data.store import CandleStore
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    code = exit_info.value.code
+    return (code if isinstance(code, int) else 0), out, err
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tradewind", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("tradewind ")
+
+
+def test_init_writes_starter_config_and_refuses_to_overwrite(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "init", "--json")
+    assert code == 0
+    assert json.loads(out)["config"] == "tradewind.toml"
+    assert Path("tradewind.toml").read_text().startswith("# Tradewind configuration")
+    assert home.is_dir()
+    code, _, err = run(capsys, "init")
+    assert code == 1
+    assert "already exists" in err
+
+
+def test_config_show_json_masks_secrets(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADEWIND__EXCHANGE__API_SECRET", "very-secret-value")
+    code, out, _ = run(capsys, "config", "show", "--json")
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["config"]["exchange"]["api_secret"] == "***"  # noqa: S105 - the mask
+    assert len(payload["hash"]) == 64
+    assert "very-secret-value" not in out
+
+
+def test_config_schema_is_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "config", "schema")
+    assert code == 0
+    assert "properties" in json.loads(out)
+
+
+def test_bad_config_exits_3_with_one_line_and_no_traceback(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path("tradewind.toml").write_text('[data]\ntimefram = "1h"\n')
+    code, out, err = run(capsys, "config", "show")
+    assert code == 3
+    assert "did you mean 'data.timeframe'" in err
+    assert "Traceback" not in err
+    code, _, err = run(capsys, "config", "show", "--debug")
+    assert code == 3
+    assert "Traceback" in err
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "data", "check", "--no-such-option")
+    assert code == 2
+    assert "No such option" in err
+
+
+def test_data_check_reports_problems_and_exits_4(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    df = make_candles(60)
+    df.loc[3, "low"] = df.loc[3, "high"] * 2
+    path = tmp_path / "d" / "binance" / "5m" / "AAAUSDT.parquet"
+    path.parent.mkdir(parents=True)
+    df.to_parquet(path)
+    CandleStore(tmp_path / "d", "binance").write("BBBUSDT", "5m", make_candles(60).drop(index=[9]))
+    code, out, _ = run(
+        capsys,
+        "data",
+        "check",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--exchange",
+        "binance",
+        "--json",
+    )
+    assert code == 4
+    payload = json.loads(out)
+    assert payload["files"] == 2
+    assert payload["files_with_problems"] == 1
+    bad = next(r for r in payload["reports"] if r["symbol"] == "AAAUSDT")
+    assert bad["problems"][0]["rule"] == "low"
+    assert bad["problems"][0]["row"] == 3
+    good = next(r for r in payload["reports"] if r["symbol"] == "BBBUSDT")
+    assert good["ok"]
+    assert good["missing_candles"] == 1
+
+
+def test_data_check_on_empty_store_is_a_data_error(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "data", "check")
+    assert code == 4
+    assert "no candle files" in err
+
+
+def test_global_options_apply_to_subcommands(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--home", str(tmp_path / "h"), "--json", "config", "show")
+    assert code == 0
+    assert json.loads(out)["config"]["home"] == str(tmp_path / "h")
