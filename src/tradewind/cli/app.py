@@ -150,23 +150,35 @@ def demo(
 
     def human(out: Console) -> None:
         table = Table(title="Synthetic market", show_header=False)
-        for key in (
-            "path",
-            "pairs",
-            "timeframe",
-            "first",
-            "last",
-            "rows",
-            "events_planted",
-            "signal",
-            "seed",
-            "reused",
-        ):
-            table.add_row(key, str(summary.get(key)))
+        table.add_row("store", str(summary["path"]))
+        table.add_row("pairs", f"{len(summary['pairs'])} ({summary['pairs'][0]} leads)")
+        table.add_row("timeframe", str(summary["timeframe"]))
+        table.add_row("period", f"{summary['first_candle']} → {summary['last_candle']}")
+        table.add_row("candles", f"{summary['rows']:,}")
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in summary["regime_shares"].items())
+        table.add_row("regimes", shares)
+        table.add_row("planted events", f"{summary['events']} (signal {summary['signal']})")
+        table.add_row("seed", str(summary["seed"]))
+        table.add_row("generated", "reused (same parameters)" if summary["reused"] else "now")
         out.print(table)
-        out.print(f"candles are in {summary['path']}; next: `tradewind data check`")
+        stats = Table(title="Pairs (first five)")
+        for col in ("pair", "total return", "annual vol"):
+            stats.add_column(col)
+        for row in summary["pair_stats"][:5]:
+            stats.add_row(*_pair_row(row))
+        out.print(stats)
+        out.print(
+            f"next: `tradewind data check`, `tradewind data list` "
+            f"(config hash {rt.config_hash[:12]})"
+        )
 
     rt.emit(payload, human)
+
+
+def _pair_row(row: dict[str, Any]) -> tuple[str, str, str]:
+    ret = next((v for k, v in row.items() if "return" in k), float("nan"))
+    vol = next((v for k, v in row.items() if "vol" in k), float("nan"))
+    return str(row.get("pair", row.get("symbol", "?"))), f"{ret:+.1%}", f"{vol:.0%}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -265,3 +265,241 @@ def list_data(
         out.print(table if rows else f"no candles under {root}")
 
     rt.emit({"data_dir": str(root), "sets": rows}, human)
+
+
+def _download(
+    rt: Runtime,
+    *,
+    mode: str,
+    exchange: str | None,
+    timeframe: str | None,
+    pairs: str | None,
+    top: int | None,
+    quote: str,
+    since: str | None,
+    concurrency: int | None,
+) -> None:
+    from tradewind.data.sources.download import sync_candles
+    from tradewind.domain.types import parse_utc
+
+    name = exchange or rt.settings.exchange.name
+    tf = Timeframe.parse(timeframe or rt.settings.data.timeframe)
+    store = CandleStore(rt.settings.data_dir, name)
+    with rt.progress() as bar:
+        task = bar.add_task(f"{mode} {name} {tf}", total=None)
+        report = sync_candles(
+            store,
+            tf,
+            exchange_cfg=rt.settings.exchange,
+            download_cfg=rt.settings.download,
+            pairs=_pairs(pairs) or (rt.settings.data.pairs or None),
+            top=top,
+            quote=quote.upper(),
+            since=parse_utc(since) if since else None,
+            mode=mode,
+            concurrency=concurrency,
+            progress=lambda _symbol, _added: bar.advance(task),
+            on_total=lambda n: bar.update(task, total=n),
+        )
+    payload = {**report.to_dict(), "store": str(store.root)}
+
+    def human(out: Console) -> None:
+        table = Table(title=f"{mode}: {store.root / tf.name}")
+        for col in ("pair", "status", "added", "replaced", "holes", "requests", "last"):
+            table.add_column(col)
+        for p in report.pairs:
+            table.add_row(
+                p.symbol,
+                p.status,
+                str(p.added),
+                str(p.replaced),
+                str(p.holes),
+                str(p.requests),
+                (p.last or "")[:16],
+            )
+        out.print(table)
+        out.print(
+            f"{payload['added']} candles added in {report.elapsed_s:.1f} s; "
+            f"{report.requests} requests, weight {report.weight}, {report.retries} retries, "
+            f"{report.rate_limited} rate-limited answers"
+        )
+        for p in report.failed:
+            out.print(f"[red]failed[/] {p.symbol}: {p.error} (file unchanged)", highlight=False)
+
+    rt.emit(payload, human)
+    if report.failed:
+        raise typer.Exit(5)
+
+
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option("--concurrency", help="Requests in flight; 1 = sequential (default: config)."),
+]
+QuoteOpt = Annotated[str, typer.Option("--quote", help="Quote asset for --top.")]
+SinceOpt = Annotated[str | None, typer.Option("--since", help="First candle (UTC date/time).")]
+
+
+@data_app.command("download")
+def download(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    data_dir: DataDirOpt = None,
+    exchange: ExchangeOpt = None,
+    timeframe: TimeframeOpt = None,
+    pairs: PairsOpt = None,
+    top: Annotated[
+        int | None, typer.Option("--top", help="The N pairs with most 24 h quote volume.")
+    ] = None,
+    quote: QuoteOpt = "USDT",
+    since: SinceOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Download candles through ccxt into <data-dir>/<exchange>/<timeframe>/ (async)."""
+    if not since:
+        raise DataError("give --since (e.g. --since 2024-01-01) for a download")
+    if not pairs and top is None:
+        raise DataError("name --pairs (e.g. BTCUSDT,ETHUSDT) or --top N")
+    rt = make_runtime(
+        ctx,
+        config=config,
+        home=home,
+        json_out=json_out,
+        quiet=quiet,
+        overrides={"data.data_dir": data_dir},
+    )
+    _download(
+        rt,
+        mode="download",
+        exchange=exchange,
+        timeframe=timeframe,
+        pairs=pairs,
+        top=top,
+        quote=quote,
+        since=since,
+        concurrency=concurrency,
+    )
+
+
+@data_app.command("update")
+def update(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    data_dir: DataDirOpt = None,
+    exchange: ExchangeOpt = None,
+    timeframe: TimeframeOpt = None,
+    pairs: PairsOpt = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Start for pairs that have no file yet.")
+    ] = None,
+    concurrency: ConcurrencyOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Fetch only what is missing: candles after the last stored one, and holes."""
+    rt = make_runtime(
+        ctx,
+        config=config,
+        home=home,
+        json_out=json_out,
+        quiet=quiet,
+        overrides={"data.data_dir": data_dir},
+    )
+    _download(
+        rt,
+        mode="update",
+        exchange=exchange,
+        timeframe=timeframe,
+        pairs=pairs,
+        top=None,
+        quote="USDT",
+        since=since,
+        concurrency=concurrency,
+    )
+
+
+@data_app.command("resample")
+def resample_cmd(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Option("--to", help="Target timeframe, e.g. 1h.")],
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    data_dir: DataDirOpt = None,
+    exchange: ExchangeOpt = None,
+    timeframe: Annotated[
+        str | None, typer.Option("--from", "--timeframe", help="Source timeframe.")
+    ] = None,
+    pairs: PairsOpt = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out-dir", help="Write here instead of the same store.")
+    ] = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Resample stored candles exactly to a higher timeframe (incomplete last bucket dropped)."""
+    from tradewind.data.resample import resample
+
+    rt = make_runtime(
+        ctx,
+        config=config,
+        home=home,
+        json_out=json_out,
+        quiet=quiet,
+        overrides={"data.data_dir": data_dir, "data.exchange": exchange},
+    )
+    src = rt.store()
+    dst = CandleStore(out_dir, src.exchange) if out_dir else src
+    source_tf = Timeframe.parse(timeframe or rt.settings.data.timeframe)
+    target_tf = Timeframe.parse(target)
+    names = _pairs(pairs) or src.symbols(source_tf)
+    if not names:
+        raise DataError(f"{src.root / source_tf.name}: no candle files to resample")
+    written = []
+    with rt.progress() as bar:
+        task = bar.add_task(f"resample {source_tf} → {target_tf}", total=len(names))
+        for symbol in names:
+            frame = resample(src.read(symbol, source_tf), source_tf, target_tf)
+            dst.write(symbol, target_tf, frame)
+            written.append({"symbol": symbol, "rows": len(frame)})
+            bar.advance(task)
+    rt.emit(
+        {"from": source_tf.name, "to": target_tf.name, "store": str(dst.root), "files": written},
+        lambda out: out.print(f"wrote {len(written)} file(s) to {dst.root / target_tf.name}"),
+    )
+
+
+@data_app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Binance Vision CSV/ZIP files or folders.")],
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    data_dir: DataDirOpt = None,
+    exchange: Annotated[
+        str, typer.Option("--exchange", help="Exchange folder to import into.")
+    ] = "binance",
+    symbol: Annotated[str | None, typer.Option("--pair", help="Override the pair.")] = None,
+    timeframe: Annotated[
+        str | None, typer.Option("--timeframe", "-t", help="Override the timeframe.")
+    ] = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Import data.binance.vision kline dumps (CSV or ZIP, ms or µs timestamps)."""
+    from tradewind.data.sources.binance_vision import import_files
+
+    rt = make_runtime(
+        ctx,
+        config=config,
+        home=home,
+        json_out=json_out,
+        quiet=quiet,
+        overrides={"data.data_dir": data_dir},
+    )
+    store = rt.store(exchange)
+    report = import_files(paths, store, symbol=symbol, timeframe=timeframe)
+    payload = report.to_dict()
+    rt.emit(payload, lambda out: out.print_json(json.dumps(payload, default=str)))

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.conftest import make_candles
@@ -126,3 +127,30 @@ def test_global_options_apply_to_subcommands(
     code, out, _ = run(capsys, "--home", str(tmp_path / "h"), "--json", "config", "show")
     assert code == 0
     assert json.loads(out)["config"]["home"] == str(tmp_path / "h")
+
+
+def test_demo_generates_then_reuses_the_synthetic_market(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADEWIND__SYNTH__PAIRS", "3")
+    monkeypatch.setenv("TRADEWIND__SYNTH__DAYS", "4")
+    code, out, _ = run(capsys, "demo", "--json", "--quiet")
+    assert code == 0
+    market = json.loads(out)["synthetic_market"]
+    assert market["reused"] is False
+    assert market["rows"] == 3 * 4 * 288
+    store = CandleStore(home / "data", "synthetic")
+    assert len(store.symbols("5m")) == 3
+    assert store.read(store.symbols("5m")[0], "5m")["timestamp"].iloc[0] == pd.Timestamp(
+        "2024-01-01", tz="UTC"
+    )
+    code, out, _ = run(capsys, "demo", "--json")
+    assert json.loads(out)["synthetic_market"]["reused"] is True
+    # fewer pairs: the stale files of the larger market are removed
+    monkeypatch.setenv("TRADEWIND__SYNTH__PAIRS", "2")
+    code, out, _ = run(capsys, "data", "synth", "--json")
+    assert code == 0
+    assert len(store.symbols("5m")) == 2
+    code, out, _ = run(capsys, "data", "check", "--json")
+    assert code == 0
+    assert json.loads(out)["files"] == 2
