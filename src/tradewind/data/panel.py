@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tradewind.data.schema import conform, validate_candles
+from tradewind.data.schema import validate_arrays
 from tradewind.data.store import CandleStore
-from tradewind.domain.types import Timeframe
+from tradewind.domain.types import CANDLE_COLUMNS, Timeframe
 from tradewind.errors import DataError
 
 __all__ = ["DEFAULT_FIELDS", "Panel", "load_panel"]
@@ -71,23 +71,27 @@ def _read_columns(
     path = store.path(symbol, tf)
     columns = ["timestamp", *fields]
     try:
-        table = pq.read_table(path, columns=columns if not validate else None)
+        table = pq.read_table(path, columns=None if validate else columns)
     except FileNotFoundError:
         raise DataError(f"{path}: no such candle file (pair {symbol} at {tf})") from None
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
-    missing = [c for c in columns if c not in table.column_names]
+    required = [*CANDLE_COLUMNS, *fields] if validate else columns
+    missing = [c for c in dict.fromkeys(required) if c not in table.column_names]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
-    if validate:
-        validate_candles(conform(table.to_pandas(), where=str(path)), tf, where=str(path))
     ts = table.column("timestamp")
-    if pa.types.is_timestamp(ts.type):
-        ts = pc.cast(ts, pa.timestamp("ns", tz="UTC"))
-    stamps = ts.to_numpy().astype("datetime64[ns]").view("int64")
-    values = np.column_stack(
-        [table.column(f).to_numpy().astype(np.float64, copy=False) for f in fields]
-    )
+    if not pa.types.is_timestamp(ts.type):
+        raise DataError(f"{path}: column timestamp is {ts.type}, not a timestamp")
+    stamps = pc.cast(ts, pa.timestamp("ns", tz="UTC")).to_numpy().view("int64")
+    arrays = {
+        c: table.column(c).to_numpy().astype(np.float64, copy=False)
+        for c in table.column_names
+        if c != "timestamp" and (validate or c in fields)
+    }
+    if validate:
+        validate_arrays(stamps, arrays, tf, where=str(path))
+    values = np.column_stack([arrays[f] for f in fields])
     keep = np.ones(len(stamps), dtype=bool)
     if start_ns is not None:
         keep &= stamps >= start_ns

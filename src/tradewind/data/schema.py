@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tradewind.domain.types import CANDLE_COLUMNS, OPTIONAL_COLUMNS, PRICE_COLUMNS, Timeframe
+from tradewind.domain.types import CANDLE_COLUMNS, OPTIONAL_COLUMNS, Timeframe
 from tradewind.errors import DataError
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "find_gaps",
     "find_problems",
     "find_zero_volume_runs",
+    "rule_masks",
+    "validate_arrays",
     "validate_candles",
 ]
 
@@ -97,34 +99,44 @@ def _ts_ns(df: pd.DataFrame) -> np.ndarray:
 
 def _rule_rows(df: pd.DataFrame, timeframe: Timeframe) -> list[tuple[str, np.ndarray, str]]:
     """(rule, boolean mask of violating rows, explanation) for every row rule."""
-    ts = _ts_ns(df)
-    rules: list[tuple[str, np.ndarray, str]] = []
-    order = np.zeros(len(df), dtype=bool)
-    dup = np.zeros(len(df), dtype=bool)
-    if len(ts) > 1:
+    columns = {c: df[c].to_numpy(dtype=np.float64) for c in df.columns[1:]}
+    return rule_masks(_ts_ns(df), columns, timeframe)
+
+
+def rule_masks(
+    ts: np.ndarray, columns: dict[str, np.ndarray], timeframe: Timeframe
+) -> list[tuple[str, np.ndarray, str]]:
+    """The row rules over plain arrays: int64 ns open times and float64 value columns.
+
+    Shared by frame validation and the panel loader, which never builds a DataFrame.
+    """
+    n = len(ts)
+    order = np.zeros(n, dtype=bool)
+    dup = np.zeros(n, dtype=bool)
+    if n > 1:
         step = np.diff(ts)
         order[1:] = step < 0
         dup[1:] = step == 0
-    rules.append(("sorted", order, "timestamp is earlier than the row before"))
-    rules.append(("unique", dup, "timestamp repeats the row before"))
-    rules.append(
-        ("aligned", ts % timeframe.nanoseconds != 0, f"timestamp is not on the {timeframe} grid")
-    )
-    values = df.loc[:, list(df.columns[1:])].to_numpy(dtype="float64")
-    rules.append(("finite", ~np.isfinite(values).all(axis=1), "NaN or infinity in a value"))
-    o, h, lo, c, v = (df[k].to_numpy() for k in ("open", "high", "low", "close", "volume"))
+    finite = np.ones(n, dtype=bool)
+    for values in columns.values():
+        finite &= np.isfinite(values)
+    o, h, lo, c, v = (columns[k] for k in ("open", "high", "low", "close", "volume"))
     with np.errstate(invalid="ignore"):
-        rules.append(
+        positive = (o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0)
+        return [
+            ("sorted", order, "timestamp is earlier than the row before"),
+            ("unique", dup, "timestamp repeats the row before"),
             (
-                "positive",
-                np.asarray((df.loc[:, list(PRICE_COLUMNS)].to_numpy() <= 0).any(axis=1)),
-                "a price is zero or negative",
-            )
-        )
-        rules.append(("high", np.asarray(h < np.maximum(o, c)), "high is below max(open, close)"))
-        rules.append(("low", np.asarray(lo > np.minimum(o, c)), "low is above min(open, close)"))
-        rules.append(("volume", np.asarray(v < 0), "volume is negative"))
-    return rules
+                "aligned",
+                ts % timeframe.nanoseconds != 0,
+                f"timestamp is not on the {timeframe} grid",
+            ),
+            ("finite", ~finite, "NaN or infinity in a value"),
+            ("positive", positive, "a price is zero or negative"),
+            ("high", h < np.maximum(o, c), "high is below max(open, close)"),
+            ("low", lo > np.minimum(o, c), "low is above min(open, close)"),
+            ("volume", v < 0, "volume is negative"),
+        ]
 
 
 def find_problems(df: pd.DataFrame, timeframe: Timeframe) -> list[Problem]:
@@ -139,13 +151,22 @@ def find_problems(df: pd.DataFrame, timeframe: Timeframe) -> list[Problem]:
 
 def validate_candles(df: pd.DataFrame, timeframe: Timeframe, *, where: str) -> None:
     """Raise :class:`DataError` naming ``where``, the first bad row and the rule."""
-    for rule, mask, detail in _rule_rows(df, timeframe):
+    columns = {c: df[c].to_numpy(dtype=np.float64) for c in df.columns[1:]}
+    validate_arrays(_ts_ns(df), columns, timeframe, where=where)
+
+
+def validate_arrays(
+    ts: np.ndarray, columns: dict[str, np.ndarray], timeframe: Timeframe, *, where: str
+) -> None:
+    """:func:`validate_candles` over plain arrays (int64 ns times, float64 columns)."""
+    for rule, mask, detail in rule_masks(ts, columns, timeframe):
         bad = np.flatnonzero(mask)
         if bad.size:
             row = int(bad[0])
             more = f" (and {bad.size - 1} more rows)" if bad.size > 1 else ""
+            when = pd.Timestamp(int(ts[row]), unit="ns", tz="UTC").isoformat()
             raise DataError(
-                f"{where}: row {row} ({df['timestamp'].iloc[row].isoformat()}): "
+                f"{where}: row {row} ({when}): "
                 f"rule {rule!r} broken: {detail}{more}; run `tradewind data check` for all"
             )
 
