@@ -88,33 +88,53 @@ def run() -> dict[str, Any]:
         results["speedup"] = results["sequential"]["elapsed_s"] / results["async"]["elapsed_s"]
 
         budget, window = 100, 10.0
-        with ExchangeServer(
-            server_store, now=now, latency=LATENCY, weight_limit=budget, weight_window=window
-        ) as server:
-            store = _client(root, "budget", frames)
-            start = time.perf_counter()
-            report = _update(server, store, now, 32, weight_budget=budget, weight_window_s=window)
-            elapsed = time.perf_counter() - start
-            stats = server.stats()
-            weight = report.weight
-            ideal = max(0.0, weight - budget) * window / budget + LATENCY
-            results["budget"] = {
-                "budget": budget,
-                "window_s": window,
-                "weight": weight,
-                "elapsed_s": elapsed,
-                "ideal_s": ideal,
-                "efficiency": ideal / elapsed,
-                "http_429": stats.rate_limited + stats.by_status.get(429, 0),
-                "http_418": stats.banned + stats.by_status.get(418, 0),
-                "max_used_weight": stats.max_used_weight,
-            }
+        results["budget"] = []
+        for share in (0.9, 1.0):
+            with ExchangeServer(
+                server_store, now=now, latency=LATENCY, weight_limit=budget, weight_window=window
+            ) as server:
+                store = _client(root, f"budget-{share}", frames)
+                start = time.perf_counter()
+                report = _update(
+                    server,
+                    store,
+                    now,
+                    32,
+                    weight_budget=budget,
+                    weight_window_s=window,
+                    budget_share=share,
+                )
+                elapsed = time.perf_counter() - start
+                stats = server.stats()
+                weight = report.weight
+                ideal = max(0.0, weight - budget) * window / budget + LATENCY
+                results["budget"].append(
+                    {
+                        "share": share,
+                        "budget": budget,
+                        "window_s": window,
+                        "weight": weight,
+                        "elapsed_s": elapsed,
+                        "ideal_s": ideal,
+                        "efficiency": ideal / elapsed,
+                        "http_429": stats.rate_limited + stats.by_status.get(429, 0),
+                        "http_418": stats.banned + stats.by_status.get(418, 0),
+                        "max_used_weight": stats.max_used_weight,
+                    }
+                )
         return results
 
 
 def markdown(r: dict[str, Any]) -> str:
     """The section of docs/performance.md for these figures."""
-    seq, asy, bud = r["sequential"], r["async"], r["budget"]
+    seq, asy = r["sequential"], r["async"]
+    first = r["budget"][0]
+    rows = "\n".join(
+        f"| {b['share']:.0%} | {b['weight']} | {b['elapsed_s']:.1f} | {b['ideal_s']:.1f} | "
+        f"**{b['efficiency']:.0%}** | {b['http_429']} | {b['http_418']} | "
+        f"{b['max_used_weight']} / {b['budget']} |"
+        for b in r["budget"]
+    )
     return f"""## Data download: async vs sequential update
 
 Job: `data update` of {r["pairs"]} pairs × {r["new_candles"]:,} new 5m candles from the local
@@ -130,15 +150,18 @@ through the real ccxt async client. Sequential = the same code with one request 
 
 ### Under a binding weight budget
 
-The server's budget scaled down to {bud["budget"]} weight per {bud["window_s"]:.0f} s rolling
-window (Binance's 6,000/min scaled, so the job needs several windows); the client is told the
-same budget and uses its default share (90 %). The physical limit of this job is
-`(weight − budget) × window / budget + latency` = {bud["ideal_s"]:.1f} s for
-{bud["weight"]} weight.
+The server's budget scaled down to {first["budget"]} weight per {first["window_s"]:.0f} s
+rolling window (Binance's 6,000/min scaled, so the job needs several windows); the client is
+told the same budget and uses the given share of it (`exchange.budget_share`: 90 % by
+default, which leaves room for other tools on the same IP; 100 % uses all of it). The
+physical limit of this job is `(weight − budget) × window / budget + latency` =
+{first["ideal_s"]:.1f} s for {first["weight"]} weight; efficiency = physical limit / time.
 
-| weight | time (s) | physical limit (s) | efficiency | HTTP 429 | HTTP 418 | max weight in window |
-|---|---|---|---|---|---|---|
-| {bud["weight"]} | {bud["elapsed_s"]:.1f} | {bud["ideal_s"]:.1f} | **{bud["efficiency"]:.0%}** | {bud["http_429"]} | {bud["http_418"]} | {bud["max_used_weight"]} / {bud["budget"]} |
+| share | weight | time (s) | physical limit (s) | efficiency | HTTP 429 | HTTP 418 | max weight in window |
+|---|---|---|---|---|---|---|---|
+{rows}
 
-Target: ≥ 80 % of the throughput the budget allows, and not one 429.
+Target: ≥ 80 % of the throughput the budget allows, and not one 429. The limiter books a
+request's weight from its send until one window after its response, so it never counts less
+than the server does; that costs about one latency per window of throughput.
 """

@@ -501,5 +501,35 @@ def import_cmd(
     )
     store = rt.store(exchange)
     report = import_files(paths, store, symbol=symbol, timeframe=timeframe)
-    payload = report.to_dict()
-    rt.emit(payload, lambda out: out.print_json(json.dumps(payload, default=str)))
+    payload = {
+        "store": str(store.root),
+        "files": report.files,
+        "rows_read": report.rows_read,
+        "added": report.added,
+        "replaced": report.replaced,
+        "series": [
+            {
+                "symbol": s.symbol,
+                "timeframe": s.timeframe,
+                "path": str(s.path),
+                "files": [str(f) for f in s.files],
+                "rows_read": s.rows_read,
+                "added": s.added,
+                "replaced": s.replaced,
+                "total": s.total,
+                "first": s.first.isoformat(),
+                "last": s.last.isoformat(),
+                "gaps": [
+                    {"start": g.start.isoformat(), "end": g.end.isoformat(), "missing": g.missing}
+                    for g in s.gaps
+                ],
+            }
+            for s in report.series
+        ],
+    }
+
+    def human(out: Console) -> None:
+        for line in report.describe():
+            out.print(line, highlight=False)
+
+    rt.emit(payload, human)

@@ -154,3 +154,45 @@ def test_demo_generates_then_reuses_the_synthetic_market(
     code, out, _ = run(capsys, "data", "check", "--json")
     assert code == 0
     assert json.loads(out)["files"] == 2
+
+
+def test_import_resample_and_check_real_binance_vision_files(
+    home: Path, capsys: pytest.CaptureFixture[str], shared_data: Path
+) -> None:
+    raw = shared_data / "raw" / "binance_vision" / "spot" / "BTCUSDT" / "1h"
+    code, out, _ = run(capsys, "data", "import", str(raw), "--json", "--quiet")
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["added"] == 3623
+    assert payload["series"][0]["gaps"] == [
+        {"start": "2023-03-24T13:00:00+00:00", "end": "2023-03-24T13:00:00+00:00", "missing": 1}
+    ]
+    code, out, _ = run(
+        capsys,
+        "data",
+        "resample",
+        "--exchange",
+        "binance",
+        "--from",
+        "1h",
+        "--to",
+        "1d",
+        "--json",
+        "--quiet",
+    )
+    assert code == 0
+    assert json.loads(out)["files"] == [{"symbol": "BTCUSDT", "rows": 151}]
+    code, out, _ = run(capsys, "data", "check", "--exchange", "binance", "--json")
+    assert code == 0
+    assert json.loads(out)["files"] == 2
+
+
+def test_import_of_a_malformed_csv_exits_4_and_writes_nothing(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "BTCUSDT-1h-2024-01.csv"
+    bad.write_text("1704067200000,1,2,0.5,1.5,10\n")  # 6 columns, not 12
+    code, _, err = run(capsys, "data", "import", str(bad))
+    assert code == 4
+    assert "BTCUSDT-1h-2024-01.csv" in err
+    assert not (home / "data").exists()
