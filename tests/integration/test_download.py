@@ -121,7 +121,9 @@ def test_faults_are_retried_and_end_with_identical_files(
     server: ExchangeServer, tmp_path: Path
 ) -> None:
     store = CandleStore(tmp_path / "client", "binance")
-    server.faults.push(Fault.rate_limit(0.2), Fault.server_error(503), Fault.timeout(3.0))
+    server.faults.push(
+        Fault.rate_limit(0.2), Fault.server_error(503), Fault.timeout(3.0), Fault.ban(0.3)
+    )
     server.faults.set_rates(
         [
             (Fault.server_error(502), 0.1),

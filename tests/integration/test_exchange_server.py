@@ -30,20 +30,23 @@ T0_MS = T0.value // 1_000_000
 STEP_MS = 300_000  # 5m
 
 
-def make_frame(n: int, price: float, seed: int, *, extras: bool = False,
-               freq: str = "5min") -> pd.DataFrame:
+def make_frame(
+    n: int, price: float, seed: int, *, extras: bool = False, freq: str = "5min"
+) -> pd.DataFrame:
     """A valid random walk at full float precision (so round trips must be exact)."""
     rng = np.random.default_rng(seed)
     close = price * np.exp(np.cumsum(rng.normal(0, 0.003, n)))
     open_ = np.concatenate(([price], close[:-1]))
-    frame = pd.DataFrame({
-        "timestamp": pd.date_range(T0, periods=n, freq=freq),
-        "open": open_,
-        "high": np.maximum(open_, close) * (1 + rng.uniform(0, 0.002, n)),
-        "low": np.minimum(open_, close) * (1 - rng.uniform(0, 0.002, n)),
-        "close": close,
-        "volume": rng.lognormal(3, 1, n),
-    })
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.date_range(T0, periods=n, freq=freq),
+            "open": open_,
+            "high": np.maximum(open_, close) * (1 + rng.uniform(0, 0.002, n)),
+            "low": np.minimum(open_, close) * (1 - rng.uniform(0, 0.002, n)),
+            "close": close,
+            "volume": rng.lognormal(3, 1, n),
+        }
+    )
     if extras:
         frame["quote_volume"] = frame["volume"] * frame["close"] * 1.0001
         frame["trades"] = rng.integers(1, 500, n).astype("float64")
@@ -60,7 +63,7 @@ BTC = FRAMES[("BTCUSDT", "5m")]
 
 
 def as_rows(frame: pd.DataFrame) -> list[list[float]]:
-    ms = (frame["timestamp"].to_numpy(dtype="datetime64[ns]").view("int64") // 1_000_000)
+    ms = frame["timestamp"].to_numpy(dtype="datetime64[ns]").view("int64") // 1_000_000
     values = frame[["open", "high", "low", "close", "volume"]].to_numpy().tolist()
     return [[int(t), *v] for t, v in zip(ms.tolist(), values, strict=True)]
 
@@ -89,8 +92,9 @@ def client(server: ExchangeServer) -> Iterator[Any]:
     ex.close()
 
 
-async def get(session: aiohttp.ClientSession, server: ExchangeServer, path: str,
-              **params: Any) -> tuple[int, Any, Any]:
+async def get(
+    session: aiohttp.ClientSession, server: ExchangeServer, path: str, **params: Any
+) -> tuple[int, Any, Any]:
     async with session.get(f"{server.api_url}/{path}", params=params) as resp:
         text = await resp.text()
         body = json.loads(text) if resp.content_type == "application/json" else text
@@ -118,15 +122,24 @@ def test_sync_ccxt_loads_markets_with_filters(server: ExchangeServer, client: An
     assert sorted(markets) == ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
     btc = markets["BTC/USDT"]
     assert (btc["id"], btc["base"], btc["quote"], btc["spot"], btc["active"]) == (
-        "BTCUSDT", "BTC", "USDT", True, True)
+        "BTCUSDT",
+        "BTC",
+        "USDT",
+        True,
+        True,
+    )
     assert btc["precision"]["price"] == 0.01
     assert btc["precision"]["amount"] == 1e-05
     assert btc["limits"]["cost"]["min"] == 5.0
     assert markets["SOL/USDT"]["precision"]["price"] == 0.01
     status, info, _ = raw(server, ("exchangeInfo", {}))[0]
     assert status == 200
-    assert info["rateLimits"][0] == {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE",
-                                     "intervalNum": 1, "limit": 6000}
+    assert info["rateLimits"][0] == {
+        "rateLimitType": "REQUEST_WEIGHT",
+        "interval": "MINUTE",
+        "intervalNum": 1,
+        "limit": 6000,
+    }
     filters = {f["filterType"] for f in info["symbols"][0]["filters"]}
     assert {"PRICE_FILTER", "LOT_SIZE", "NOTIONAL"} <= filters
 
@@ -161,8 +174,9 @@ def test_fetch_ohlcv_pages_return_exactly_the_stored_candles(client: Any) -> Non
 
 
 def test_klines_rows_have_binance_fields(server: ExchangeServer) -> None:
-    (status, rows, headers), = raw(server, ("klines", {"symbol": "BTCUSDT", "interval": "5m",
-                                                       "startTime": T0_MS, "limit": 2}))
+    ((status, rows, headers),) = raw(
+        server, ("klines", {"symbol": "BTCUSDT", "interval": "5m", "startTime": T0_MS, "limit": 2})
+    )
     assert status == 200
     assert headers["Content-Type"].startswith("application/json")
     row, first = rows[0], BTC.iloc[0]
@@ -174,7 +188,7 @@ def test_klines_rows_have_binance_fields(server: ExchangeServer) -> None:
     assert float(row[7]) == first["quote_volume"]
     assert row[8] == int(first["trades"])
     assert float(row[9]) == first["taker_buy_volume"]
-    (_, eth, _), = raw(server, ("klines", {"symbol": "ETHUSDT", "interval": "5m", "limit": 1}))
+    ((_, eth, _),) = raw(server, ("klines", {"symbol": "ETHUSDT", "interval": "5m", "limit": 1}))
     eth_last = FRAMES[("ETHUSDT", "5m")].iloc[-1]
     assert float(eth[0][7]) == eth_last["volume"] * eth_last["close"]  # no quote_volume stored
 
@@ -235,8 +249,10 @@ def test_candle_store_source_with_two_timeframes(tmp_path: Path) -> None:
             with pytest.raises(ccxt.BadRequest, match="-1120"):
                 ex.fetch_ohlcv("ETH/USDT", "5m")
             ticker = ex.fetch_ticker("BTC/USDT")  # from the finest timeframe, 5m
-            window = BTC[(BTC["timestamp"] > T0 + pd.Timedelta(hours=76))
-                         & (BTC["timestamp"] <= T0 + pd.Timedelta(hours=100))]
+            window = BTC[
+                (BTC["timestamp"] > T0 + pd.Timedelta(hours=76))
+                & (BTC["timestamp"] <= T0 + pd.Timedelta(hours=100))
+            ]
             assert ticker["high"] == pytest.approx(window["high"].max())
         finally:
             ex.close()
@@ -285,9 +301,8 @@ def test_unknown_symbol_is_bad_symbol_in_ccxt(client: Any) -> None:
         ({"symbol": "BTCUSDT", "interval": "5m", "startTime": "9", "endTime": "1"}, -1023),
     ],
 )
-def test_klines_parameter_errors(server: ExchangeServer, params: dict[str, str],
-                                 code: int) -> None:
-    (status, body, headers), = raw(server, ("klines", params))
+def test_klines_parameter_errors(server: ExchangeServer, params: dict[str, str], code: int) -> None:
+    ((status, body, headers),) = raw(server, ("klines", params))
     assert status == 400
     assert body["code"] == code
     assert body["msg"]
@@ -311,10 +326,14 @@ def test_construction_rejects_what_it_cannot_serve() -> None:
 
 def test_weight_header_counts_documented_weights(server: ExchangeServer) -> None:
     calls: list[tuple[str, dict[str, Any]]] = [
-        ("ping", {}), ("time", {}), ("exchangeInfo", {}),
+        ("ping", {}),
+        ("time", {}),
+        ("exchangeInfo", {}),
         ("klines", {"symbol": "BTCUSDT", "interval": "5m"}),
-        ("ticker/24hr", {"symbol": "BTCUSDT"}), ("ticker/24hr", {}),
-        ("ticker/bookTicker", {"symbol": "BTCUSDT"}), ("ticker/bookTicker", {}),
+        ("ticker/24hr", {"symbol": "BTCUSDT"}),
+        ("ticker/24hr", {}),
+        ("ticker/bookTicker", {"symbol": "BTCUSDT"}),
+        ("ticker/bookTicker", {}),
         ("ticker/24hr", {"symbols": '["BTCUSDT","ETHUSDT"]'}),
     ]
     used = [int(h["X-MBX-USED-WEIGHT-1M"]) for _, _, h in raw(server, *calls)]
@@ -381,11 +400,16 @@ def test_ccxt_sees_429_and_418_as_ddos_protection() -> None:
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(500, ccxt.ExchangeNotAvailable), (502, ccxt.ExchangeNotAvailable),
-     (503, ccxt.ExchangeNotAvailable), (504, ccxt.RequestTimeout)],
+    [
+        (500, ccxt.ExchangeNotAvailable),
+        (502, ccxt.ExchangeNotAvailable),
+        (503, ccxt.ExchangeNotAvailable),
+        (504, ccxt.RequestTimeout),
+    ],
 )
-def test_scripted_server_errors_hit_once(server: ExchangeServer, client: Any, status: int,
-                                         error: type[Exception]) -> None:
+def test_scripted_server_errors_hit_once(
+    server: ExchangeServer, client: Any, status: int, error: type[Exception]
+) -> None:
     server.faults.push(Fault.server_error(status))
     with pytest.raises(error, match=str(status)):
         client.fetch_time()
@@ -398,7 +422,10 @@ def test_injected_rate_limit_and_ban_do_not_touch_the_budget(server: ExchangeSer
     server.faults.push(Fault.rate_limit(retry_after=3), Fault.ban(retry_after=7))
     answers = raw(server, ("ping", {}), ("ping", {}), ("ping", {}))
     assert [(a[0], a[2].get("Retry-After")) for a in answers] == [
-        (429, "3"), (418, "7"), (200, None)]
+        (429, "3"),
+        (418, "7"),
+        (200, None),
+    ]
     assert answers[0][1]["code"] == -1003
     assert server.stats().rate_limited == 0
     assert server.limiter.banned_for() == 0
@@ -430,8 +457,9 @@ def test_short_pages_still_page_to_every_candle(server: ExchangeServer, client: 
     assert server.stats().faults["short_page"] >= 2
 
 
-def test_faults_can_be_limited_to_an_endpoint_and_a_symbol(server: ExchangeServer,
-                                                           client: Any) -> None:
+def test_faults_can_be_limited_to_an_endpoint_and_a_symbol(
+    server: ExchangeServer, client: Any
+) -> None:
     server.faults.push(Fault.server_error(503, endpoint="klines", symbol="ETH/USDT"))
     client.fetch_time()
     client.fetch_ohlcv("BTC/USDT", "5m", limit=5)
@@ -479,8 +507,9 @@ def test_serves_inside_a_running_event_loop() -> None:
     async def run() -> None:
         async with ExchangeServer(FRAMES, now=T0_MS + 5 * STEP_MS) as server:
             async with aiohttp.ClientSession() as session:
-                status, body, _ = await get(session, server, "klines", symbol="SOLUSDT",
-                                            interval="5m")
+                status, body, _ = await get(
+                    session, server, "klines", symbol="SOLUSDT", interval="5m"
+                )
             assert status == 200
             assert len(body) == 6
 

@@ -110,7 +110,10 @@ def test_real_monthly_files_with_header_import_with_the_halt_gap(store: CandleSt
     # BTCUSDT-1h-2023-01.csv, line 2.
     assert first["timestamp"] == pd.Timestamp("2023-01-01 00:00", tz="UTC")
     assert (first["open"], first["high"], first["low"], first["close"]) == (
-        16541.77, 16545.70, 16508.39, 16529.67
+        16541.77,
+        16545.70,
+        16508.39,
+        16529.67,
     )
     assert first["volume"] == 4364.8357
     assert first["quote_volume"] == 72146293.5867229
@@ -122,7 +125,10 @@ def test_real_monthly_files_with_header_import_with_the_halt_gap(store: CandleSt
     assert (halted["open"], halted["close"], halted["volume"]) == (28080.0, 28080.0, 0.0)
     after = by_time.loc[pd.Timestamp("2023-03-24 14:00", tz="UTC")]
     assert (after["open"], after["high"], after["low"], after["close"]) == (
-        28079.99, 28253.01, 27835.0, 27989.06
+        28079.99,
+        28253.01,
+        27835.0,
+        27989.06,
     )
     assert after["volume"] == 8983.24018
 
@@ -159,8 +165,15 @@ def test_header_and_no_header_give_the_same_candles(tmp_path: Path, src: Path) -
     assert df["timestamp"].iloc[0] == pd.Timestamp("2024-01-01", tz="UTC")
     assert df["open"].iloc[1] == 101.0
     assert list(df.columns) == [
-        "timestamp", "open", "high", "low", "close", "volume",
-        "quote_volume", "trades", "taker_buy_volume",
+        "timestamp",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "trades",
+        "taker_buy_volume",
     ]
 
 
@@ -198,18 +211,18 @@ def test_unit_comes_from_the_numbers_not_the_file_name(store: CandleStore, src: 
     assert stamps.iloc[-1] == pd.Timestamp("2025-03-01 23:00", tz="UTC")
 
 
-def test_ms_and_us_months_merge_into_one_continuous_series(
-    store: CandleStore, src: Path
-) -> None:
+def test_ms_and_us_months_merge_into_one_continuous_series(store: CandleStore, src: Path) -> None:
     dec = write_zip(
         src / "BTCUSDT-1h-2024-12.zip",
         {"BTCUSDT-1h-2024-12.csv": "\n".join(kline_lines("2024-12-01", 31 * 24, unit="ms"))},
     )
     jan = write_zip(
         src / "BTCUSDT-1h-2025-01.zip",
-        {"BTCUSDT-1h-2025-01.csv": "\n".join(
-            kline_lines("2025-01-01", 31 * 24, unit="us", base=100.0 + 31 * 24)
-        )},
+        {
+            "BTCUSDT-1h-2025-01.csv": "\n".join(
+                kline_lines("2025-01-01", 31 * 24, unit="us", base=100.0 + 31 * 24)
+            )
+        },
     )
     (series,) = import_files([src], store).series
     assert (series.rows_read, series.total, series.gaps) == (62 * 24, 62 * 24, ())
@@ -231,7 +244,9 @@ def test_folders_are_searched_recursively_and_other_files_ignored(
     (spot / "notes.txt").write_text("not data")
     report = import_files([src], store)
     assert [(s.symbol, s.timeframe, s.rows_read) for s in report.series] == [
-        ("BTCUSDT", "1h", 5), ("BTCUSDT", "5m", 7), ("SOLUSDT", "1h", 3)
+        ("BTCUSDT", "1h", 5),
+        ("BTCUSDT", "5m", 7),
+        ("SOLUSDT", "1h", 3),
     ]
     assert report.files == 3
     assert store.symbols("1h") == ["BTCUSDT", "SOLUSDT"]
@@ -272,9 +287,7 @@ def test_overlapping_files_in_one_import_count_rows_and_candles(
     assert (series.rows_read, series.candles, series.added) == (72, 48, 48)
 
 
-def test_early_close_time_and_gaps_are_accepted_and_reported(
-    store: CandleStore, src: Path
-) -> None:
+def test_early_close_time_and_gaps_are_accepted_and_reported(store: CandleStore, src: Path) -> None:
     lines = kline_lines("2024-01-01", 6)
     fields = lines[2].split(",")
     fields[6] = str(int(fields[0]) + 2_381_646)  # closes at 00:39:41.646, like a halt
@@ -316,7 +329,7 @@ def test_bad_arguments_are_config_errors(store: CandleStore, src: Path) -> None:
 
 
 def _replace_line(lines: list[str], index: int, text: str) -> list[str]:
-    return [*lines[:index], text, *lines[index + 1:]]
+    return [*lines[:index], text, *lines[index + 1 :]]
 
 
 def _bad_file(case: str, src: Path) -> tuple[Path, str]:
@@ -394,10 +407,22 @@ def _bad_file(case: str, src: Path) -> tuple[Path, str]:
 
 
 BAD_CASES = [
-    "too few columns", "too many columns", "non-numeric price", "empty value",
-    "non-integer trade count", "nan price", "misaligned timestamp", "mixed units in one file",
-    "timestamp of no known unit", "high below close", "unsorted rows", "header only",
-    "zip without csv", "zip with two csv", "not a zip", "unparseable name",
+    "too few columns",
+    "too many columns",
+    "non-numeric price",
+    "empty value",
+    "non-integer trade count",
+    "nan price",
+    "misaligned timestamp",
+    "mixed units in one file",
+    "timestamp of no known unit",
+    "high below close",
+    "unsorted rows",
+    "header only",
+    "zip without csv",
+    "zip with two csv",
+    "not a zip",
+    "unparseable name",
     "unsupported interval in name",
 ]
 

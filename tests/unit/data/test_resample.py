@@ -67,8 +67,17 @@ def test_aggregates_each_column_by_its_meaning() -> None:
     assert first["bid"] == 100.5 + 11
     assert first["ask"] == 100.7 + 11
     assert list(out.columns) == [
-        "timestamp", "open", "high", "low", "close", "volume",
-        "quote_volume", "trades", "taker_buy_volume", "bid", "ask",
+        "timestamp",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "trades",
+        "taker_buy_volume",
+        "bid",
+        "ask",
     ]
 
 
@@ -284,7 +293,8 @@ def test_property_volume_conserved_and_extremes_kept(case: tuple[pd.DataFrame, s
     ends = out["timestamp"] + tgt.timedelta
     covered = (
         df["timestamp"].dt.floor(f"{tgt.seconds}s").isin(out["timestamp"])
-        if not out.empty else pd.Series(False, index=df.index)
+        if not out.empty
+        else pd.Series(False, index=df.index)
     )
     # Volume over the kept buckets equals the source volume in them.
     assert out["volume"].sum() == pytest.approx(df.loc[covered, "volume"].sum(), rel=1e-12)
@@ -301,8 +311,12 @@ def test_property_volume_conserved_and_extremes_kept(case: tuple[pd.DataFrame, s
 
 
 MIDDLE = {
-    ("1m", "5m"): "5m", ("5m", "15m"): "5m", ("5m", "1h"): "15m",
-    ("15m", "1h"): "30m", ("1h", "4h"): "2h", ("1h", "1d"): "4h",
+    ("1m", "5m"): "5m",
+    ("5m", "15m"): "5m",
+    ("5m", "1h"): "15m",
+    ("15m", "1h"): "30m",
+    ("1h", "4h"): "2h",
+    ("1h", "1d"): "4h",
 }
 
 

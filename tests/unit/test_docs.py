@@ -1,0 +1,43 @@
+"""The reference docs cover every command and every configuration key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from tradewind.cli.app import app
+from tradewind.config.models import Settings
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def _commands() -> list[str]:
+    import typer.main
+
+    root = typer.main.get_command(app)
+    names = []
+    for name, cmd in root.commands.items():  # type: ignore[attr-defined]
+        sub = getattr(cmd, "commands", None)
+        names += [f"{name} {s}" for s in sub] if sub else [name]
+    return names
+
+
+def test_cli_reference_names_every_command() -> None:
+    text = (DOCS / "cli.md").read_text()
+    missing = [c for c in _commands() if f"tradewind {c}" not in text]
+    assert missing == []
+
+
+def test_configuration_reference_names_every_key() -> None:
+    text = (DOCS / "configuration.md").read_text()
+    keys = []
+    for name, field in Settings.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys += [f"{name}.{sub}" for sub in ann.model_fields]
+        else:
+            keys.append(name)
+    missing = [k for k in keys if not re.search(rf"`{re.escape(k)}`", text)]
+    assert missing == []
