@@ -262,3 +262,25 @@ def test_cli_download_then_update(
         main(["data", "update", "--exchange", "binance", "--timeframe", "5m", "--json"])
     assert done.value.code == 0
     assert json.loads(capsys.readouterr().out)["added"] == 0
+
+
+def test_update_of_a_pair_without_file_needs_since(server: ExchangeServer, tmp_path: Path) -> None:
+    store = CandleStore(tmp_path / "client", "binance")
+    store.write("BTCUSDT", "5m", expected("BTCUSDT").iloc[:100])
+    before = store.path("BTCUSDT", "5m").read_bytes()
+    with pytest.raises(ConfigError, match="ETHUSDT: give --since"):
+        run_sync(server, store, pairs=["BTCUSDT", "ETHUSDT"], mode="update")
+    assert store.path("BTCUSDT", "5m").read_bytes() == before
+    assert not store.exists("ETHUSDT", "5m")
+
+
+def test_a_broken_stored_file_fails_its_pair_only(server: ExchangeServer, tmp_path: Path) -> None:
+    store = CandleStore(tmp_path / "client", "binance")
+    store.write("BTCUSDT", "5m", expected("BTCUSDT").iloc[:100])
+    broken = store.path("ETHUSDT", "5m")
+    broken.write_bytes(b"not parquet")
+    report = run_sync(server, store, mode="update")
+    assert [p.symbol for p in report.failed] == ["ETHUSDT"]
+    assert "not a readable Parquet file" in (report.failed[0].error or "")
+    assert broken.read_bytes() == b"not parquet"
+    assert_same_candles(store, "BTCUSDT")

@@ -38,7 +38,13 @@ from tradewind.data.sources.exchange import (
 from tradewind.data.sources.ratelimit import WeightLimiter
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe, normalize_symbol
-from tradewind.errors import ConfigError, ExchangeError, ExchangeRejected, ExchangeRetryable
+from tradewind.errors import (
+    ConfigError,
+    DataError,
+    ExchangeError,
+    ExchangeRejected,
+    ExchangeRetryable,
+)
 
 __all__ = ["DownloadReport", "PairResult", "sync_candles"]
 
@@ -342,10 +348,19 @@ async def _run(
             on_total(len(chosen))
         report.pairs += [PairResult(normalize_symbol(d), status="delisted") for d in delisted]
 
+        if since is None:
+            fresh = [m.id for m in chosen if not store.exists(normalize_symbol(m.id), tf)]
+            if fresh:
+                raise ConfigError(
+                    f"no stored candles for {', '.join(fresh)}: give --since to download them"
+                )
+
         async def one(market: _Market) -> PairResult:
             try:
                 res = await _sync_pair(fetcher, store, market, tf, since, now)
-            except ExchangeError as exc:
+            except (ExchangeError, DataError) as exc:
+                # One pair's failure (or a broken stored file) must not stop the others;
+                # its file is untouched because nothing was merged.
                 res = PairResult(normalize_symbol(market.id), status="failed", error=str(exc))
             if progress is not None:
                 progress(res.symbol, res.added)
