@@ -1,0 +1,1 @@
+"""Where candles come from: ccxt (download, update), data.binance.vision dumps (import)."""

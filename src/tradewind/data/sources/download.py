@@ -276,6 +276,14 @@ async def _sync_pair(
     return result
 
 
+async def _exchange_now(fetcher: _Fetcher) -> pd.Timestamp:
+    local = pd.Timestamp(datetime.now(tz=UTC))
+    if not fetcher.client.has.get("fetchTime"):
+        return local
+    server_ms = await fetcher.call(1, fetcher.client.fetch_time)
+    return min(local, pd.Timestamp(int(server_ms), unit="ms", tz=UTC))
+
+
 def _resolve(markets: dict[str, _Market], wanted: Sequence[str], exchange: str) -> list[_Market]:
     by_symbol = {normalize_symbol(m.symbol): m for m in markets.values()}
     found, unknown = [], []
@@ -305,7 +313,7 @@ async def _run(
     since: pd.Timestamp | None,
     mode: str,
     concurrency: int,
-    now: pd.Timestamp,
+    now: pd.Timestamp | None,
     progress: Progress | None,
     on_total: Callable[[int], None] | None,
 ) -> DownloadReport:
@@ -322,6 +330,8 @@ async def _run(
             for m in raw_markets.values()
             if m.get("spot", True)
         }
+        if now is None:
+            now = await _exchange_now(fetcher)
         if top is not None:
             tickers = await fetcher.call(limits.tickers_weight, client.fetch_tickers)
             ranked = sorted(
@@ -398,10 +408,10 @@ def sync_candles(
     """Fetch candles into ``store`` (see the module docstring); blocking.
 
     ``concurrency=1`` is the sequential path (one request at a time). ``now`` is the
-    clock that decides which candle is still open (default: the wall clock, UTC).
+    clock that decides which candle is still open (default: the earlier of the wall clock
+    and the exchange's clock, so a fast local clock never stores a half-formed candle).
     """
     tf = Timeframe.parse(timeframe)
-    clock = now if now is not None else pd.Timestamp(datetime.now(tz=UTC))
     return asyncio.run(
         _run(
             exchange_cfg,
@@ -414,7 +424,7 @@ def sync_candles(
             since,
             mode,
             concurrency or download_cfg.concurrency,
-            clock,
+            now,
             progress,
             on_total,
         )
