@@ -98,9 +98,13 @@ class Runtime:
             self.err.print(message)
 
     def emit(self, payload: dict[str, Any], human: Callable[[Console], None]) -> None:
-        """Report a result: JSON on stdout with --json, else the human rendering."""
+        """Report a result: JSON on stdout with --json, else the human rendering.
+
+        Every JSON result carries the hash of the resolved config that produced it.
+        """
         if self.json:
-            sys.stdout.write(json.dumps(payload, default=str, indent=2) + "\n")
+            document = {**payload, "config_hash": self.config_hash}
+            sys.stdout.write(json.dumps(document, default=str, indent=2) + "\n")
             sys.stdout.flush()
         elif not self.quiet:
             human(self.out)

@@ -146,7 +146,7 @@ def demo(
         overrides={"data.data_dir": data_dir, "seed": seed},
     )
     summary = run_synth(rt, force=force)
-    payload: dict[str, Any] = {"synthetic_market": summary, "config_hash": rt.config_hash}
+    payload: dict[str, Any] = {"synthetic_market": summary}
 
     def human(out: Console) -> None:
         table = Table(title="Synthetic market", show_header=False)

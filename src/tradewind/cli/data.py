@@ -168,7 +168,11 @@ def check(
     timeframes = [Timeframe.parse(timeframe).name] if timeframe else None
     if not store.timeframes():
         raise DataError(f"{store.root}: no candle files (try `tradewind data synth`)")
-    reports = check_store(store, timeframes, _pairs(pairs), fix=fix)
+    if fix:
+        with store.lock():
+            reports = check_store(store, timeframes, _pairs(pairs), fix=True)
+    else:
+        reports = check_store(store, timeframes, _pairs(pairs))
     payload = {
         "store": str(store.root),
         "files": len(reports),
@@ -500,7 +504,8 @@ def import_cmd(
         overrides={"data.data_dir": data_dir},
     )
     store = rt.store(exchange)
-    report = import_files(paths, store, symbol=symbol, timeframe=timeframe)
+    with store.lock():
+        report = import_files(paths, store, symbol=symbol, timeframe=timeframe)
     payload = {
         "store": str(store.root),
         "files": report.files,

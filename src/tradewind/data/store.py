@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +81,38 @@ class CandleStore:
 
     def __repr__(self) -> str:
         return f"CandleStore({str(self.root)!r})"
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold this exchange folder's writer lock for a whole download, update or import.
+
+        Two overlapping runs (a cron job that outlives its interval) would each merge
+        what they fetched into files the other is replacing; the second run is refused
+        with a clear message instead. The lock is an OS advisory lock, released when the
+        process ends however it ends.
+        """
+        import fcntl
+        import hashlib
+
+        # The lock file lives in the temp folder, keyed by the store's real path, so that
+        # taking the lock changes nothing in the store (a refused import leaves no trace).
+        key = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:16]
+        path = Path(tempfile.gettempdir()) / f"tradewind-store-{key}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                raise DataError(
+                    f"{self.root} is being written by another process (pid {holder}); "
+                    "try again when it has finished"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)
 
     def path(self, symbol: str, timeframe: Timeframe | str) -> Path:
         """The file of ``symbol`` at ``timeframe`` (which may not exist yet)."""

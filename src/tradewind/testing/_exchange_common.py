@@ -27,8 +27,12 @@ __all__ = [
     "plain_number",
 ]
 
-_GATEWAY_TEXT = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-                 504: "Gateway Timeout"}
+_GATEWAY_TEXT = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 #: A moment: epoch milliseconds, or a timestamp (naive ones are taken as UTC).
 ClockValue = int | pd.Timestamp | datetime
@@ -112,8 +116,9 @@ def clock_ms(clock: Clock) -> int:
 
 def json_response(payload: object, status: int = 200) -> web.Response:
     """Compact JSON, as Binance sends it."""
-    return web.json_response(payload, status=status,
-                             dumps=lambda o: json.dumps(o, separators=(",", ":")))
+    return web.json_response(
+        payload, status=status, dumps=lambda o: json.dumps(o, separators=(",", ":"))
+    )
 
 
 def error_response(error: BinanceError) -> web.Response:
@@ -123,16 +128,23 @@ def error_response(error: BinanceError) -> web.Response:
 
 async def not_found(_: object) -> web.StreamResponse:
     """What Binance's edge answers for a path it does not serve (HTML, no error code)."""
-    return web.Response(status=404, text="<html><body><h1>404 Not Found</h1></body></html>",
-                        content_type="text/html")
+    return web.Response(
+        status=404,
+        text="<html><body><h1>404 Not Found</h1></body></html>",
+        content_type="text/html",
+    )
 
 
 def gateway_error(status: int, body: str | None) -> web.Response:
     """A 5xx as a load balancer sends it: HTML, no Binance code, so clients go by status."""
     if body is not None:
         is_json = body.lstrip().startswith("{")
-        return web.Response(status=status, text=body,
-                            content_type="application/json" if is_json else "text/html")
+        return web.Response(
+            status=status, text=body, content_type="application/json" if is_json else "text/html"
+        )
     reason = _GATEWAY_TEXT.get(status, "Server Error")
-    return web.Response(status=status, text=f"<html><body><h1>{status} {reason}</h1></body></html>",
-                        content_type="text/html")
+    return web.Response(
+        status=status,
+        text=f"<html><body><h1>{status} {reason}</h1></body></html>",
+        content_type="text/html",
+    )

@@ -49,30 +49,39 @@ class Fault:
     symbol: str | None = None
 
     @classmethod
-    def rate_limit(cls, retry_after: float = 1.0, *, endpoint: str | None = None,
-                   symbol: str | None = None) -> Fault:
+    def rate_limit(
+        cls, retry_after: float = 1.0, *, endpoint: str | None = None, symbol: str | None = None
+    ) -> Fault:
         """A 429 with ``Retry-After``, as if another client had used the IP's budget."""
-        return cls(FaultKind.RATE_LIMIT, 429, retry_after, endpoint=endpoint,
-                   symbol=_sym(symbol))
+        return cls(FaultKind.RATE_LIMIT, 429, retry_after, endpoint=endpoint, symbol=_sym(symbol))
 
     @classmethod
-    def ban(cls, retry_after: float = 60.0, *, endpoint: str | None = None,
-            symbol: str | None = None) -> Fault:
+    def ban(
+        cls, retry_after: float = 60.0, *, endpoint: str | None = None, symbol: str | None = None
+    ) -> Fault:
         """A 418 (IP ban) with ``Retry-After``."""
         return cls(FaultKind.BAN, 418, retry_after, endpoint=endpoint, symbol=_sym(symbol))
 
     @classmethod
-    def server_error(cls, status: int = 503, *, body: str | None = None,
-                     endpoint: str | None = None, symbol: str | None = None) -> Fault:
+    def server_error(
+        cls,
+        status: int = 503,
+        *,
+        body: str | None = None,
+        endpoint: str | None = None,
+        symbol: str | None = None,
+    ) -> Fault:
         """A 5xx; the default body is gateway HTML, so clients classify it by status."""
         if not 500 <= status <= 599:
             raise ValueError(f"server errors are 5xx, not {status}")
-        return cls(FaultKind.SERVER_ERROR, status, body=body, endpoint=endpoint,
-                   symbol=_sym(symbol))
+        return cls(
+            FaultKind.SERVER_ERROR, status, body=body, endpoint=endpoint, symbol=_sym(symbol)
+        )
 
     @classmethod
-    def timeout(cls, delay: float | None = None, *, endpoint: str | None = None,
-                symbol: str | None = None) -> Fault:
+    def timeout(
+        cls, delay: float | None = None, *, endpoint: str | None = None, symbol: str | None = None
+    ) -> Fault:
         """Answer normally but only after ``delay`` s (None: not before shutdown)."""
         return cls(FaultKind.TIMEOUT, delay=delay, endpoint=endpoint, symbol=_sym(symbol))
 

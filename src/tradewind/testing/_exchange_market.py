@@ -27,10 +27,23 @@ CandleFrames = Mapping[tuple[str, str], pd.DataFrame]
 
 _DAY_MS = 86_400_000
 # Longest first, so that "FDUSD" wins over "USD"-like suffixes and "USDT" over "DT".
-_QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "DAI", "EUR", "GBP", "TRY", "BRL",
-           "JPY", "BTC", "ETH", "BNB")
-_MIN_NOTIONAL = {"BTC": 0.0001, "ETH": 0.001, "BNB": 0.01, "TRY": 100.0, "BRL": 10.0,
-                 "JPY": 1000.0}
+_QUOTES = (
+    "FDUSD",
+    "USDT",
+    "USDC",
+    "BUSD",
+    "TUSD",
+    "DAI",
+    "EUR",
+    "GBP",
+    "TRY",
+    "BRL",
+    "JPY",
+    "BTC",
+    "ETH",
+    "BNB",
+)
+_MIN_NOTIONAL = {"BTC": 0.0001, "ETH": 0.001, "BNB": 0.01, "TRY": 100.0, "BRL": 10.0, "JPY": 1000.0}
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
@@ -101,8 +114,15 @@ class MarketSpec:
             "quoteAssetPrecision": self.quote_precision,
             "baseCommissionPrecision": self.base_precision,
             "quoteCommissionPrecision": self.quote_precision,
-            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT",
-                           "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"],
+            "orderTypes": [
+                "LIMIT",
+                "LIMIT_MAKER",
+                "MARKET",
+                "STOP_LOSS",
+                "STOP_LOSS_LIMIT",
+                "TAKE_PROFIT",
+                "TAKE_PROFIT_LIMIT",
+            ],
             "icebergAllowed": True,
             "ocoAllowed": True,
             "otoAllowed": True,
@@ -113,23 +133,44 @@ class MarketSpec:
             "isSpotTradingAllowed": True,
             "isMarginTradingAllowed": False,
             "filters": [
-                {"filterType": "PRICE_FILTER", "minPrice": fixed(self.tick_size),
-                 "maxPrice": fixed(1_000_000.0), "tickSize": fixed(self.tick_size)},
-                {"filterType": "LOT_SIZE", "minQty": fixed(self.step_size),
-                 "maxQty": fixed(self.max_qty), "stepSize": fixed(self.step_size)},
-                {"filterType": "MARKET_LOT_SIZE", "minQty": fixed(0.0),
-                 "maxQty": fixed(self.max_qty / 10), "stepSize": fixed(0.0)},
-                {"filterType": "NOTIONAL", "minNotional": fixed(self.min_notional),
-                 "applyMinToMarket": True, "maxNotional": fixed(self.max_notional),
-                 "applyMaxToMarket": False, "avgPriceMins": 5},
+                {
+                    "filterType": "PRICE_FILTER",
+                    "minPrice": fixed(self.tick_size),
+                    "maxPrice": fixed(1_000_000.0),
+                    "tickSize": fixed(self.tick_size),
+                },
+                {
+                    "filterType": "LOT_SIZE",
+                    "minQty": fixed(self.step_size),
+                    "maxQty": fixed(self.max_qty),
+                    "stepSize": fixed(self.step_size),
+                },
+                {
+                    "filterType": "MARKET_LOT_SIZE",
+                    "minQty": fixed(0.0),
+                    "maxQty": fixed(self.max_qty / 10),
+                    "stepSize": fixed(0.0),
+                },
+                {
+                    "filterType": "NOTIONAL",
+                    "minNotional": fixed(self.min_notional),
+                    "applyMinToMarket": True,
+                    "maxNotional": fixed(self.max_notional),
+                    "applyMaxToMarket": False,
+                    "avgPriceMins": 5,
+                },
                 {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
                 {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
             ],
             "permissions": [],
             "permissionSets": [["SPOT"]],
             "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-            "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER",
-                                                "EXPIRE_BOTH"],
+            "allowedSelfTradePreventionModes": [
+                "NONE",
+                "EXPIRE_TAKER",
+                "EXPIRE_MAKER",
+                "EXPIRE_BOTH",
+            ],
         }
 
 
@@ -239,14 +280,26 @@ class _Series:
         last = self.last_close(now_ms)
         if last is None:
             zero = fixed(0.0)
-            return {"symbol": spec.symbol, "bidPrice": zero, "bidQty": zero,
-                    "askPrice": zero, "askQty": zero}
+            return {
+                "symbol": spec.symbol,
+                "bidPrice": zero,
+                "bidQty": zero,
+                "askPrice": zero,
+                "askQty": zero,
+            }
         bid = spec.round_price(last * (1 - spread / 2))
-        ask = max(spec.round_price(last * (1 + spread / 2), up=True),
-                  spec.round_price(bid + spec.tick_size, up=True))
+        ask = max(
+            spec.round_price(last * (1 + spread / 2), up=True),
+            spec.round_price(bid + spec.tick_size, up=True),
+        )
         qty = fixed(spec.round_qty(200 * spec.min_notional / last))
-        return {"symbol": spec.symbol, "bidPrice": fixed(bid), "bidQty": qty,
-                "askPrice": fixed(ask), "askQty": qty}
+        return {
+            "symbol": spec.symbol,
+            "bidPrice": fixed(bid),
+            "bidQty": qty,
+            "askPrice": fixed(ask),
+            "askQty": qty,
+        }
 
 
 class MarketData:

@@ -192,12 +192,13 @@ class ExchangeServer:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self.market = MarketData(candles, timeframes=timeframes, symbols=symbols,
-                                 specs=market_specs)
-        self.limiter = WeightLimiter(weight_limit, weight_window, ban_seconds=ban_seconds,
-                                     ban_after_429s=ban_after_429s)
-        self.faults = FaultInjector(faults, fault_rates, seed=seed, latency=latency,
-                                    jitter=jitter)
+        self.market = MarketData(
+            candles, timeframes=timeframes, symbols=symbols, specs=market_specs
+        )
+        self.limiter = WeightLimiter(
+            weight_limit, weight_window, ban_seconds=ban_seconds, ban_after_429s=ban_after_429s
+        )
+        self.faults = FaultInjector(faults, fault_rates, seed=seed, latency=latency, jitter=jitter)
         self.spread = spread
         self.host = host
         self._requested_port = port
@@ -307,7 +308,9 @@ class ExchangeServer:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()
@@ -320,7 +323,9 @@ class ExchangeServer:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self._stop_site()
@@ -340,15 +345,15 @@ class ExchangeServer:
         self._closing = asyncio.Event()
         app = web.Application()
         for endpoint in self._endpoints.values():
-            app.router.add_route(endpoint.method, f"/api/v3/{endpoint.name}",
-                                 self._route(endpoint))
+            app.router.add_route(endpoint.method, f"/api/v3/{endpoint.name}", self._route(endpoint))
         app.router.add_route("*", "/{tail:.*}", self._route(Endpoint("unknown", not_found)))
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self._requested_port))
-            runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0,
-                                   access_log=None)
+            runner = web.AppRunner(
+                app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None
+            )
             await runner.setup()
             await web.SockSite(runner, sock).start()
         except BaseException:
@@ -397,19 +402,24 @@ class ExchangeServer:
 
     def _limit_response(self, admission: Admission) -> web.Response:
         if admission.status == 429:
-            msg = (f"Too much request weight used; current limit is {self.limiter.limit} "
-                   f"request weight per {self._window_text()}. Please use WebSocket Streams "
-                   "for live updates to avoid polling the API.")
+            msg = (
+                f"Too much request weight used; current limit is {self.limiter.limit} "
+                f"request weight per {self._window_text()}. Please use WebSocket Streams "
+                "for live updates to avoid polling the API."
+            )
         else:
             until = clock_ms(None) + round(admission.retry_after * 1000)
-            msg = (f"Way too much request weight used; IP banned until {until}. Please use "
-                   "WebSocket Streams for live updates to avoid bans.")
+            msg = (
+                f"Way too much request weight used; IP banned until {until}. Please use "
+                "WebSocket Streams for live updates to avoid bans."
+            )
         response = error_response(BinanceError(-1003, msg, admission.status))
         response.headers["Retry-After"] = admission.retry_after_header
         return response
 
-    async def _answer(self, endpoint: Endpoint, request: web.Request,
-                      params: Mapping[str, str]) -> web.StreamResponse:
+    async def _answer(
+        self, endpoint: Endpoint, request: web.Request, params: Mapping[str, str]
+    ) -> web.StreamResponse:
         fault = self.faults.draw(endpoint.name, params.get("symbol"))
         if fault is not None:
             self._stats.fault(fault.kind.value)
@@ -510,22 +520,40 @@ class ExchangeServer:
         for sym in symbols:
             await self._series(sym)  # specs are derived from prices: load them first
         interval, num = self._window_interval()
-        return json_response({
-            "timezone": "UTC",
-            "serverTime": call.now_ms,
-            "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": interval, "intervalNum": num,
-                 "limit": self.limiter.limit},
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
-                 "limit": 100},
-                {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1,
-                 "limit": 200000},
-                {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5,
-                 "limit": 61000},
-            ],
-            "exchangeFilters": [],
-            "symbols": [self.market.spec(sym).symbol_info() for sym in symbols],
-        })
+        return json_response(
+            {
+                "timezone": "UTC",
+                "serverTime": call.now_ms,
+                "rateLimits": [
+                    {
+                        "rateLimitType": "REQUEST_WEIGHT",
+                        "interval": interval,
+                        "intervalNum": num,
+                        "limit": self.limiter.limit,
+                    },
+                    {
+                        "rateLimitType": "ORDERS",
+                        "interval": "SECOND",
+                        "intervalNum": 10,
+                        "limit": 100,
+                    },
+                    {
+                        "rateLimitType": "ORDERS",
+                        "interval": "DAY",
+                        "intervalNum": 1,
+                        "limit": 200000,
+                    },
+                    {
+                        "rateLimitType": "RAW_REQUESTS",
+                        "interval": "MINUTE",
+                        "intervalNum": 5,
+                        "limit": 61000,
+                    },
+                ],
+                "exchangeFilters": [],
+                "symbols": [self.market.spec(sym).symbol_info() for sym in symbols],
+            }
+        )
 
     async def _klines(self, call: Call) -> web.StreamResponse:
         """Binance's klines: open times in [startTime, endTime], at most ``limit`` rows.
@@ -578,8 +606,12 @@ def ccxt_config(server: ExchangeServer, config: Mapping[str, Any] | None = None)
     so nothing reaches out to the real Binance. ``config`` adds to or overrides this.
     """
     extra = dict(config or {})
-    options = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False,
-               "fetchMargins": False, **extra.pop("options", {})}
+    options = {
+        "fetchMarkets": {"types": ["spot"]},
+        "fetchCurrencies": False,
+        "fetchMargins": False,
+        **extra.pop("options", {}),
+    }
     urls = dict(extra.pop("urls", {}))
     urls["api"] = {**urls.get("api", {}), "public": server.api_url, "private": server.api_url}
     return {"urls": urls, "options": options, **extra}

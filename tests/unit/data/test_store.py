@@ -173,3 +173,26 @@ def test_real_files_read_validated(shared_data: Path) -> None:
         42261.02,
         42475.23,
     )
+
+
+def test_a_second_writer_is_refused_while_the_lock_is_held(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    store = CandleStore(tmp_path, "binance")
+    code = (
+        "import sys; from tradewind.data.store import CandleStore\n"
+        "from tradewind.errors import DataError\n"
+        "try:\n"
+        f"    with CandleStore({str(tmp_path)!r}, 'binance').lock(): print('got it')\n"
+        "except DataError as e: print(e)\n"
+    )
+    with store.lock():
+        other = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert "being written by another process" in other.stdout
+        assert f"pid {__import__('os').getpid()}" in other.stdout
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert again.stdout.strip() == "got it"
+    assert not store.root.exists()

@@ -40,16 +40,33 @@ __all__ = ["KLINE_COLUMNS", "ImportReport", "SeriesImport", "import_files", "par
 
 #: The 12 columns of a data.binance.vision kline CSV, in file order.
 KLINE_COLUMNS: tuple[str, ...] = (
-    "open_time", "open", "high", "low", "close", "volume", "close_time",
-    "quote_volume", "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore",
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
 )
 _INT_COLUMNS = frozenset({"open_time", "close_time", "count"})
 # ``ignore`` is documented as unused, so its content is never judged.
 _CHECKED_COLUMNS: tuple[str, ...] = KLINE_COLUMNS[:-1]
 _RENAMED = {"count": "trades"}
 _CONTRACT_COLUMNS: tuple[str, ...] = (
-    "timestamp", "open", "high", "low", "close", "volume",
-    "quote_volume", "trades", "taker_buy_volume",
+    "timestamp",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trades",
+    "taker_buy_volume",
 )
 
 _NAME_RE = re.compile(
@@ -239,7 +256,8 @@ def _collect(paths: Sequence[Path]) -> list[Path]:
         path = Path(raw)
         if path.is_dir():
             candidates = sorted(
-                p for p in path.rglob("*")
+                p
+                for p in path.rglob("*")
                 if p.is_file() and p.suffix.lower() in _SUFFIXES and not p.name.startswith(".")
             )
         elif path.is_file():
@@ -286,7 +304,8 @@ def _load_bytes(path: Path) -> tuple[str, bytes]:
     try:
         with zipfile.ZipFile(path) as archive:
             members = [
-                info for info in archive.infolist()
+                info
+                for info in archive.infolist()
                 if not info.is_dir()
                 and info.filename.lower().endswith(".csv")
                 and not info.filename.startswith("__MACOSX/")
@@ -335,8 +354,16 @@ def _parse_csv(data: bytes, where: str, timeframe: Timeframe) -> pd.DataFrame:
 
     open_time: npt.NDArray[np.int64] = table.column("open_time").to_numpy()
     frame = pd.DataFrame({"timestamp": _to_utc(open_time, body, offset, where)})
-    for col in ("open", "high", "low", "close", "volume", "quote_volume", "count",
-                "taker_buy_volume"):
+    for col in (
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "count",
+        "taker_buy_volume",
+    ):
         frame[_RENAMED.get(col, col)] = table.column(col).to_numpy().astype("float64")
     frame = conform(frame.loc[:, list(_CONTRACT_COLUMNS)], where=where)
 
@@ -384,11 +411,7 @@ def _line_numbers(body: bytes, offset: int) -> list[int]:
 
     Only called on the way to an error, so a plain loop is fine here.
     """
-    return [
-        n + 1 + offset
-        for n, line in enumerate(body.split(b"\n"))
-        if line.rstrip(b"\r")
-    ]
+    return [n + 1 + offset for n, line in enumerate(body.split(b"\n")) if line.rstrip(b"\r")]
 
 
 def _diagnose(body: bytes, offset: int, where: str, exc: pa.ArrowInvalid) -> DataError:

@@ -376,7 +376,8 @@ async def _run(
                 progress(res.symbol, res.added)
             return res
 
-        report.pairs += await asyncio.gather(*(one(m) for m in chosen))
+        with store.lock():
+            report.pairs += await asyncio.gather(*(one(m) for m in chosen))
     except ccxt.BaseError as exc:
         raise map_ccxt_error(exc) from exc
     finally:
