@@ -62,7 +62,7 @@ def resample(
         return frame
 
     ts = frame["timestamp"].to_numpy(dtype="datetime64[ns]").view("int64")
-    bucket = ts // tgt.nanoseconds
+    bucket = (ts - tgt.origin_ns) // tgt.nanoseconds
     # The frame is sorted, so each bucket is one run of rows: run starts and lengths
     # describe the whole grouping, and ufunc.reduceat aggregates every run at once.
     starts = np.flatnonzero(np.diff(bucket, prepend=bucket[0] - 1))
@@ -81,7 +81,7 @@ def resample(
         values = frame[col].to_numpy(dtype="float64")
         columns[col] = _aggregate(col, values, starts, ends)[keep]
 
-    stamps = (bucket[starts][keep] * tgt.nanoseconds).view("datetime64[ns]")
+    stamps = (bucket[starts][keep] * tgt.nanoseconds + tgt.origin_ns).view("datetime64[ns]")
     utc = pd.Series(stamps).dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
     out = pd.DataFrame({"timestamp": utc})
     for col, values in columns.items():

@@ -128,7 +128,7 @@ def rule_masks(
             ("unique", dup, "timestamp repeats the row before"),
             (
                 "aligned",
-                ts % timeframe.nanoseconds != 0,
+                (ts - timeframe.origin_ns) % timeframe.nanoseconds != 0,
                 f"timestamp is not on the {timeframe} grid",
             ),
             ("finite", ~finite, "NaN or infinity in a value"),

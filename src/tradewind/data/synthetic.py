@@ -258,7 +258,7 @@ def _make_grid(timeframe: str, start: str | pd.Timestamp, days: int) -> _Grid:
         raise ConfigError(f"synthetic market: days must be at least 1, got {days}")
     begin = parse_utc(start).as_unit("ns")
     begin_ns = int(begin.value)
-    first = -(-begin_ns // tf.nanoseconds) * tf.nanoseconds  # first candle on the grid
+    first = tf.ceil_ns(begin_ns)  # first candle on the grid
     n = (begin_ns + days * _DAY_NS - first) // tf.nanoseconds
     if n < 1:
         raise ConfigError(

@@ -29,6 +29,7 @@ OPTIONAL_COLUMNS: tuple[str, ...] = ("quote_volume", "trades", "taker_buy_volume
 
 _TF_RE = re.compile(r"^(\d+)([mhdw])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+_MONDAY_NS = 4 * 86400 * 1_000_000_000  # 1970-01-05, the first Monday after the epoch
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,24 @@ class Timeframe:
     def nanoseconds(self) -> int:
         """The candle length in nanoseconds (the unit of pandas/numpy timestamps)."""
         return self.seconds * 1_000_000_000
+
+    @property
+    def origin_ns(self) -> int:
+        """Where the grid is anchored: the epoch, except weeks, which open on Mondays.
+
+        1970-01-01 was a Thursday; Binance's (and everyone's) weekly candles open on
+        Monday 00:00 UTC, the first of which after the epoch is 1970-01-05.
+        """
+        return _MONDAY_NS if self.name.endswith("w") else 0
+
+    def floor_ns(self, ns: int) -> int:
+        """Open time (ns) of the candle that contains the instant ``ns``."""
+        return ns - (ns - self.origin_ns) % self.nanoseconds
+
+    def ceil_ns(self, ns: int) -> int:
+        """The first open time (ns) on the grid at or after ``ns``."""
+        floor = self.floor_ns(ns)
+        return floor if floor == ns else floor + self.nanoseconds
 
     @property
     def milliseconds(self) -> int:

@@ -229,7 +229,7 @@ async def _sync_pair(
 ) -> PairResult:
     result = PairResult(symbol=normalize_symbol(market.id))
     before = fetcher.report.requests
-    last_closed_ms = (_ms(now) // tf.milliseconds) * tf.milliseconds - tf.milliseconds
+    last_closed_ms = tf.floor_ns(int(now.value)) // 1_000_000 - tf.milliseconds
     span = min(fetcher.cfg.page_limit, fetcher.limits.max_klines) * tf.milliseconds
     ranges: list[tuple[int, int]] = []
     stored = store.read(result.symbol, tf) if store.exists(result.symbol, tf) else None
