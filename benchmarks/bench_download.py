@@ -7,6 +7,7 @@ close the shared limiter gets to the physical limit without a single 429.
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import tempfile
 import time
@@ -152,7 +153,10 @@ def run() -> dict[str, Any]:
                 elapsed = time.perf_counter() - start
                 stats = server.stats()
                 weight = report.weight
-                ideal = max(0.0, weight - budget) * window / budget + LATENCY
+                # A rolling window lets at most `budget` weight through in any `window`
+                # seconds, so the last of `weight` units can pass no earlier than
+                # window × (ceil(weight / budget) − 1), plus one response's latency.
+                ideal = window * (math.ceil(weight / budget) - 1) + LATENCY
                 results["budget"].append(
                     {
                         "share": share,
@@ -198,9 +202,12 @@ through the real ccxt async client; the server runs in its own process. Sequenti
 The server's budget scaled down to {first["budget"]} weight per {first["window_s"]:.0f} s
 rolling window (Binance's 6,000/min scaled, so the job needs several windows); the client is
 told the same budget and uses the given share of it (`exchange.budget_share`: 90 % by
-default, which leaves room for other tools on the same IP; 100 % uses all of it). The
-physical limit of this job is `(weight − budget) × window / budget + latency` =
-{first["ideal_s"]:.1f} s for {first["weight"]} weight; efficiency = physical limit / time.
+default, which leaves room for other tools on the same IP; 100 % uses all of it).
+
+The physical limit of the job: a rolling window lets at most `budget` weight through in any
+`window` seconds, so the last of `weight` units cannot pass before
+`window × (ceil(weight / budget) − 1)`, plus one response's latency —
+{first['ideal_s']:.2f} s for {first['weight']} weight. Efficiency = physical limit / time.
 
 | share | weight | time (s) | physical limit (s) | efficiency | HTTP 429 | HTTP 418 | max weight in window |
 |---|---|---|---|---|---|---|---|
