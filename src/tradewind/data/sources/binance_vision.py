@@ -33,7 +33,12 @@ import pyarrow.csv as pacsv
 
 from tradewind.data.schema import Gap, conform, find_gaps, find_problems
 from tradewind.data.store import CandleStore
-from tradewind.domain.types import Timeframe, normalize_symbol
+from tradewind.domain.types import (
+    CANDLE_COLUMNS,
+    OPTIONAL_COLUMNS,
+    Timeframe,
+    normalize_symbol,
+)
 from tradewind.errors import ConfigError, DataError
 
 __all__ = ["KLINE_COLUMNS", "ImportReport", "SeriesImport", "import_files", "parse_file_name"]
@@ -57,16 +62,10 @@ _INT_COLUMNS = frozenset({"open_time", "close_time", "count"})
 # ``ignore`` is documented as unused, so its content is never judged.
 _CHECKED_COLUMNS: tuple[str, ...] = KLINE_COLUMNS[:-1]
 _RENAMED = {"count": "trades"}
+# Binance Vision carries three of the contract's optional columns.
 _CONTRACT_COLUMNS: tuple[str, ...] = (
-    "timestamp",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "trades",
-    "taker_buy_volume",
+    *CANDLE_COLUMNS,
+    *(c for c in OPTIONAL_COLUMNS if c in {"quote_volume", "trades", "taker_buy_volume"}),
 )
 
 _NAME_RE = re.compile(
