@@ -28,6 +28,7 @@ from tradewind.cli._runtime import (
     SeedOpt,
     make_runtime,
 )
+from tradewind.cli.backtest import backtest_command
 from tradewind.cli.data import data_app, run_synth
 from tradewind.config import DEFAULT_CONFIG_NAME, json_schema, resolved_dict, starter_toml
 from tradewind.errors import TradewindError
@@ -46,6 +47,7 @@ config_app = typer.Typer(
 )
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
+app.command("backtest")(backtest_command)
 
 
 def _version(value: bool) -> None:

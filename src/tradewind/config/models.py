@@ -7,22 +7,26 @@ describe the embedded synthetic market, so a fresh clone works with no data and 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
-from tradewind.domain.types import Timeframe, normalize_symbol, parse_utc
+from tradewind.domain.types import Timeframe, normalize_symbol, parse_duration, parse_utc
 from tradewind.errors import ConfigError
 
 __all__ = [
+    "BacktestConfig",
+    "CycleConfig",
     "DataConfig",
     "DownloadConfig",
     "ExchangeConfig",
+    "FillsConfig",
+    "LifecycleConfig",
     "Settings",
     "SynthConfig",
 ]
@@ -135,6 +139,135 @@ class SynthConfig(_Section):
     _start = field_validator("start")(_check_date)
 
 
+def _check_duration(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parse_duration(value)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+class LifecycleConfig(_Section):
+    """The trade lifecycle: pre-trade window, exits, trailing stop, tracking (seed 000)."""
+
+    limit: float = Field(
+        default=1.005, gt=1, description="Breakout above: nomination price × this."
+    )
+    window_stop: float = Field(
+        default=0.92, gt=0, lt=1, description="Breakout below: nomination price × this."
+    )
+    breakout: Literal["both", "up"] = Field(
+        default="both", description="Buy on a break out of the window either way, or up only."
+    )
+    expiry: str = Field(default="24h", description="A nomination without breakout expires.")
+    take_profit: float = Field(default=1.52, gt=1, description="Target: entry × this.")
+    stop_loss: float = Field(default=0.983, gt=0, lt=1, description="Stop: entry × this.")
+    trail_activation: float = Field(
+        default=1.10, gt=1, description="The trailing stop starts past entry × this."
+    )
+    trail_distance: float = Field(
+        default=0.983, gt=0, lt=1, description="Trailing stop: best reference price × this."
+    )
+    trail_reference: Literal["close", "high"] = Field(
+        default="close", description="Best price since entry by closes or by highs."
+    )
+    max_hold: str | None = Field(
+        default=None, description="Time exit after this long; empty = off."
+    )
+    track_horizon: str = Field(
+        default="30d", description="How long a trade closed by other than its stop is tracked."
+    )
+
+    _durations = field_validator("expiry", "max_hold", "track_horizon")(_check_duration)
+
+
+class FillsConfig(_Section):
+    """How orders fill in backtest and paper trading."""
+
+    fee: float = Field(default=0.0015, ge=0, lt=0.05, description="Fee per fill (0.15 %).")
+    slippage: float = Field(
+        default=0.0005,
+        ge=0,
+        lt=0.05,
+        description="Market orders fill this much worse than the open (half a 0.1 % spread).",
+    )
+
+
+class CycleConfig(_Section):
+    """The cycle trader: daily nominations, random choice, sizing, pools, dry-run switch."""
+
+    capital: float = Field(default=10_000.0, gt=0, description="Starting capital (quote).")
+    decision_time: str = Field(default="23:55", description="Daily prediction time (UTC HH:MM).")
+    pairs_per_cycle: int = Field(default=5, ge=1, description="K pairs chosen per cycle.")
+    nominator: Literal["momentum", "random"] = Field(
+        default="momentum", description="Who nominates pairs (the ML predictor comes later)."
+    )
+    nominator_params: dict[str, Any] = Field(
+        default_factory=dict, description="Parameters of the nominator, e.g. {top_n = 10}."
+    )
+    sizing: Literal["equal", "inverse_volatility", "kelly"] = Field(
+        default="equal", description="Capital per chosen pair."
+    )
+    kelly_fraction: float = Field(default=0.25, gt=0, le=1, description="Fractional Kelly.")
+    volatility_lookback: str = Field(
+        default="7d", description="Window of the volatility estimate for inverse-vol sizing."
+    )
+    reinvest_threshold: float = Field(
+        default=0.01, ge=0, description="Divestment goes to trades up at least this much."
+    )
+    reinvest_split: Literal["equal", "profit"] = Field(
+        default="equal", description="Split divestment equally or by unrealised profit."
+    )
+    min_reinvest: float = Field(
+        default=10.0, ge=0, description="Smallest divestment worth reinvesting (quote)."
+    )
+    dry_run_loss_threshold: int = Field(
+        default=3, ge=0, description="Losing cycles in a row before paper trading; 0 = never."
+    )
+    dry_run_to_live_threshold: float = Field(
+        default=0.10, gt=0, description="A paper trade this far up converts the cycle to live."
+    )
+    convert_mid_cycle: bool = Field(
+        default=True, description="Convert a dry-run cycle to live mid-cycle (else next cycle)."
+    )
+    track_not_selected: bool = Field(
+        default=True, description="Follow nominated pairs not chosen as sim trades."
+    )
+
+    _vol = field_validator("volatility_lookback")(_check_duration)
+
+    @field_validator("decision_time")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        parts = value.split(":")
+        if (
+            len(parts) != 2
+            or not all(p.isdigit() for p in parts)
+            or int(parts[0]) > 23
+            or int(parts[1]) > 59
+        ):
+            raise ValueError(f"decision_time {value!r}: use HH:MM in UTC, e.g. 23:55")
+        return f"{int(parts[0]):02d}:{int(parts[1]):02d}"
+
+
+class BacktestConfig(_Section):
+    """What a backtest covers and keeps."""
+
+    start: str | None = Field(default=None, description="First candle used (UTC); empty = all.")
+    end: str | None = Field(default=None, description="Last candle used (UTC); empty = all.")
+    save: bool = Field(default=True, description="Write a run folder under <home>/runs.")
+
+    _dates = field_validator("start", "end")(_check_date)
+
+    @model_validator(mode="after")
+    def _order(self) -> BacktestConfig:
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError(f"backtest.start {self.start} is not before backtest.end {self.end}")
+        return self
+
+
 class _FileSource(PydanticBaseSettingsSource):
     """Feeds the parsed TOML file to pydantic-settings, below the environment overlay."""
 
@@ -170,6 +303,10 @@ class Settings(BaseSettings):
     exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)
     download: DownloadConfig = Field(default_factory=DownloadConfig)
     synth: SynthConfig = Field(default_factory=SynthConfig)
+    lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
+    fills: FillsConfig = Field(default_factory=FillsConfig)
+    cycle: CycleConfig = Field(default_factory=CycleConfig)
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
 
     @classmethod
     def settings_customise_sources(

@@ -23,6 +23,9 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value.as_posix())
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        inner = ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + inner + " }" if inner else "{}"
     return json.dumps(str(value))
 
 

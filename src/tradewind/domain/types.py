@@ -16,7 +16,9 @@ __all__ = [
     "OPTIONAL_COLUMNS",
     "PRICE_COLUMNS",
     "Timeframe",
+    "duration_bars",
     "normalize_symbol",
+    "parse_duration",
     "parse_utc",
 ]
 
@@ -137,6 +139,43 @@ def parse_utc(value: str | datetime | pd.Timestamp) -> pd.Timestamp:
     if pd.isna(ts):
         raise ConfigError(f"invalid date/time {value!r}")
     return ts.tz_localize(UTC) if ts.tzinfo is None else ts.tz_convert(UTC)
+
+
+_DURATION_RE = re.compile(r"^(\d+)\s*(m|min|h|d|w)$")
+_DURATION_UNIT = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> pd.Timedelta:
+    """Parse ``"90m"``, ``"24h"``, ``"30d"``, ``"2w"``; raise :class:`ConfigError` otherwise."""
+    match = _DURATION_RE.match(str(text).strip().lower())
+    if match is None or int(match[1]) == 0:
+        raise ConfigError(f"invalid duration {text!r}: use e.g. 90m, 24h, 30d or 2w")
+    return pd.Timedelta(seconds=int(match[1]) * _DURATION_UNIT[match[2]])
+
+
+def duration_bars(text: str, timeframe: Timeframe | str, what: str = "duration") -> int:
+    """How many bars of ``timeframe`` make ``text``; it must be a whole, positive number.
+
+    A lookback that straddles a bar would silently round one way or the other and change
+    the rule between timeframes, so it is refused with a message naming the nearest fits.
+    """
+    tf = Timeframe.parse(timeframe)
+    try:
+        seconds = int(parse_duration(text).total_seconds())
+    except ConfigError:
+        raise ConfigError(
+            f"{what} = {text!r} is not a duration: use a positive whole number of minutes,"
+            " hours, days or weeks, e.g. '90m', '24h', '7d', '1w'"
+        ) from None
+    bars, rest = divmod(seconds, tf.seconds)
+    if rest or bars == 0:
+        count, unit = int(tf.name[:-1]), tf.name[-1]
+        fits = [f"'{k * count}{unit}'" for k in (bars, bars + 1) if k > 0]
+        raise ConfigError(
+            f"{what} = {text!r} is not a whole number of {tf} bars;"
+            f" use a multiple of {tf}, e.g. {' or '.join(fits)}"
+        )
+    return bars
 
 
 def utc_now() -> pd.Timestamp:

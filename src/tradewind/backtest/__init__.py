@@ -1,0 +1,1 @@
+"""Backtests: single runs, walk-forward, Monte Carlo and ensembles, metrics, reports."""

@@ -1,0 +1,336 @@
+"""One backtest of the cycle trader: load, run, tabulate, measure, save.
+
+``run_backtest(settings)`` is the Python API of ``tradewind backtest``. The result is
+typed (:class:`BacktestResult`); the run folder holds Parquet tables and a JSON summary,
+written atomically (a temporary folder renamed into place), so a crash never leaves half
+a run behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradewind import __version__
+from tradewind.backtest.metrics import summarize
+from tradewind.config import Settings, config_hash, resolved_dict
+from tradewind.data.panel import Panel, load_panel
+from tradewind.data.store import CandleStore
+from tradewind.domain.types import Timeframe, parse_utc
+from tradewind.engine.records import EXIT_NAMES, KIND_NAMES, POOL_NAMES, STATUS_NAMES, Status
+from tradewind.errors import DataError
+from tradewind.portfolio.ledger import LEDGER_REASONS
+from tradewind.strategies.nominators import make_nominator
+from tradewind.trading import cycle_kernel as ck
+from tradewind.trading.cycle import CycleTrader
+
+__all__ = ["BacktestResult", "data_fingerprint", "run_backtest"]
+
+
+@dataclass
+class BacktestResult:
+    """Everything one backtest produced."""
+
+    summary: dict[str, Any]
+    trades: pd.DataFrame  #: real and sim trades (and expired nominations)
+    tracked: pd.DataFrame  #: continuations of trades closed by anything but their stop
+    equity: pd.DataFrame  #: equity and paper equity per bar
+    ledger: pd.DataFrame  #: every movement between budget pools
+    cycles: pd.DataFrame
+    run_dir: Path | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def data_fingerprint(panel: Panel) -> str:
+    """A content hash of exactly the candles a run saw (BLAKE2b, 32 hex digits)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(
+        json.dumps([panel.timeframe.name, list(panel.symbols), list(panel.fields)]).encode()
+    )
+    for array in (panel.timestamps, panel.values, panel.mask):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _times(index: pd.DatetimeIndex, rows: np.ndarray) -> pd.Series:
+    rows = np.asarray(rows, dtype=np.int64)
+    out = pd.Series(pd.NaT, index=range(len(rows)), dtype="datetime64[ns, UTC]")
+    ok = rows >= 0
+    out[ok] = index[rows[ok]]
+    return out
+
+
+def _trade_tables(trader: CycleTrader) -> tuple[pd.DataFrame, pd.DataFrame]:
+    tr = trader.trades[: trader.n_trades]
+    index = trader.panel.index
+    symbols = np.array(trader.panel.symbols)
+    trades = pd.DataFrame(
+        {
+            "id": tr["id"],
+            "kind": np.array(KIND_NAMES)[tr["kind"]],
+            "sim_reason": np.array(ck.SIM_REASONS)[tr["reason"]],
+            "cycle": tr["cycle"],
+            "pair": symbols[tr["pair"]],
+            "side": tr["side"],
+            "status": np.array(STATUS_NAMES)[tr["status"]],
+            "nominated_time": _times(index, tr["nominated_t"]),
+            "p0": tr["p0"],
+            "limit": tr["limit"],
+            "window_stop": tr["window_stop"],
+            "alloc": tr["alloc"],
+            "entry_time": _times(index, tr["entry_t"]),
+            "entry_price": np.where(tr["entry_t"] >= 0, tr["entry_price"], np.nan),
+            "qty": tr["qty"],
+            "cost": tr["cost"],
+            "legs": tr["legs"],
+            "exit_time": _times(index, tr["exit_t"]),
+            "exit_price": np.where(tr["status"] == Status.CLOSED, tr["exit_price"], np.nan),
+            "exit_reason": np.array(EXIT_NAMES)[tr["exit_reason"]],
+            "pnl": tr["pnl"],
+            "fees": tr["fees"],
+            "ambiguous": tr["ambiguous"],
+            "parent": tr["parent"],
+        }
+    )
+    done = tr[tr["track"] == 2]
+    tracked = pd.DataFrame(
+        {
+            "trade": done["id"],
+            "kind": "tracked",
+            "of_kind": np.array(KIND_NAMES)[done["kind"]],
+            "pair": symbols[done["pair"]],
+            "side": done["side"],
+            "entry_time": _times(index, done["entry_t"]),
+            "entry_price": done["entry_price"],
+            "closed_time": _times(index, done["exit_t"]),
+            "closed_price": done["exit_price"],
+            "closed_reason": np.array(EXIT_NAMES)[done["exit_reason"]],
+            "exit_time": _times(index, done["track_exit_t"]),
+            "exit_price": done["track_exit_price"],
+            "exit_reason": np.array(EXIT_NAMES)[done["track_reason"]],
+            "cost": done["cost"],
+            "pnl": done["track_pnl"],
+            "pnl_taken": done["pnl"],
+            "fees": done["fees"],
+        }
+    )
+    return trades, tracked
+
+
+def _ledger_table(trader: CycleTrader) -> pd.DataFrame:
+    led = trader.ledger[: int(trader.counters[ck.C_NLEDGER])]
+    names = np.array(POOL_NAMES)
+    return pd.DataFrame(
+        {
+            "time": _times(trader.panel.index, led["t"]),
+            "amount": led["amount"],
+            "from": names[led["src"]],
+            "to": names[led["dst"]],
+            "reason": np.array(LEDGER_REASONS)[led["reason"]],
+            "trade": led["trade"],
+            "book": np.where(led["book"] == 0, "real", "paper"),
+        }
+    )
+
+
+def _cycle_table(trader: CycleTrader) -> pd.DataFrame:
+    cy = trader.cycles[: int(trader.counters[ck.C_NCYCLES])]
+    modes = np.array(["live", "dry_run"])
+    index = trader.panel.index
+    return pd.DataFrame(
+        {
+            "cycle": cy["id"],
+            "start_time": _times(index, cy["start_t"]),
+            "end_time": _times(index, cy["end_t"]),
+            "mode": modes[cy["mode"]],
+            "converted_time": _times(index, cy["converted_t"]),
+            "pnl": cy["pnl"],
+            "paper_pnl": cy["paper_pnl"],
+            "trades": cy["trades"],
+            "next_mode": modes[cy["next_mode"]],
+        }
+    )
+
+
+def _metric_trades(trades: pd.DataFrame, tracked: pd.DataFrame) -> pd.DataFrame:
+    closed = trades.loc[trades["status"] == "closed"]
+    cols = [
+        "kind",
+        "side",
+        "entry_time",
+        "exit_time",
+        "entry_price",
+        "exit_price",
+        "cost",
+        "pnl",
+        "fees",
+        "exit_reason",
+    ]
+    return pd.concat([closed.loc[:, cols], tracked.loc[:, cols]], ignore_index=True)
+
+
+def load_backtest_panel(settings: Settings) -> Panel:
+    """The candles a backtest of ``settings`` runs on (period and pairs applied)."""
+    data = settings.data
+    store = CandleStore(settings.data_dir, data.exchange)
+    tf = Timeframe.parse(data.timeframe)
+    if not store.symbols(tf):
+        raise DataError(
+            f"{store.root / tf.name}: no candles; run `tradewind data synth` for the synthetic "
+            "market, or point --data-dir/--exchange/--timeframe at stored data"
+        )
+    start = parse_utc(settings.backtest.start) if settings.backtest.start else None
+    end = parse_utc(settings.backtest.end) if settings.backtest.end else None
+    return load_panel(store, data.pairs or None, tf, start=start, end=end)
+
+
+_WARM: list[bool] = []
+
+
+def _compile() -> float:
+    """Compile (or load from numba's cache) the kernels on a tiny run; return seconds."""
+    if _WARM:
+        return 0.0
+    from tradewind.config import load_config
+
+    started = time.perf_counter()
+    tiny = Panel(
+        Timeframe.parse("1h"),
+        np.arange(48, dtype=np.int64) * 3_600_000_000_000,
+        ("A",),
+        ("open", "high", "low", "close", "volume"),
+        np.ones((48, 1, 5)),
+        np.ones((48, 1), bool),
+    )
+    s = load_config(environ={})
+    trader = CycleTrader(
+        tiny,
+        cycle=s.cycle,
+        lifecycle=s.lifecycle,
+        fills=s.fills,
+        nominator=make_nominator("random"),
+        rng=np.random.default_rng(0),
+    )
+    trader.run()
+    _WARM.append(True)
+    return time.perf_counter() - started
+
+
+def run_backtest(
+    settings: Settings,
+    *,
+    panel: Panel | None = None,
+    save: bool | None = None,
+    on_day: Callable[[int, int], None] | None = None,
+) -> BacktestResult:
+    """Backtest the cycle trader of ``settings`` (on ``panel``, or the configured data)."""
+    t_load = time.perf_counter()
+    panel = panel if panel is not None else load_backtest_panel(settings)
+    load_s = time.perf_counter() - t_load
+    compile_s = _compile()
+    params = dict(settings.cycle.nominator_params)
+    nominator = make_nominator(settings.cycle.nominator, **params)
+    trader = CycleTrader(
+        panel,
+        cycle=settings.cycle,
+        lifecycle=settings.lifecycle,
+        fills=settings.fills,
+        nominator=nominator,
+        rng=np.random.default_rng(settings.seed),
+    )
+    days = len(np.unique(panel.timestamps // 86_400_000_000_000))
+    started = time.perf_counter()
+    trader.run(on_day=None if on_day is None else (lambda d: on_day(d, days)))
+    run_s = time.perf_counter() - started
+    trades, tracked = _trade_tables(trader)
+    equity = pd.DataFrame(
+        {"equity": trader.equity, "paper_equity": trader.paper_equity}, index=panel.index
+    )
+    equity.index.name = "timestamp"
+    cycles = _cycle_table(trader)
+    metrics = summarize(
+        equity["equity"],
+        _metric_trades(trades, tracked),
+        ambiguous_bars=int(trader.trades["ambiguous"][: trader.n_trades].sum()),
+    )
+    pools = trader.pools[0]
+    summary: dict[str, Any] = {
+        "trader": "cycle",
+        "metrics": metrics.to_dict(),
+        "capital": settings.cycle.capital,
+        "final_pools": {name: float(pools[i]) for i, name in enumerate(POOL_NAMES[:5])},
+        "cycles": {
+            "total": len(cycles),
+            "live": int((cycles["mode"] == "live").sum()),
+            "dry_run": int((cycles["mode"] == "dry_run").sum()),
+            "converted": int(cycles["converted_time"].notna().sum()),
+            "winning": int(
+                (np.where(cycles["mode"] == "live", cycles["pnl"], cycles["paper_pnl"]) > 0).sum()
+            ),
+        },
+        "data": {
+            "exchange": settings.data.exchange,
+            "timeframe": panel.timeframe.name,
+            "pairs": len(panel.symbols),
+            "start": panel.index[0].isoformat(),
+            "end": panel.index[-1].isoformat(),
+            "bars": len(panel.timestamps),
+            "fingerprint": data_fingerprint(panel),
+        },
+        "seed": settings.seed,
+        "config_hash": config_hash(settings),
+        "timings_s": {"load": load_s, "compile": compile_s, "run": run_s},
+        "version": __version__,
+    }
+    result = BacktestResult(summary, trades, tracked, equity, _ledger_table(trader), cycles)
+    if save if save is not None else settings.backtest.save:
+        result.run_dir = _save(result, settings)
+        summary["run_dir"] = str(result.run_dir)
+    return result
+
+
+def _save(result: BacktestResult, settings: Settings) -> Path:
+    runs = Path(settings.home) / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%SZ")
+    final = runs / f"{stamp}-cycle-{result.summary['config_hash'][:8]}"
+    tmp = Path(tempfile.mkdtemp(prefix=".run-", dir=runs))
+    try:
+        result.trades.to_parquet(tmp / "trades.parquet", index=False)
+        result.tracked.to_parquet(tmp / "tracked.parquet", index=False)
+        result.equity.to_parquet(tmp / "equity.parquet")
+        result.ledger.to_parquet(tmp / "ledger.parquet", index=False)
+        result.cycles.to_parquet(tmp / "cycles.parquet", index=False)
+        (tmp / "config.json").write_text(
+            json.dumps(
+                {"hash": result.summary["config_hash"], "config": resolved_dict(settings)},
+                indent=2,
+                default=str,
+            ),
+            encoding="utf-8",
+        )
+        (tmp / "summary.json").write_text(
+            json.dumps({**result.summary, "run_dir": str(final)}, indent=2, default=str),
+            encoding="utf-8",
+        )
+        n = 1
+        while final.exists():
+            final = final.with_name(f"{final.name}-{n}")
+            n += 1
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final

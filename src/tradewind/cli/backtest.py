@@ -1,0 +1,145 @@
+"""``tradewind backtest``: the cycle trader over stored candles, summary and run folder."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tradewind.cli._runtime import (
+    ConfigOpt,
+    DataDirOpt,
+    ExchangeOpt,
+    HomeOpt,
+    JsonOpt,
+    QuietOpt,
+    Runtime,
+    SeedOpt,
+    TimeframeOpt,
+    make_runtime,
+)
+
+__all__ = ["backtest_command", "run_backtest_cli"]
+
+
+def run_backtest_cli(rt: Runtime) -> dict[str, Any]:
+    """Run the configured backtest with a progress bar; return its summary."""
+    from tradewind.backtest.run import run_backtest
+    from tradewind.cli.data import SYNTH_EXCHANGE, run_synth
+
+    settings = rt.settings
+    store_exists = any(
+        (settings.data_dir / settings.data.exchange / settings.data.timeframe).glob("*.parquet")
+    )
+    if settings.data.exchange == SYNTH_EXCHANGE and not store_exists:
+        rt.note("no synthetic market yet: generating it first")
+        run_synth(rt)
+    with rt.progress() as bar:
+        task = bar.add_task("backtest: cycle trader", total=None)
+
+        def on_day(_row: int, days: int) -> None:
+            bar.update(task, total=days, advance=1)
+
+        result = run_backtest(settings, on_day=on_day)
+        bar.update(task, completed=bar.tasks[0].total or 1, total=bar.tasks[0].total or 1)
+    return result.summary
+
+
+def _human(summary: dict[str, Any]) -> Any:
+    def render(out: Console) -> None:
+        m = summary["metrics"]
+        data = summary["data"]
+        table = Table(title="Backtest: cycle trader", show_header=False)
+
+        def pct(x: float | None) -> str:
+            return "n/a" if x is None else f"{x:+.2%}"
+
+        def rate(x: float | None) -> str:
+            return "n/a" if x is None else f"{x:.1%}"
+
+        def num(x: float | None, fmt: str = ".2f") -> str:
+            return "n/a" if x is None else format(x, fmt)
+
+        rows = [
+            (
+                "data",
+                f"{data['exchange']} {data['timeframe']}, {data['pairs']} pairs, "
+                f"{data['start'][:10]} → {data['end'][:10]}",
+            ),
+            ("capital", f"{summary['capital']:,.0f} → {m['final_equity']:,.2f}"),
+            ("total return", pct(m["total_return"])),
+            ("CAGR", pct(m["cagr"])),
+            ("Sharpe / Sortino", f"{num(m['sharpe'])} / {num(m['sortino'])}"),
+            ("max drawdown", f"{pct(m['max_drawdown'])} (Calmar {num(m['calmar'])})"),
+            (
+                "trades real / sim / tracked",
+                f"{m['trades_real']} / {m['trades_sim']} / {m['trades_tracked']}",
+            ),
+            ("win rate, profit factor", f"{rate(m['win_rate'])}, {num(m['profit_factor'])}"),
+            ("expectancy per trade", f"{num(m['expectancy'])} ({pct(m['expectancy_return'])})"),
+            ("fees paid", f"{m['fees_paid']:,.2f}"),
+            ("exposure", rate(m["exposure"])),
+            ("ambiguous bars", str(m["ambiguous_bars"])),
+            (
+                "cycles",
+                f"{summary['cycles']['total']} ({summary['cycles']['dry_run']} dry-run, "
+                f"{summary['cycles']['converted']} converted to live)",
+            ),
+            (
+                "time",
+                f"run {summary['timings_s']['run']:.2f} s, compile "
+                f"{summary['timings_s']['compile']:.1f} s, load "
+                f"{summary['timings_s']['load']:.2f} s",
+            ),
+            ("seed, config hash", f"{summary['seed']}, {summary['config_hash'][:12]}"),
+        ]
+        for key, value in rows:
+            table.add_row(key, value)
+        out.print(table)
+        if summary.get("run_dir"):
+            out.print(f"run folder: {summary['run_dir']}")
+
+    return render
+
+
+def backtest_command(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    data_dir: DataDirOpt = None,
+    exchange: ExchangeOpt = None,
+    timeframe: TimeframeOpt = None,
+    pairs: Annotated[
+        str | None, typer.Option("--pairs", help="Comma-separated pairs (default: all).")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--start", help="First candle (UTC).")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last candle (UTC).")] = None,
+    seed: SeedOpt = None,
+    save: Annotated[
+        bool | None, typer.Option("--save/--no-save", help="Write the run folder.")
+    ] = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Backtest the cycle trader over stored candles; print a summary, save a run folder."""
+    rt = make_runtime(
+        ctx,
+        config=config,
+        home=home,
+        json_out=json_out,
+        quiet=quiet,
+        overrides={
+            "data.data_dir": data_dir,
+            "data.exchange": exchange,
+            "data.timeframe": timeframe,
+            "data.pairs": pairs.split(",") if pairs else None,
+            "backtest.start": start,
+            "backtest.end": end,
+            "backtest.save": save,
+            "seed": seed,
+        },
+    )
+    summary = run_backtest_cli(rt)
+    rt.emit(summary, _human(summary))

@@ -1,0 +1,342 @@
+"""The trade lifecycle, written once: numba step functions over one trade record.
+
+``step_trade`` advances one trade by one bar — pre-trade window, active exits, trailing
+stop, tracked continuation — and says what happened (a bit set of ``EV_*``). The backtest
+calls it inside a compiled loop over time; the live node calls the very same function once
+per closed candle. Nothing else in Tradewind decides a fill, an exit or a stop level.
+
+Conventions (see docs/engine.md): levels are multiples of a reference price for longs and
+mirrored for shorts (``2 - m``); market orders fill at the bar's open plus slippage in the
+trade's adverse direction; stops and targets fill at their level, or at the open when the
+bar gapped through; a bar that touches both stop and target exits at the stop unless a
+lower-timeframe hint says otherwise; a stop raised during a bar applies from the next bar;
+fees are charged on every fill.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from tradewind.engine.records import ExitReason, Status
+
+__all__ = [
+    "EV_CLOSED",
+    "EV_EXPIRED",
+    "EV_FILLED",
+    "EV_NONE",
+    "EV_TRACK_DONE",
+    "LIFECYCLE_PARAMS",
+    "add_leg",
+    "mark_value",
+    "step_trade",
+    "step_trade_at",
+]
+
+EV_NONE = 0
+EV_FILLED = 1
+EV_CLOSED = 2
+EV_EXPIRED = 4
+EV_TRACK_DONE = 8
+
+#: Positions in the float64 parameter vector every kernel takes.
+LIFECYCLE_PARAMS = (
+    "fee",
+    "slippage",
+    "take_profit",
+    "stop_loss",
+    "trail_activation",
+    "trail_distance",
+    "trail_on_high",
+    "max_hold_bars",
+    "track_horizon_bars",
+    "both_directions",
+    "limit_mult",
+    "window_stop_mult",
+    "expiry_bars",
+)
+P_FEE, P_SLIP, P_TP, P_SL, P_ACT, P_TRAIL, P_TRAIL_HIGH, P_MAX_HOLD, P_HORIZON = range(9)
+P_BOTH, P_LIMIT, P_WSTOP, P_EXPIRY = 9, 10, 11, 12
+
+# Detail hints: which of stop and target a lower timeframe saw first in an ambiguous bar.
+DETAIL_UNKNOWN, DETAIL_STOP_FIRST, DETAIL_TARGET_FIRST = 0, 1, 2
+
+
+@njit(cache=True, inline="always")
+def level(price: float, mult: float, side: int) -> float:
+    """``price × mult`` for a long; the mirrored level ``price × (2 − mult)`` for a short."""
+    return price * mult if side > 0 else price * (2.0 - mult)
+
+
+@njit(cache=True)
+def _enter(tr: Any, t: int, price: float, params: np.ndarray) -> None:
+    fee = params[P_FEE]
+    qty = tr.alloc / (price * (1.0 + fee))
+    tr.qty = qty
+    tr.cost = tr.alloc
+    tr.entry_price = price
+    tr.fees = qty * price * fee
+    tr.entry_t = t
+    tr.legs = 1
+    tr.status = Status.ACTIVE
+    tr.stop = level(price, params[P_SL], tr.side)
+    tr.target = level(price, params[P_TP], tr.side)
+    tr.activation = level(price, params[P_ACT], tr.side)
+    tr.best = price
+    tr.trail_on = 0
+
+
+@njit(cache=True)
+def add_leg(tr: Any, price: float, amount: float, fee: float) -> None:
+    """Add ``amount`` of capital to an open position at ``price`` (a reinvestment leg).
+
+    The average entry moves; stop, target and trailing activation stay at their levels.
+    """
+    qty = amount / (price * (1.0 + fee))
+    tr.entry_price = (tr.qty * tr.entry_price + qty * price) / (tr.qty + qty)
+    tr.qty += qty
+    tr.cost += amount
+    tr.fees += qty * price * fee
+    tr.legs += 1
+
+
+@njit(cache=True)
+def mark_value(tr: Any, price: float) -> float:
+    """What the open position is worth at ``price`` (before the exit fee)."""
+    value: float = tr.qty * price if tr.side > 0 else tr.qty * (2.0 * tr.entry_price - price)
+    return value
+
+
+@njit(cache=True)
+def _exit(tr: Any, t: int, price: float, reason: int, params: np.ndarray, horizon: float) -> None:
+    fee = tr.qty * price * params[P_FEE]
+    tr.fees += fee
+    tr.pnl = mark_value(tr, price) - fee - tr.cost
+    tr.exit_t = t
+    tr.exit_price = price
+    tr.exit_reason = reason
+    tr.status = Status.CLOSED
+    # Followed on when closed by anything but its stop (or the end of its data).
+    if (
+        horizon > 0
+        and reason != ExitReason.STOP
+        and reason != ExitReason.TRAIL_STOP
+        and reason != ExitReason.DATA_END
+        and reason != ExitReason.CONVERTED
+    ):
+        tr.track = 1
+        tr.track_stop = tr.stop
+        tr.track_best = tr.best
+        tr.track_on = tr.trail_on
+
+
+@njit(cache=True)
+def _trail(
+    side: int, best: float, stop: float, on: int, activation: float, ref: float, dist: float
+) -> tuple[float, float, int]:
+    """Best price, stop and activation flag after one bar's reference price."""
+    if side > 0:
+        if ref > best:
+            best = ref
+        if best > activation:
+            on = 1
+            new = best * dist
+            if new > stop:
+                stop = new
+    else:
+        if ref < best:
+            best = ref
+        if best < activation:
+            on = 1
+            new = best * (2.0 - dist)
+            if new < stop:
+                stop = new
+    return best, stop, on
+
+
+@njit(cache=True)
+def _stop_reason(on: int) -> int:
+    return ExitReason.TRAIL_STOP if on else ExitReason.STOP
+
+
+@njit(cache=True)
+def _step_active(
+    tr: Any,
+    t: int,
+    o: float,
+    h: float,
+    lo: float,
+    c: float,
+    is_last: bool,
+    exit_signal: bool,
+    detail: int,
+    target_allowed: bool,
+    params: np.ndarray,
+) -> int:
+    side = tr.side
+    horizon = params[P_HORIZON]
+    slip = params[P_SLIP]
+    if t > tr.entry_t:
+        if exit_signal:
+            _exit(tr, t, o * (1.0 - slip * side), ExitReason.SIGNAL, params, horizon)
+            return EV_CLOSED
+        max_hold = params[P_MAX_HOLD]
+        if max_hold > 0 and t - tr.entry_t >= max_hold:
+            _exit(tr, t, o * (1.0 - slip * side), ExitReason.TIME, params, horizon)
+            return EV_CLOSED
+        # Gaps through a level at the open fill at the open.
+        if (side > 0 and o <= tr.stop) or (side < 0 and o >= tr.stop):
+            _exit(tr, t, o, _stop_reason(tr.trail_on), params, horizon)
+            return EV_CLOSED
+        if (side > 0 and o >= tr.target) or (side < 0 and o <= tr.target):
+            _exit(tr, t, o, ExitReason.TAKE_PROFIT, params, horizon)
+            return EV_CLOSED
+    stop_hit = lo <= tr.stop if side > 0 else h >= tr.stop
+    target_hit = target_allowed and (h >= tr.target if side > 0 else lo <= tr.target)
+    if stop_hit and target_hit:
+        tr.ambiguous += 1
+        if detail == DETAIL_TARGET_FIRST:
+            stop_hit = False
+        else:
+            target_hit = False
+    if stop_hit:
+        _exit(tr, t, tr.stop, _stop_reason(tr.trail_on), params, horizon)
+        return EV_CLOSED
+    if target_hit:
+        _exit(tr, t, tr.target, ExitReason.TAKE_PROFIT, params, horizon)
+        return EV_CLOSED
+    if is_last:
+        _exit(tr, t, c, ExitReason.DATA_END, params, 0.0)
+        return EV_CLOSED
+    ref = c
+    if params[P_TRAIL_HIGH] > 0:
+        ref = h if side > 0 else lo
+    tr.best, tr.stop, tr.trail_on = _trail(
+        side, tr.best, tr.stop, tr.trail_on, tr.activation, ref, params[P_TRAIL]
+    )
+    return EV_NONE
+
+
+@njit(cache=True)
+def _step_tracked(
+    tr: Any, t: int, o: float, h: float, lo: float, c: float, is_last: bool, params: np.ndarray
+) -> int:
+    side = tr.side
+    if t > tr.exit_t:
+        stop = tr.track_stop
+        price = np.nan
+        if (side > 0 and o <= stop) or (side < 0 and o >= stop):
+            price = o
+        elif (side > 0 and lo <= stop) or (side < 0 and h >= stop):
+            price = stop
+        reason = _stop_reason(tr.track_on)
+        if np.isnan(price) and (is_last or t - tr.exit_t >= params[P_HORIZON]):
+            price = c
+            reason = ExitReason.DATA_END if is_last else ExitReason.HORIZON
+        if not np.isnan(price):
+            tr.track = 2
+            tr.track_exit_t = t
+            tr.track_exit_price = price
+            tr.track_reason = reason
+            tr.track_pnl = mark_value(tr, price) - tr.qty * price * params[P_FEE] - tr.cost
+            return EV_TRACK_DONE
+    ref = c
+    if params[P_TRAIL_HIGH] > 0:
+        ref = h if side > 0 else lo
+    tr.track_best, tr.track_stop, tr.track_on = _trail(
+        side, tr.track_best, tr.track_stop, tr.track_on, tr.activation, ref, params[P_TRAIL]
+    )
+    return EV_NONE
+
+
+@njit(cache=True)
+def step_trade(
+    tr: Any,
+    t: int,
+    o: float,
+    h: float,
+    lo: float,
+    c: float,
+    valid: bool,
+    is_last: bool,
+    exit_signal: bool,
+    detail: int,
+    params: np.ndarray,
+) -> int:
+    """Advance one trade by bar ``t`` (open ``o``, high ``h``, low ``lo``, close ``c``).
+
+    ``valid`` False (a gap in the pair's candles) means no action at all; ``is_last``
+    marks the pair's last candle (an open position closes there at the close, flagged
+    ``data_end``); ``exit_signal`` is a strategy's exit decided at the previous close;
+    ``detail`` resolves a bar touching both stop and target (``DETAIL_*``).
+    Returns a bit set of ``EV_FILLED``, ``EV_CLOSED``, ``EV_EXPIRED``, ``EV_TRACK_DONE``.
+    """
+    if not valid:
+        return EV_NONE
+    events = EV_NONE
+    status = tr.status
+    if status == Status.PENDING:
+        side = tr.side
+        if tr.market_entry:
+            _enter(tr, t, o * (1.0 + params[P_SLIP] * side), params)
+            return EV_FILLED | _step_active(
+                tr, t, o, h, lo, c, is_last, False, detail, True, params
+            )
+        if t >= tr.expiry_t:
+            tr.status = Status.EXPIRED
+            tr.exit_t = t
+            tr.exit_reason = ExitReason.EXPIRED
+            return EV_EXPIRED
+        both = params[P_BOTH] > 0
+        if side > 0:
+            with_trend = h >= tr.limit
+            against = both and lo <= tr.window_stop
+            price_with = o if o >= tr.limit else tr.limit
+            price_against = o if o <= tr.window_stop else tr.window_stop
+        else:
+            with_trend = lo <= tr.limit
+            against = both and h >= tr.window_stop
+            price_with = o if o <= tr.limit else tr.limit
+            price_against = o if o >= tr.window_stop else tr.window_stop
+        if not (with_trend or against):
+            if is_last:
+                tr.status = Status.EXPIRED
+                tr.exit_t = t
+                tr.exit_reason = ExitReason.DATA_END
+                return EV_EXPIRED
+            return EV_NONE
+        # Both sides touched in one bar: the fill worse for the trade (the higher price
+        # for a long), which is the level in the trade's direction.
+        price = price_with if with_trend else price_against
+        at_open = price == o
+        _enter(tr, t, price, params)
+        events = EV_FILLED
+        # After a fill inside the bar the rest of the bar is unknown: its stop may still
+        # be hit (pessimistic), its target may not. A fill at the open sees the whole bar.
+        return events | _step_active(tr, t, o, h, lo, c, is_last, False, detail, at_open, params)
+    if status == Status.ACTIVE:
+        return _step_active(tr, t, o, h, lo, c, is_last, exit_signal, detail, True, params)
+    if status == Status.CLOSED and tr.track == 1:
+        return _step_tracked(tr, t, o, h, lo, c, is_last, params)
+    return events
+
+
+@njit(cache=True)
+def step_trade_at(
+    trades: np.ndarray,
+    i: int,
+    t: int,
+    o: float,
+    h: float,
+    lo: float,
+    c: float,
+    valid: bool,
+    is_last: bool,
+    exit_signal: bool,
+    detail: int,
+    params: np.ndarray,
+) -> int:
+    """:func:`step_trade` on ``trades[i]``: the entry point for Python callers."""
+    return step_trade(trades[i], t, o, h, lo, c, valid, is_last, exit_signal, detail, params)

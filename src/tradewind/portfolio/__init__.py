@@ -1,0 +1,1 @@
+"""Budget pools as a double-entry ledger, and position sizing."""

@@ -1,0 +1,1 @@
+"""Traders: strategies, models and portfolio wired onto the engine's lifecycle."""

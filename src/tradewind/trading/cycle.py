@@ -1,0 +1,337 @@
+"""The cycle trader (seed 000) as a driver around the compiled bar loop.
+
+Python decides what needs Python — the daily nomination (a model, later), the seeded
+random choice of K pairs, the sizing — and writes the nominations into the trade array;
+:func:`tradewind.trading.cycle_kernel.advance` does everything that happens bar by bar.
+A backtest calls :meth:`CycleTrader.run`; the live node will call :meth:`decide` at the
+decision time and :meth:`step` on every closed candle: the same code in both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tradewind.config.models import CycleConfig, FillsConfig, LifecycleConfig
+from tradewind.data.panel import Panel
+from tradewind.domain.types import Timeframe, duration_bars
+from tradewind.engine.lifecycle import LIFECYCLE_PARAMS, level
+from tradewind.engine.records import Kind, Pool, Status, new_trades
+from tradewind.portfolio.ledger import (
+    R_ALLOCATE,
+    R_INITIAL,
+    REAL_BOOK,
+    SHADOW_BOOK,
+    new_ledger,
+    transfer,
+)
+from tradewind.portfolio.sizing import (
+    equal_weights,
+    inverse_volatility_weights,
+    kelly_weights,
+    realised_volatility,
+)
+from tradewind.strategies.nominators import Nominator
+from tradewind.trading import cycle_kernel as ck
+
+__all__ = ["CycleTrader", "decision_bars", "lifecycle_params"]
+
+
+def lifecycle_params(
+    lifecycle: LifecycleConfig, fills: FillsConfig, timeframe: Timeframe
+) -> np.ndarray:
+    """The float64 parameter vector of the lifecycle kernels, in ``LIFECYCLE_PARAMS`` order."""
+    values = {
+        "fee": fills.fee,
+        "slippage": fills.slippage,
+        "take_profit": lifecycle.take_profit,
+        "stop_loss": lifecycle.stop_loss,
+        "trail_activation": lifecycle.trail_activation,
+        "trail_distance": lifecycle.trail_distance,
+        "trail_on_high": 1.0 if lifecycle.trail_reference == "high" else 0.0,
+        "max_hold_bars": float(
+            duration_bars(lifecycle.max_hold, timeframe, "lifecycle.max_hold")
+            if lifecycle.max_hold
+            else 0
+        ),
+        "track_horizon_bars": float(
+            duration_bars(lifecycle.track_horizon, timeframe, "lifecycle.track_horizon")
+        ),
+        "both_directions": 1.0 if lifecycle.breakout == "both" else 0.0,
+        "limit_mult": lifecycle.limit,
+        "window_stop_mult": lifecycle.window_stop,
+        "expiry_bars": float(duration_bars(lifecycle.expiry, timeframe, "lifecycle.expiry")),
+    }
+    return np.array([values[name] for name in LIFECYCLE_PARAMS], dtype=np.float64)
+
+
+def decision_bars(
+    timestamps: np.ndarray, timeframe: Timeframe, hhmm: str, first: int = 0
+) -> np.ndarray:
+    """Grid rows whose close is the last one at or before ``hh:mm`` UTC of each day.
+
+    With 5m candles and 23:55 that is the candle opening at 23:50; with 1h candles, the one
+    opening at 22:00 (its close, 23:00, is the last known price at 23:55).
+    """
+    hours, minutes = (int(x) for x in hhmm.split(":"))
+    offset = (hours * 3600 + minutes * 60) * 1_000_000_000
+    day = 86_400 * 1_000_000_000
+    step = timeframe.nanoseconds
+    start, end = int(timestamps[0]), int(timestamps[-1])
+    days = np.arange(start // day, end // day + 1, dtype=np.int64)
+    instants = days * day + offset
+    rows = (instants - step - start) // step
+    rows = rows[(rows >= max(first, 0)) & (rows < len(timestamps))]
+    return np.unique(rows)
+
+
+@dataclass
+class _Arrays:
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    valid: np.ndarray
+    last_valid: np.ndarray
+
+
+def _arrays(panel: Panel) -> _Arrays:
+    """Asset-major contiguous (pair, time) arrays: what the kernels loop over."""
+
+    def field(name: str) -> np.ndarray:
+        return np.ascontiguousarray(panel.field(name).T)
+
+    valid = np.ascontiguousarray(panel.mask.T)
+    last_valid = np.where(
+        valid.any(axis=1), valid.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1), -1
+    ).astype(np.int64)
+    close = field("close")
+    return _Arrays(
+        field("open"), field("high"), field("low"), np.nan_to_num(close), valid, last_valid
+    )
+
+
+class CycleTrader:
+    """One cycle trader over one panel: state arrays, nominations, the bar loop."""
+
+    def __init__(
+        self,
+        panel: Panel,
+        *,
+        cycle: CycleConfig,
+        lifecycle: LifecycleConfig,
+        fills: FillsConfig,
+        nominator: Nominator,
+        rng: np.random.Generator,
+    ) -> None:
+        self.panel = panel
+        self.cfg = cycle
+        self.nominator = nominator
+        self.rng = rng
+        self.tf = panel.timeframe
+        self.params = lifecycle_params(lifecycle, fills, self.tf)
+        self.cparams = np.array(
+            [
+                cycle.reinvest_threshold,
+                cycle.min_reinvest,
+                1.0 if cycle.reinvest_split == "profit" else 0.0,
+                float(cycle.dry_run_loss_threshold),
+                cycle.dry_run_to_live_threshold,
+                1.0 if cycle.convert_mid_cycle else 0.0,
+            ],
+            dtype=np.float64,
+        )
+        self.expiry_bars = int(self.params[LIFECYCLE_PARAMS.index("expiry_bars")])
+        self.vol_bars = duration_bars(
+            cycle.volatility_lookback, self.tf, "cycle.volatility_lookback"
+        )
+        self.a = _arrays(panel)
+        n_t = len(panel.timestamps)
+        self.trades = new_trades(256)
+        self.ledger = new_ledger(1024)
+        self.cycles = np.zeros(64, dtype=ck.CYCLE_DTYPE)
+        self.counters = np.zeros(ck.N_COUNTERS, dtype=np.int64)
+        self.counters[ck.C_CYCLE] = -1
+        self.pools = np.zeros((2, Pool.PNL + 1), dtype=np.float64)
+        self.equity = np.full(n_t, np.nan)
+        self.paper_equity = np.full(n_t, np.nan)
+        self.last_close = np.full(len(panel.symbols), np.nan)
+        self.next_t = 0
+        transfer(
+            self.pools,
+            self.ledger,
+            self.counters,
+            ck.C_NLEDGER,
+            0,
+            cycle.capital,
+            Pool.PNL,
+            Pool.MAIN,
+            R_INITIAL,
+            -1,
+            REAL_BOOK,
+        )
+
+    # -- growth ---------------------------------------------------------------------------
+
+    def _room(self, trades: int) -> None:
+        n = int(self.counters[ck.C_NTRADES])
+        if n + trades > len(self.trades):
+            grown = new_trades(max(2 * len(self.trades), n + trades))
+            grown[: len(self.trades)] = self.trades
+            self.trades = grown
+        if self.counters[ck.C_NLEDGER] + 4 * trades + 64 > len(self.ledger):
+            grown_l = new_ledger(2 * len(self.ledger) + 4 * trades)
+            grown_l[: len(self.ledger)] = self.ledger
+            self.ledger = grown_l
+        if self.counters[ck.C_NCYCLES] + 1 >= len(self.cycles):
+            grown_c = np.zeros(2 * len(self.cycles), dtype=ck.CYCLE_DTYPE)
+            grown_c[: len(self.cycles)] = self.cycles
+            self.cycles = grown_c
+
+    # -- the two entry points --------------------------------------------------------------
+
+    def step(self, t1: int) -> None:
+        """Run the bar loop up to (not including) grid row ``t1``."""
+        while self.next_t < t1:
+            # Room for a dry-run cycle converting to live: one real trade per paper trade.
+            self._room(2 * (self.cfg.pairs_per_cycle + 16))
+            self.next_t = ck.advance(
+                self.trades,
+                self.counters,
+                self.pools,
+                self.ledger,
+                self.cycles,
+                self.equity,
+                self.paper_equity,
+                self.last_close,
+                self.a.open,
+                self.a.high,
+                self.a.low,
+                self.a.close,
+                self.a.valid,
+                self.a.last_valid,
+                self.params,
+                self.cparams,
+                self.next_t,
+                t1,
+            )
+            if self.next_t < t1:  # the ledger filled up: grow it and go on
+                grown = new_ledger(2 * len(self.ledger))
+                grown[: len(self.ledger)] = self.ledger
+                self.ledger = grown
+
+    def decide(self, t: int) -> int:
+        """The daily decision at the close of row ``t``: start a cycle if none is active.
+
+        Returns the number of real or paper nominations made (0 when a cycle is active or
+        nothing was nominated).
+        """
+        if self.counters[ck.C_ACTIVE]:
+            return 0
+        ranked = np.asarray(self.nominator.nominate(self.panel, t, self.rng), dtype=np.int64)
+        if len(ranked) == 0:
+            return 0
+        k = min(self.cfg.pairs_per_cycle, len(ranked))
+        chosen = np.sort(self.rng.choice(ranked, size=k, replace=False))
+        others = (
+            np.setdiff1d(ranked, chosen) if self.cfg.track_not_selected else np.zeros(0, np.int64)
+        )
+        self._room(len(ranked) + 2 * k + 16)
+        mode = int(self.counters[ck.C_NEXT_MODE])
+        book = SHADOW_BOOK if mode == ck.MODE_DRY else REAL_BOOK
+        if book == SHADOW_BOOK:
+            self.pools[SHADOW_BOOK, :] = self.pools[REAL_BOOK, :]
+        weights = self._weights(chosen, t)
+        budget = self.pools[book, Pool.MAIN] + self.pools[book, Pool.HELD]
+        cid = int(self.counters[ck.C_NCYCLES])
+        rec = self.cycles[cid]
+        rec["id"], rec["start_t"], rec["end_t"], rec["mode"] = cid, t, -1, mode
+        rec["converted_t"], rec["next_mode"] = -1, mode
+        self.counters[ck.C_NCYCLES] = cid + 1
+        self.counters[ck.C_CYCLE] = cid
+        self.counters[ck.C_ACTIVE] = 1
+        self.counters[ck.C_MODE] = mode
+        self.counters[ck.C_CONVERTED] = 0
+        share = budget / k
+        for pair, weight in zip(chosen, weights, strict=True):
+            alloc = budget * float(weight)
+            kind, reason = (Kind.REAL, 0) if book == REAL_BOOK else (Kind.SIM, ck.SIM_DRY_RUN)
+            if alloc <= 0.0:
+                kind, reason, alloc = Kind.SIM, ck.SIM_NO_BUDGET, share
+            i = self._nominate(int(pair), t, cid, kind, reason, alloc)
+            if kind == Kind.REAL or reason == ck.SIM_DRY_RUN:
+                from_main = min(alloc, self.pools[book, Pool.MAIN])
+                for src, amount in ((Pool.MAIN, from_main), (Pool.HELD, alloc - from_main)):
+                    transfer(
+                        self.pools,
+                        self.ledger,
+                        self.counters,
+                        ck.C_NLEDGER,
+                        t,
+                        amount,
+                        src,
+                        Pool.PRE_TRADE,
+                        R_ALLOCATE,
+                        i,
+                        book,
+                    )
+        for pair in others:
+            self._nominate(int(pair), t, cid, Kind.SIM, ck.SIM_NOT_SELECTED, share)
+        return k
+
+    def run(self, first: int = 0, on_day: Callable[[int], None] | None = None) -> None:
+        """Backtest: the bar loop with a decision at every decision bar from ``first``."""
+        n_t = len(self.panel.timestamps)
+        warmup = max(first, self.nominator.warmup_bars(self.tf))
+        for d in decision_bars(self.panel.timestamps, self.tf, self.cfg.decision_time, warmup):
+            self.step(int(d) + 1)
+            self.decide(int(d))
+            if on_day is not None:
+                on_day(int(d))
+        self.step(n_t)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _weights(self, chosen: np.ndarray, t: int) -> np.ndarray:
+        if self.cfg.sizing == "inverse_volatility":
+            vol = realised_volatility(self.a.close, self.a.valid, chosen, t, self.vol_bars)
+            return inverse_volatility_weights(vol)
+        if self.cfg.sizing == "kelly":
+            n = int(self.counters[ck.C_NTRADES])
+            done = self.trades[:n]
+            closed = done[(done["status"] == Status.CLOSED) & (done["cost"] > 0)]
+            return kelly_weights(
+                len(chosen), closed["pnl"] / closed["cost"], self.cfg.kelly_fraction
+            )
+        return equal_weights(len(chosen))
+
+    def _nominate(self, pair: int, t: int, cycle: int, kind: int, reason: int, alloc: float) -> int:
+        i = int(self.counters[ck.C_NTRADES])
+        tr = self.trades[i]
+        p0 = float(self.a.close[pair, t])
+        tr["id"], tr["pair"], tr["side"], tr["kind"], tr["reason"] = i, pair, 1, kind, reason
+        tr["cycle"], tr["status"], tr["market_entry"] = cycle, Status.PENDING, 0
+        tr["nominated_t"], tr["expiry_t"], tr["p0"], tr["alloc"] = (
+            t,
+            t + 1 + self.expiry_bars,
+            p0,
+            alloc,
+        )
+        tr["limit"] = level(p0, float(self.params[LIFECYCLE_PARAMS.index("limit_mult")]), 1)
+        tr["window_stop"] = level(
+            p0, float(self.params[LIFECYCLE_PARAMS.index("window_stop_mult")]), 1
+        )
+        self.counters[ck.C_NTRADES] = i + 1
+        return i
+
+    @property
+    def n_trades(self) -> int:
+        """Trades (real and sim) created so far."""
+        return int(self.counters[ck.C_NTRADES])
+
+    def index(self) -> pd.DatetimeIndex:
+        """The panel's grid as timestamps."""
+        return self.panel.index

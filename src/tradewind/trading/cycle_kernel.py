@@ -1,0 +1,533 @@
+"""The cycle trader's compiled bar loop: lifecycle steps, budget pools, cycles, dry-run.
+
+``advance`` processes bars ``[t0, t1)`` of a panel. The backtest calls it between daily
+nominations; the live node calls it with ``t1 = t0 + 1`` on every closed candle. It is the
+only place where the cycle trader's capital moves (seed 000): fills take capital from
+``pre_trade`` to ``active``, expiries park it in ``held_for_reinvestment``, a winning exit
+returns it to ``main``, a losing one to ``divestment``, from where it is reinvested into the
+cycle's trades that show early profit, and what is left returns to ``main`` when the cycle
+ends. A dry-run cycle trades the same way on a shadow copy of the pools.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from tradewind.engine.lifecycle import (
+    EV_CLOSED,
+    EV_EXPIRED,
+    EV_FILLED,
+    P_FEE,
+    P_SLIP,
+    add_leg,
+    mark_value,
+    step_trade,
+)
+from tradewind.engine.records import Kind, Pool, Status
+from tradewind.portfolio.ledger import (
+    R_CLOSE_LOSS,
+    R_CLOSE_PROFIT,
+    R_CONVERT,
+    R_CYCLE_END,
+    R_EXPIRE,
+    R_FILL,
+    R_LOSS,
+    R_PROFIT,
+    R_REINVEST,
+    R_RELEASE,
+    REAL_BOOK,
+    SHADOW_BOOK,
+    transfer,
+)
+
+__all__ = ["CYCLE_DTYPE", "CYCLE_PARAMS", "SIM_REASONS", "advance", "book_of"]
+
+# counters[...]
+C_NTRADES, C_NLEDGER, C_CYCLE, C_ACTIVE, C_MODE, C_STREAK, C_NEXT_MODE, C_CONVERTED = range(8)
+C_NCYCLES = 8
+N_COUNTERS = 9
+MODE_LIVE, MODE_DRY = 0, 1
+
+#: Why a sim trade is sim.
+SIM_REASONS = ("", "not_selected", "dry_run", "no_budget")
+SIM_NOT_SELECTED, SIM_DRY_RUN, SIM_NO_BUDGET = 1, 2, 3
+
+CYCLE_PARAMS = (
+    "reinvest_threshold",
+    "min_reinvest",
+    "reinvest_by_profit",
+    "dry_run_loss_threshold",
+    "dry_run_to_live_threshold",
+    "convert_mid_cycle",
+)
+Q_REINVEST, Q_MIN_REINVEST, Q_BY_PROFIT, Q_LOSSES, Q_TO_LIVE, Q_CONVERT = range(6)
+
+CYCLE_DTYPE = np.dtype(
+    [
+        ("id", np.int64),
+        ("start_t", np.int64),
+        ("end_t", np.int64),
+        ("mode", np.int64),  # mode the cycle started in
+        ("converted_t", np.int64),  # bar where a dry-run cycle went live, -1 if never
+        ("pnl", np.float64),  # real money
+        ("paper_pnl", np.float64),  # the dry-run book
+        ("trades", np.int64),
+        ("next_mode", np.int64),
+    ]
+)
+
+
+@njit(cache=True)
+def book_of(kind: int, reason: int) -> int:
+    """Which book a trade moves: real trades the real one, dry-run paper trades the shadow
+    one, other sim trades (not selected, no budget) none (-1)."""
+    if kind == Kind.REAL:
+        return REAL_BOOK
+    if reason == SIM_DRY_RUN:
+        return SHADOW_BOOK
+    return -1
+
+
+@njit(cache=True)
+def _unrealised(tr: Any, price: float) -> float:
+    return float((mark_value(tr, price) - tr.cost) / tr.cost)
+
+
+@njit(cache=True)
+def _settle(
+    tr: Any,
+    events: int,
+    t: int,
+    pools: np.ndarray,
+    ledger: np.ndarray,
+    counters: np.ndarray,
+    book: int,
+) -> None:
+    tid = tr.id
+    if events & EV_FILLED:
+        transfer(
+            pools,
+            ledger,
+            counters,
+            C_NLEDGER,
+            t,
+            tr.alloc,
+            Pool.PRE_TRADE,
+            Pool.ACTIVE,
+            R_FILL,
+            tid,
+            book,
+        )
+    if events & EV_EXPIRED:
+        transfer(
+            pools,
+            ledger,
+            counters,
+            C_NLEDGER,
+            t,
+            tr.alloc,
+            Pool.PRE_TRADE,
+            Pool.HELD,
+            R_EXPIRE,
+            tid,
+            book,
+        )
+    if events & EV_CLOSED:
+        if tr.pending_add > 0.0:  # an unfilled reinvestment leg goes back where it came from
+            transfer(
+                pools,
+                ledger,
+                counters,
+                C_NLEDGER,
+                t,
+                tr.pending_add,
+                Pool.ACTIVE,
+                Pool.DIVESTMENT,
+                R_RELEASE,
+                tid,
+                book,
+            )
+            tr.pending_add = 0.0
+        if tr.pnl >= 0.0:
+            transfer(
+                pools,
+                ledger,
+                counters,
+                C_NLEDGER,
+                t,
+                tr.cost,
+                Pool.ACTIVE,
+                Pool.MAIN,
+                R_CLOSE_PROFIT,
+                tid,
+                book,
+            )
+            transfer(
+                pools,
+                ledger,
+                counters,
+                C_NLEDGER,
+                t,
+                tr.pnl,
+                Pool.PNL,
+                Pool.MAIN,
+                R_PROFIT,
+                tid,
+                book,
+            )
+        else:
+            transfer(
+                pools,
+                ledger,
+                counters,
+                C_NLEDGER,
+                t,
+                tr.cost,
+                Pool.ACTIVE,
+                Pool.DIVESTMENT,
+                R_CLOSE_LOSS,
+                tid,
+                book,
+            )
+            transfer(
+                pools,
+                ledger,
+                counters,
+                C_NLEDGER,
+                t,
+                -tr.pnl,
+                Pool.DIVESTMENT,
+                Pool.PNL,
+                R_LOSS,
+                tid,
+                book,
+            )
+
+
+@njit(cache=True)
+def _reinvest(
+    trades: np.ndarray,
+    n: int,
+    t: int,
+    book: int,
+    cycle: int,
+    close: np.ndarray,
+    valid: np.ndarray,
+    pools: np.ndarray,
+    ledger: np.ndarray,
+    counters: np.ndarray,
+    cparams: np.ndarray,
+) -> None:
+    amount = pools[book, Pool.DIVESTMENT]
+    if amount < cparams[Q_MIN_REINVEST] or amount <= 0.0:
+        return
+    weights = np.zeros(n)
+    total = 0.0
+    for i in range(n):
+        tr = trades[i]
+        if tr.status != Status.ACTIVE or tr.cycle != cycle or tr.pending_add > 0.0:
+            continue
+        if book_of(tr.kind, tr.reason) != book or not valid[tr.pair, t]:
+            continue
+        gain = _unrealised(tr, close[tr.pair, t])
+        if gain >= cparams[Q_REINVEST]:
+            w = gain if cparams[Q_BY_PROFIT] > 0 else 1.0
+            weights[i] = max(w, 1e-12)
+            total += weights[i]
+    if total <= 0.0:
+        return
+    for i in range(n):
+        if weights[i] > 0.0:
+            part = amount * weights[i] / total
+            trades[i].pending_add += part
+            transfer(
+                pools,
+                ledger,
+                counters,
+                C_NLEDGER,
+                t,
+                part,
+                Pool.DIVESTMENT,
+                Pool.ACTIVE,
+                R_REINVEST,
+                trades[i].id,
+                book,
+            )
+
+
+@njit(cache=True)
+def _convert(
+    trades: np.ndarray,
+    t: int,
+    cycle: int,
+    pools: np.ndarray,
+    ledger: np.ndarray,
+    counters: np.ndarray,
+) -> bool:
+    """Deploy real capital across the dry-run cycle's open paper trades; False if no room."""
+    n = counters[C_NTRADES]
+    count = 0
+    for i in range(n):
+        tr = trades[i]
+        if (
+            tr.cycle == cycle
+            and tr.reason == SIM_DRY_RUN
+            and (tr.status == Status.ACTIVE or tr.status == Status.PENDING)
+        ):
+            count += 1
+    if count == 0 or n + count > len(trades):
+        return False
+    budget = pools[REAL_BOOK, Pool.MAIN] + pools[REAL_BOOK, Pool.HELD]
+    share = budget / count
+    k = n
+    for i in range(n):
+        paper = trades[i]
+        if not (
+            paper.cycle == cycle
+            and paper.reason == SIM_DRY_RUN
+            and (paper.status == Status.ACTIVE or paper.status == Status.PENDING)
+        ):
+            continue
+        real = trades[k]
+        real.id = k
+        real.pair = paper.pair
+        real.side = paper.side
+        real.kind = Kind.REAL
+        real.reason = 0
+        real.cycle = cycle
+        real.parent = paper.id
+        real.status = Status.PENDING
+        real.nominated_t = t
+        real.p0 = paper.p0
+        real.limit = paper.limit
+        real.window_stop = paper.window_stop
+        real.expiry_t = paper.expiry_t
+        # An open paper position becomes a real one at the next open; a paper nomination
+        # still waiting becomes a real one waiting for the same breakout.
+        real.market_entry = 1 if paper.status == Status.ACTIVE else 0
+        real.alloc = share
+        from_main = min(share, pools[REAL_BOOK, Pool.MAIN])
+        transfer(
+            pools,
+            ledger,
+            counters,
+            C_NLEDGER,
+            t,
+            from_main,
+            Pool.MAIN,
+            Pool.PRE_TRADE,
+            R_CONVERT,
+            k,
+            REAL_BOOK,
+        )
+        transfer(
+            pools,
+            ledger,
+            counters,
+            C_NLEDGER,
+            t,
+            share - from_main,
+            Pool.HELD,
+            Pool.PRE_TRADE,
+            R_CONVERT,
+            k,
+            REAL_BOOK,
+        )
+        k += 1
+    counters[C_NTRADES] = k
+    return True
+
+
+@njit(cache=True)
+def _cycle_open(trades: np.ndarray, n: int, cycle: int) -> bool:
+    for i in range(n):
+        tr = trades[i]
+        if tr.cycle != cycle or book_of(tr.kind, tr.reason) < 0:
+            continue
+        if tr.status == Status.PENDING or tr.status == Status.ACTIVE:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _end_cycle(
+    trades: np.ndarray,
+    t: int,
+    pools: np.ndarray,
+    ledger: np.ndarray,
+    counters: np.ndarray,
+    cycles: np.ndarray,
+    cparams: np.ndarray,
+) -> None:
+    cid = counters[C_CYCLE]
+    rec = cycles[counters[C_NCYCLES] - 1]
+    pnl = 0.0
+    paper = 0.0
+    count = 0
+    for i in range(counters[C_NTRADES]):
+        tr = trades[i]
+        if tr.cycle != cid:
+            continue
+        book = book_of(tr.kind, tr.reason)
+        if book == REAL_BOOK and tr.status == Status.CLOSED:
+            pnl += tr.pnl
+            count += 1
+        elif book == SHADOW_BOOK and tr.status == Status.CLOSED:
+            paper += tr.pnl
+            count += 1
+    for book in range(2):
+        transfer(
+            pools,
+            ledger,
+            counters,
+            C_NLEDGER,
+            t,
+            pools[book, Pool.DIVESTMENT],
+            Pool.DIVESTMENT,
+            Pool.MAIN,
+            R_CYCLE_END,
+            -1,
+            book,
+        )
+    rec.end_t = t
+    rec.pnl = pnl
+    rec.paper_pnl = paper
+    rec.trades = count
+    dry = rec.mode == MODE_DRY and counters[C_CONVERTED] == 0
+    outcome = paper if dry else pnl
+    # Seed 000: N losing cycles in a row switch to paper; a winning cycle (paper or real)
+    # resets the streak and ends a dry run; a losing paper cycle extends the streak.
+    if outcome < 0.0:
+        counters[C_STREAK] += 1
+    else:
+        counters[C_STREAK] = 0
+    if counters[C_STREAK] >= cparams[Q_LOSSES] and cparams[Q_LOSSES] > 0:
+        counters[C_NEXT_MODE] = MODE_DRY
+    else:
+        counters[C_NEXT_MODE] = MODE_LIVE
+    rec.next_mode = counters[C_NEXT_MODE]
+    counters[C_ACTIVE] = 0
+    counters[C_CONVERTED] = 0
+
+
+@njit(cache=True)
+def advance(
+    trades: np.ndarray,
+    counters: np.ndarray,
+    pools: np.ndarray,
+    ledger: np.ndarray,
+    cycles: np.ndarray,
+    equity: np.ndarray,
+    paper_equity: np.ndarray,
+    last_close: np.ndarray,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    valid: np.ndarray,
+    last_valid: np.ndarray,
+    params: np.ndarray,
+    cparams: np.ndarray,
+    t0: int,
+    t1: int,
+) -> int:
+    """Process bars ``[t0, t1)``; return the next bar to process.
+
+    Returns early (before a bar it has not touched) when the ledger might run out of room,
+    so the caller can grow it and call again: no work is ever half done.
+    """
+    fee = params[P_FEE]
+    slip = params[P_SLIP]
+    for t in range(t0, t1):
+        n = counters[C_NTRADES]
+        if counters[C_NLEDGER] + 6 * n + 16 > len(ledger):
+            return t
+        for p in range(close.shape[0]):
+            if valid[p, t]:
+                last_close[p] = close[p, t]
+        # Reinvestment legs decided at the last close fill at this open.
+        for i in range(n):
+            tr = trades[i]
+            if tr.status == Status.ACTIVE and tr.pending_add > 0.0 and valid[tr.pair, t]:
+                add_leg(tr, open_[tr.pair, t] * (1.0 + slip * tr.side), tr.pending_add, fee)
+                tr.pending_add = 0.0
+        for i in range(n):
+            tr = trades[i]
+            status = tr.status
+            if status == Status.FREE or status == Status.EXPIRED:
+                continue
+            if status == Status.CLOSED and tr.track != 1:
+                continue
+            p = tr.pair
+            events = step_trade(
+                tr,
+                t,
+                open_[p, t],
+                high[p, t],
+                low[p, t],
+                close[p, t],
+                valid[p, t],
+                t == last_valid[p],
+                False,
+                0,
+                params,
+            )
+            book = book_of(tr.kind, tr.reason)
+            if events and book >= 0:
+                _settle(tr, events, t, pools, ledger, counters, book)
+        if counters[C_ACTIVE]:
+            cid = counters[C_CYCLE]
+            for book in range(2):
+                _reinvest(
+                    trades,
+                    counters[C_NTRADES],
+                    t,
+                    book,
+                    cid,
+                    close,
+                    valid,
+                    pools,
+                    ledger,
+                    counters,
+                    cparams,
+                )
+            if (
+                counters[C_MODE] == MODE_DRY
+                and counters[C_CONVERTED] == 0
+                and cparams[Q_CONVERT] > 0
+            ):
+                for i in range(counters[C_NTRADES]):
+                    tr = trades[i]
+                    if (
+                        tr.cycle == cid
+                        and tr.reason == SIM_DRY_RUN
+                        and tr.status == Status.ACTIVE
+                        and valid[tr.pair, t]
+                        and _unrealised(tr, close[tr.pair, t]) >= cparams[Q_TO_LIVE]
+                    ):
+                        if _convert(trades, t, cid, pools, ledger, counters):
+                            counters[C_CONVERTED] = 1
+                            cycles[counters[C_NCYCLES] - 1].converted_t = t
+                        break
+            if not _cycle_open(trades, counters[C_NTRADES], cid):
+                _end_cycle(trades, t, pools, ledger, counters, cycles, cparams)
+        for book in range(2):
+            cash = (
+                pools[book, Pool.MAIN]
+                + pools[book, Pool.PRE_TRADE]
+                + pools[book, Pool.DIVESTMENT]
+                + pools[book, Pool.HELD]
+            )
+            held = 0.0
+            for i in range(counters[C_NTRADES]):
+                tr = trades[i]
+                if tr.status == Status.ACTIVE and book_of(tr.kind, tr.reason) == book:
+                    held += mark_value(tr, last_close[tr.pair]) + tr.pending_add
+            if book == REAL_BOOK:
+                equity[t] = cash + held
+            else:
+                paper_equity[t] = cash + held
+    return t1
