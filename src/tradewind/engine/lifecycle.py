@@ -220,6 +220,17 @@ def _step_active(
 
 
 @njit(cache=True)
+def _track_exit_bar(tr: Any, h: float, lo: float, c: float, params: np.ndarray) -> None:
+    """The exit bar's reference price still trails the tracked stop (from the next bar)."""
+    ref = c
+    if params[P_TRAIL_HIGH] > 0:
+        ref = h if tr.side > 0 else lo
+    tr.track_best, tr.track_stop, tr.track_on = _trail(
+        tr.side, tr.track_best, tr.track_stop, tr.track_on, tr.activation, ref, params[P_TRAIL]
+    )
+
+
+@njit(cache=True)
 def _step_tracked(
     tr: Any, t: int, o: float, h: float, lo: float, c: float, is_last: bool, params: np.ndarray
 ) -> int:
@@ -281,9 +292,12 @@ def step_trade(
         side = tr.side
         if tr.market_entry:
             _enter(tr, t, o * (1.0 + params[P_SLIP] * side), params)
-            return EV_FILLED | _step_active(
+            events = EV_FILLED | _step_active(
                 tr, t, o, h, lo, c, is_last, False, detail, True, params
             )
+            if events & EV_CLOSED and tr.track == 1:
+                _track_exit_bar(tr, h, lo, c, params)
+            return events
         if t >= tr.expiry_t:
             tr.status = Status.EXPIRED
             tr.exit_t = t
@@ -315,9 +329,15 @@ def step_trade(
         events = EV_FILLED
         # After a fill inside the bar the rest of the bar is unknown: its stop may still
         # be hit (pessimistic), its target may not. A fill at the open sees the whole bar.
-        return events | _step_active(tr, t, o, h, lo, c, is_last, False, detail, at_open, params)
+        events |= _step_active(tr, t, o, h, lo, c, is_last, False, detail, at_open, params)
+        if events & EV_CLOSED and tr.track == 1:
+            _track_exit_bar(tr, h, lo, c, params)
+        return events
     if status == Status.ACTIVE:
-        return _step_active(tr, t, o, h, lo, c, is_last, exit_signal, detail, True, params)
+        events = _step_active(tr, t, o, h, lo, c, is_last, exit_signal, detail, True, params)
+        if events & EV_CLOSED and tr.track == 1:
+            _track_exit_bar(tr, h, lo, c, params)
+        return events
     if status == Status.CLOSED and tr.track == 1:
         return _step_tracked(tr, t, o, h, lo, c, is_last, params)
     return events

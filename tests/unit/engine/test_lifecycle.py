@@ -1,0 +1,266 @@
+"""The trade lifecycle, bar by bar, on hand-made candles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tradewind.engine.lifecycle import (
+    DETAIL_TARGET_FIRST,
+    EV_CLOSED,
+    EV_EXPIRED,
+    EV_FILLED,
+    EV_NONE,
+    EV_TRACK_DONE,
+    LIFECYCLE_PARAMS,
+    step_trade_at,
+)
+from tradewind.engine.records import EXIT_NAMES, ExitReason, Status, new_trades
+
+DEFAULTS = {
+    "fee": 0.0,
+    "slippage": 0.0,
+    "take_profit": 1.52,
+    "stop_loss": 0.983,
+    "trail_activation": 1.10,
+    "trail_distance": 0.983,
+    "trail_on_high": 0.0,
+    "max_hold_bars": 0.0,
+    "track_horizon_bars": 100.0,
+    "both_directions": 1.0,
+    "limit_mult": 1.005,
+    "window_stop_mult": 0.92,
+    "expiry_bars": 24.0,
+}
+
+
+def params(**over: float) -> np.ndarray:
+    values = {**DEFAULTS, **over}
+    return np.array([values[k] for k in LIFECYCLE_PARAMS], dtype=np.float64)
+
+
+def pending(side: int = 1, p0: float = 100.0, expiry: int = 24, market: bool = False) -> np.ndarray:
+    trades = new_trades(1)
+    tr = trades[0]
+    tr["side"], tr["status"], tr["alloc"], tr["p0"] = side, Status.PENDING, 1000.0, p0
+    tr["limit"] = p0 * (1.005 if side > 0 else 2 - 1.005)
+    tr["window_stop"] = p0 * (0.92 if side > 0 else 2 - 0.92)
+    tr["expiry_t"], tr["market_entry"] = expiry, int(market)
+    return trades
+
+
+def step(
+    trades: np.ndarray,
+    t: int,
+    bar: tuple[float, float, float, float],
+    p: np.ndarray,
+    *,
+    valid: bool = True,
+    last: bool = False,
+    signal: bool = False,
+    detail: int = 0,
+) -> int:
+    o, h, lo, c = bar
+    return int(step_trade_at(trades, 0, t, o, h, lo, c, valid, last, signal, detail, p))
+
+
+def active(entry: float = 100.0, side: int = 1, p: np.ndarray | None = None) -> np.ndarray:
+    """A trade filled at ``entry`` on bar 0 by a market entry (levels from the entry)."""
+    trades = pending(side=side, market=True)
+    step(trades, 0, (entry, entry, entry, entry), params() if p is None else p)
+    assert trades[0]["status"] == Status.ACTIVE
+    return trades
+
+
+def test_breakout_up_fills_at_the_limit_and_cannot_take_profit_in_that_bar() -> None:
+    trades = pending()
+    assert step(trades, 1, (100.0, 100.2, 99.9, 100.1), params()) == EV_NONE
+    events = step(trades, 2, (100.1, 200.0, 100.0, 105.0), params())
+    assert events == EV_FILLED
+    tr = trades[0]
+    assert tr["entry_price"] == pytest.approx(100.5)
+    assert tr["entry_t"] == 2
+    assert tr["stop"] == pytest.approx(100.5 * 0.983)
+    assert tr["target"] == pytest.approx(100.5 * 1.52)
+    assert tr["status"] == Status.ACTIVE  # high 200 ≥ target, but not after the fill for sure
+
+
+def test_a_gap_through_the_limit_fills_at_the_open() -> None:
+    trades = pending()
+    assert step(trades, 1, (103.0, 104.0, 102.5, 103.5), params()) == EV_FILLED
+    assert trades[0]["entry_price"] == 103.0
+
+
+def test_breakout_down_fills_at_the_window_stop_only_with_both_directions() -> None:
+    trades = pending()
+    step(trades, 1, (95.0, 95.0, 91.0, 93.0), params())
+    assert trades[0]["entry_price"] == pytest.approx(92.0)
+    up_only = pending()
+    assert step(up_only, 1, (95.0, 95.0, 91.0, 93.0), params(both_directions=0.0)) == EV_NONE
+    assert up_only[0]["status"] == Status.PENDING
+
+
+def test_a_bar_touching_both_window_edges_fills_at_the_higher_price() -> None:
+    trades = pending()
+    step(trades, 1, (99.0, 101.0, 91.0, 95.0), params())
+    assert trades[0]["entry_price"] == pytest.approx(100.5)
+
+
+def test_a_nomination_expires_without_breakout() -> None:
+    trades = pending(expiry=3)
+    for t in (1, 2):
+        assert step(trades, t, (100.0, 100.4, 99.0, 100.0), params()) == EV_NONE
+    assert step(trades, 3, (100.0, 101.0, 99.0, 100.0), params()) == EV_EXPIRED
+    assert trades[0]["status"] == Status.EXPIRED
+    assert trades[0]["exit_reason"] == ExitReason.EXPIRED
+
+
+def test_stop_loss_at_its_level_or_at_a_gapped_open() -> None:
+    trades = active()
+    assert step(trades, 1, (99.5, 99.8, 98.0, 98.5), params()) == EV_CLOSED
+    assert trades[0]["exit_price"] == pytest.approx(98.3)
+    assert trades[0]["exit_reason"] == ExitReason.STOP
+    gapped = active()
+    step(gapped, 1, (97.0, 97.5, 96.0, 97.0), params())
+    assert gapped[0]["exit_price"] == 97.0
+
+
+def test_take_profit_at_its_level_or_at_a_gapped_open() -> None:
+    trades = active()
+    step(trades, 1, (120.0, 160.0, 119.0, 150.0), params())
+    assert trades[0]["exit_price"] == pytest.approx(152.0)
+    assert trades[0]["exit_reason"] == ExitReason.TAKE_PROFIT
+    gapped = active()
+    step(gapped, 1, (155.0, 160.0, 150.0, 158.0), params())
+    assert gapped[0]["exit_price"] == 155.0
+
+
+def test_a_bar_touching_stop_and_target_exits_at_the_stop_unless_detail_says_otherwise() -> None:
+    trades = active()
+    step(trades, 1, (100.0, 160.0, 90.0, 100.0), params())
+    assert trades[0]["exit_reason"] == ExitReason.STOP
+    assert trades[0]["ambiguous"] == 1
+    resolved = active()
+    step(resolved, 1, (100.0, 160.0, 90.0, 100.0), params(), detail=DETAIL_TARGET_FIRST)
+    assert resolved[0]["exit_reason"] == ExitReason.TAKE_PROFIT
+
+
+def test_trailing_stop_activates_past_ten_percent_and_applies_from_the_next_bar() -> None:
+    trades = active()
+    p = params()
+    step(trades, 1, (100.0, 109.0, 99.0, 109.0), p)  # best close 109 < 110: not active
+    assert trades[0]["trail_on"] == 0
+    assert trades[0]["stop"] == pytest.approx(98.3)
+    # close 115 activates; the new stop 113.045 would be hit by this bar's low 112,
+    # but a level raised during a bar applies from the next bar only
+    assert step(trades, 2, (109.0, 116.0, 112.0, 115.0), p) == EV_NONE
+    assert trades[0]["trail_on"] == 1
+    assert trades[0]["stop"] == pytest.approx(115.0 * 0.983)
+    assert step(trades, 3, (114.0, 114.5, 112.0, 113.0), p) == EV_CLOSED
+    assert trades[0]["exit_reason"] == ExitReason.TRAIL_STOP
+    assert trades[0]["exit_price"] == pytest.approx(115.0 * 0.983)
+
+
+def test_trailing_by_highs_when_configured() -> None:
+    p = params(trail_on_high=1.0)
+    trades = active(p=p)
+    step(trades, 1, (100.0, 120.0, 99.0, 105.0), p)
+    assert trades[0]["stop"] == pytest.approx(120.0 * 0.983)
+
+
+def test_time_exit_and_signal_exit_fill_at_the_open_with_slippage() -> None:
+    p = params(max_hold_bars=3.0, slippage=0.001)
+    trades = active(p=p)
+    for t in (1, 2):
+        step(trades, t, (100.0, 101.0, 99.0, 100.0), p)
+    assert step(trades, 3, (101.0, 102.0, 100.0, 101.0), p) == EV_CLOSED
+    assert trades[0]["exit_reason"] == ExitReason.TIME
+    assert trades[0]["exit_price"] == pytest.approx(101.0 * 0.999)
+    signalled = active(p=p)
+    step(signalled, 1, (102.0, 103.0, 101.0, 102.0), p, signal=True)
+    assert signalled[0]["exit_reason"] == ExitReason.SIGNAL
+    assert signalled[0]["exit_price"] == pytest.approx(102.0 * 0.999)
+
+
+def test_no_action_during_a_gap_and_exits_judged_on_the_next_candle() -> None:
+    trades = active()
+    assert step(trades, 1, (50.0, 50.0, 50.0, 50.0), params(), valid=False) == EV_NONE
+    assert trades[0]["status"] == Status.ACTIVE
+    step(trades, 2, (97.0, 98.0, 96.0, 97.0), params())
+    assert trades[0]["exit_price"] == 97.0  # gapped through the stop: the open
+
+
+def test_data_end_closes_at_the_last_close() -> None:
+    trades = active()
+    assert step(trades, 1, (100.0, 101.0, 99.0, 100.7), params(), last=True) == EV_CLOSED
+    assert trades[0]["exit_reason"] == ExitReason.DATA_END
+    assert trades[0]["exit_price"] == 100.7
+    assert trades[0]["track"] == 0
+
+
+def test_fees_are_charged_on_both_fills() -> None:
+    p = params(fee=0.0015)
+    trades = active(p=p)
+    step(trades, 1, (100.0, 100.0, 98.0, 99.0), p)
+    tr = trades[0]
+    qty = 1000.0 / (100.0 * 1.0015)
+    assert tr["qty"] == pytest.approx(qty)
+    exit_fee = qty * 98.3 * 0.0015
+    assert tr["fees"] == pytest.approx(qty * 100.0 * 0.0015 + exit_fee)
+    assert tr["pnl"] == pytest.approx(qty * 98.3 - exit_fee - 1000.0)
+
+
+def test_a_trade_closed_by_its_target_is_tracked_until_its_trailing_stop() -> None:
+    p = params(fee=0.001)
+    trades = active(p=p)
+    step(trades, 1, (120.0, 160.0, 119.0, 150.0), p)  # take profit at 152
+    tr = trades[0]
+    assert tr["track"] == 1
+    assert tr["track_stop"] == pytest.approx(150.0 * 0.983)  # trailed on the exit bar's close
+    assert step(trades, 2, (151.0, 170.0, 150.0, 168.0), p) == EV_NONE
+    assert step(trades, 3, (167.0, 168.0, 160.0, 161.0), p) == EV_TRACK_DONE
+    assert tr["track_reason"] == ExitReason.TRAIL_STOP
+    assert tr["track_exit_price"] == pytest.approx(168.0 * 0.983)
+    qty = tr["qty"]
+    assert tr["track_pnl"] == pytest.approx(qty * 168.0 * 0.983 * (1 - 0.001) - tr["cost"])
+    assert tr["pnl"] < tr["track_pnl"]  # the target left money on the table here
+
+
+def test_tracking_ends_at_its_horizon_and_never_follows_a_stopped_trade() -> None:
+    p = params(track_horizon_bars=2.0)
+    trades = active(p=p)
+    step(trades, 1, (120.0, 160.0, 119.0, 150.0), p)
+    step(trades, 2, (150.0, 151.0, 149.0, 150.0), p)
+    assert step(trades, 3, (150.0, 151.0, 149.0, 150.5), p) == EV_TRACK_DONE
+    assert trades[0]["track_reason"] == ExitReason.HORIZON
+    assert trades[0]["track_exit_price"] == 150.5
+    stopped = active(p=p)
+    step(stopped, 1, (99.0, 99.0, 95.0, 96.0), p)
+    assert stopped[0]["track"] == 0
+
+
+def test_short_trades_mirror_long_ones() -> None:
+    trades = pending(side=-1)
+    assert step(trades, 1, (100.0, 100.2, 99.0, 99.6), params()) == EV_FILLED
+    tr = trades[0]
+    assert tr["entry_price"] == pytest.approx(99.5)
+    assert tr["stop"] == pytest.approx(99.5 * 1.017)
+    assert tr["target"] == pytest.approx(99.5 * 0.48)
+    step(trades, 2, (99.0, 99.0, 85.0, 88.0), params())  # close 88 < 99.5 × 0.9 activates
+    assert tr["trail_on"] == 1
+    assert tr["stop"] == pytest.approx(88.0 * 1.017)
+    step(trades, 3, (88.0, 90.0, 87.0, 89.0), params())
+    assert tr["exit_reason"] == ExitReason.TRAIL_STOP
+    assert tr["exit_price"] == pytest.approx(88.0 * 1.017)
+    assert tr["pnl"] == pytest.approx(tr["qty"] * (99.5 - 88.0 * 1.017))
+
+
+def test_after_an_intrabar_breakout_fill_the_stop_is_judged_pessimistically() -> None:
+    trades = pending()
+    events = step(trades, 1, (100.0, 101.0, 97.0, 100.0), params())
+    assert events == EV_FILLED | EV_CLOSED
+    assert trades[0]["exit_reason"] == ExitReason.STOP
+
+
+def test_every_exit_reason_has_a_name() -> None:
+    assert len(EXIT_NAMES) == max(int(r) for r in ExitReason) + 1
