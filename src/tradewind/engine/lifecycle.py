@@ -30,6 +30,7 @@ __all__ = [
     "EV_TRACK_DONE",
     "LIFECYCLE_PARAMS",
     "add_leg",
+    "end_trade",
     "mark_value",
     "step_trade",
     "step_trade_at",
@@ -284,10 +285,17 @@ def step_trade(
     ``detail`` resolves a bar touching both stop and target (``DETAIL_*``).
     Returns a bit set of ``EV_FILLED``, ``EV_CLOSED``, ``EV_EXPIRED``, ``EV_TRACK_DONE``.
     """
+    status = tr.status
+    if status == Status.PENDING and t >= tr.expiry_t and not tr.market_entry:
+        # Expiry is a matter of time, not price: it happens during a gap too, so capital
+        # never waits on a pair that stopped trading.
+        tr.status = Status.EXPIRED
+        tr.exit_t = t
+        tr.exit_reason = ExitReason.EXPIRED
+        return EV_EXPIRED
     if not valid:
         return EV_NONE
     events = EV_NONE
-    status = tr.status
     if status == Status.PENDING:
         side = tr.side
         if tr.market_entry:
@@ -298,11 +306,6 @@ def step_trade(
             if events & EV_CLOSED and tr.track == 1:
                 _track_exit_bar(tr, h, lo, c, params)
             return events
-        if t >= tr.expiry_t:
-            tr.status = Status.EXPIRED
-            tr.exit_t = t
-            tr.exit_reason = ExitReason.EXPIRED
-            return EV_EXPIRED
         both = params[P_BOTH] > 0
         if side > 0:
             with_trend = h >= tr.limit
@@ -341,6 +344,32 @@ def step_trade(
     if status == Status.CLOSED and tr.track == 1:
         return _step_tracked(tr, t, o, h, lo, c, is_last, params)
     return events
+
+
+@njit(cache=True)
+def end_trade(tr: Any, t: int, price: float, params: np.ndarray) -> int:
+    """The data of the trade's pair has ended (or the run has): settle at ``price``.
+
+    A waiting nomination expires, a position closes at the last close, a tracked
+    continuation records its outcome there; all flagged ``data_end``.
+    """
+    status = tr.status
+    if status == Status.PENDING:
+        tr.status = Status.EXPIRED
+        tr.exit_t = t
+        tr.exit_reason = ExitReason.DATA_END
+        return EV_EXPIRED
+    if status == Status.ACTIVE:
+        _exit(tr, t, price, ExitReason.DATA_END, params, 0.0)
+        return EV_CLOSED
+    if status == Status.CLOSED and tr.track == 1:
+        tr.track = 2
+        tr.track_exit_t = t
+        tr.track_exit_price = price
+        tr.track_reason = ExitReason.DATA_END
+        tr.track_pnl = mark_value(tr, price) - tr.qty * price * params[P_FEE] - tr.cost
+        return EV_TRACK_DONE
+    return EV_NONE
 
 
 @njit(cache=True)

@@ -286,7 +286,9 @@ class CycleTrader:
         """Backtest: the bar loop with a decision at every decision bar from ``first``."""
         n_t = len(self.panel.timestamps)
         warmup = max(first, self.nominator.warmup_bars(self.tf))
-        for d in decision_bars(self.panel.timestamps, self.tf, self.cfg.decision_time, warmup):
+        days = decision_bars(self.panel.timestamps, self.tf, self.cfg.decision_time, warmup)
+        # A decision on the very last bar could never be acted on: the data ends there.
+        for d in days[days < n_t - 1]:
             self.step(int(d) + 1)
             self.decide(int(d))
             if on_day is not None:

@@ -23,6 +23,7 @@ from tradewind.engine.lifecycle import (
     P_FEE,
     P_SLIP,
     add_leg,
+    end_trade,
     mark_value,
     step_trade,
 )
@@ -441,6 +442,7 @@ def advance(
     """
     fee = params[P_FEE]
     slip = params[P_SLIP]
+    last_t = close.shape[1] - 1
     for t in range(t0, t1):
         n = counters[C_NTRADES]
         if counters[C_NLEDGER] + 6 * n + 16 > len(ledger):
@@ -478,6 +480,11 @@ def advance(
             book = book_of(tr.kind, tr.reason)
             if events and book >= 0:
                 _settle(tr, events, t, pools, ledger, counters, book)
+            # The pair's data has ended (delisted), or the whole run ends here.
+            if t > last_valid[p] or t == last_t:
+                events = end_trade(tr, t, last_close[p], params)
+                if events and book >= 0:
+                    _settle(tr, events, t, pools, ledger, counters, book)
         if counters[C_ACTIVE]:
             cid = counters[C_CYCLE]
             for book in range(2):
