@@ -28,7 +28,7 @@ from tradewind.cli._runtime import (
     SeedOpt,
     make_runtime,
 )
-from tradewind.cli.backtest import backtest_command
+from tradewind.cli.backtest import backtest_command, human_summary, run_backtest_cli
 from tradewind.cli.data import data_app, run_synth
 from tradewind.config import DEFAULT_CONFIG_NAME, json_schema, resolved_dict, starter_toml
 from tradewind.errors import TradewindError
@@ -138,17 +138,33 @@ def demo(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """The main job on the embedded default: generate the synthetic market and summarise it."""
+    """The main job on the embedded default: the synthetic market, then a backtest of the
+    cycle trader on it (later milestones add training, Monte Carlo and the report)."""
     rt = make_runtime(
         ctx,
         config=config,
         home=home,
         json_out=json_out,
         quiet=quiet,
-        overrides={"data.data_dir": data_dir, "seed": seed},
+        overrides={"data.data_dir": data_dir, "seed": seed, "data.exchange": "synthetic"},
+    )
+    rt = make_runtime(
+        ctx,
+        config=config,
+        home=home,
+        json_out=json_out,
+        quiet=quiet,
+        overrides={
+            "data.data_dir": data_dir,
+            "seed": seed,
+            "data.exchange": "synthetic",
+            "data.timeframe": rt.settings.synth.timeframe,
+            "data.pairs": [],
+        },
     )
     summary = run_synth(rt, force=force)
-    payload: dict[str, Any] = {"synthetic_market": summary}
+    backtest = run_backtest_cli(rt)
+    payload: dict[str, Any] = {"synthetic_market": summary, "backtest": backtest}
 
     def human(out: Console) -> None:
         table = Table(title="Synthetic market", show_header=False)
@@ -169,9 +185,10 @@ def demo(
         for row in summary["pair_stats"][:5]:
             stats.add_row(*_pair_row(row))
         out.print(stats)
+        human_summary(backtest)(out)
         out.print(
-            f"next: `tradewind data check`, `tradewind data list` "
-            f"(config hash {rt.config_hash[:12]})"
+            "next: `tradewind backtest --data-dir ../shared/data --exchange binance`, "
+            f"`tradewind data check` (config hash {rt.config_hash[:12]})"
         )
 
     rt.emit(payload, human)

@@ -21,7 +21,7 @@ from tradewind.cli._runtime import (
     make_runtime,
 )
 
-__all__ = ["backtest_command", "run_backtest_cli"]
+__all__ = ["backtest_command", "human_summary", "run_backtest_cli"]
 
 
 def run_backtest_cli(rt: Runtime) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def run_backtest_cli(rt: Runtime) -> dict[str, Any]:
     return result.summary
 
 
-def _human(summary: dict[str, Any]) -> Any:
+def human_summary(summary: dict[str, Any]) -> Any:
     def render(out: Console) -> None:
         m = summary["metrics"]
         data = summary["data"]
@@ -142,4 +142,4 @@ def backtest_command(
         },
     )
     summary = run_backtest_cli(rt)
-    rt.emit(summary, _human(summary))
+    rt.emit(summary, human_summary(summary))

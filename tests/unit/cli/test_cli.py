@@ -136,8 +136,12 @@ def test_demo_generates_then_reuses_the_synthetic_market(
     monkeypatch.setenv("TRADEWIND__SYNTH__DAYS", "4")
     code, out, _ = run(capsys, "demo", "--json", "--quiet")
     assert code == 0
-    market = json.loads(out)["synthetic_market"]
+    payload = json.loads(out)
+    market = payload["synthetic_market"]
     assert market["reused"] is False
+    assert payload["backtest"]["data"]["exchange"] == "synthetic"
+    assert payload["backtest"]["data"]["pairs"] == 3
+    assert "total_return" in payload["backtest"]["metrics"]
     assert market["rows"] == 3 * 4 * 288
     store = CandleStore(home / "data", "synthetic")
     assert len(store.symbols("5m")) == 3
