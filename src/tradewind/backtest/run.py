@@ -196,6 +196,22 @@ def load_backtest_panel(settings: Settings) -> Panel:
     return load_panel(store, data.pairs or None, tf, start=start, end=end)
 
 
+def _detail_panel(settings: Settings, panel: Panel) -> Panel | None:
+    """The lower-timeframe candles of the run's pairs and period (``backtest.detail``)."""
+    if settings.backtest.detail is None:
+        return None
+    detail_tf = Timeframe.parse(settings.backtest.detail)
+    store = CandleStore(settings.data_dir, settings.data.exchange)
+    have = set(store.symbols(detail_tf))
+    pairs = [s for s in panel.symbols if s in have]
+    if not pairs:
+        raise DataError(
+            f"{store.root / detail_tf.name}: no {detail_tf} candles of the run's pairs for --detail"
+        )
+    last = panel.index[-1] + panel.timeframe.timedelta - detail_tf.timedelta
+    return load_panel(store, pairs, detail_tf, start=panel.index[0], end=last)
+
+
 _WARM: list[bool] = []
 
 
@@ -249,6 +265,7 @@ def run_backtest(
         fills=settings.fills,
         nominator=nominator,
         rng=np.random.default_rng(settings.seed),
+        detail=_detail_panel(settings, panel),
     )
     days = len(np.unique(panel.timestamps // 86_400_000_000_000))
     started = time.perf_counter()
@@ -289,6 +306,7 @@ def run_backtest(
             "bars": len(panel.timestamps),
             "fingerprint": data_fingerprint(panel),
         },
+        "detail": settings.backtest.detail,
         "seed": settings.seed,
         "config_hash": config_hash(settings),
         "timings_s": {"load": load_s, "compile": compile_s, "run": run_s},

@@ -81,7 +81,15 @@ def human_summary(summary: dict[str, Any]) -> Any:
             ("expectancy per trade", f"{num(m['expectancy'])} ({pct(m['expectancy_return'])})"),
             ("fees paid", f"{m['fees_paid']:,.2f}"),
             ("exposure", rate(m["exposure"])),
-            ("ambiguous bars", str(m["ambiguous_bars"])),
+            (
+                "ambiguous bars",
+                f"{m['ambiguous_bars']}"
+                + (
+                    f" (resolved with {summary['detail']} candles where they could)"
+                    if summary.get("detail")
+                    else " (stop assumed first)"
+                ),
+            ),
             (
                 "cycles",
                 f"{summary['cycles']['total']} ({summary['cycles']['dry_run']} dry-run, "
@@ -116,6 +124,12 @@ def backtest_command(
     ] = None,
     start: Annotated[str | None, typer.Option("--start", help="First candle (UTC).")] = None,
     end: Annotated[str | None, typer.Option("--end", help="Last candle (UTC).")] = None,
+    detail: Annotated[
+        str | None,
+        typer.Option(
+            "--detail", help="Lower timeframe resolving candles touching stop and target."
+        ),
+    ] = None,
     seed: SeedOpt = None,
     save: Annotated[
         bool | None, typer.Option("--save/--no-save", help="Write the run folder.")
@@ -138,6 +152,7 @@ def backtest_command(
             "backtest.start": start,
             "backtest.end": end,
             "backtest.save": save,
+            "backtest.detail": detail,
             "seed": seed,
         },
     )

@@ -258,8 +258,17 @@ class BacktestConfig(_Section):
     start: str | None = Field(default=None, description="First candle used (UTC); empty = all.")
     end: str | None = Field(default=None, description="Last candle used (UTC); empty = all.")
     save: bool = Field(default=True, description="Write a run folder under <home>/runs.")
+    detail: str | None = Field(
+        default=None,
+        description="Lower timeframe (e.g. 5m) that resolves candles touching stop and target.",
+    )
 
     _dates = field_validator("start", "end")(_check_date)
+
+    @field_validator("detail")
+    @classmethod
+    def _detail(cls, value: str | None) -> str | None:
+        return None if value is None else _check_timeframe(value)
 
     @model_validator(mode="after")
     def _order(self) -> BacktestConfig:

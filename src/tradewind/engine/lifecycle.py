@@ -30,6 +30,7 @@ __all__ = [
     "EV_TRACK_DONE",
     "LIFECYCLE_PARAMS",
     "add_leg",
+    "detail_hint",
     "end_trade",
     "mark_value",
     "step_trade",
@@ -344,6 +345,48 @@ def step_trade(
     if status == Status.CLOSED and tr.track == 1:
         return _step_tracked(tr, t, o, h, lo, c, is_last, params)
     return events
+
+
+@njit(cache=True)
+def detail_hint(
+    tr: Any,
+    o: float,
+    h: float,
+    lo: float,
+    detail_high: np.ndarray,
+    detail_low: np.ndarray,
+    first: int,
+    count: int,
+) -> int:
+    """Which of stop and target the lower-timeframe candles of this bar touched first.
+
+    Only asked for an active trade whose bar touches both (and did not gap through either
+    at the open). ``detail_*[first:first + count]`` are the bar's lower-timeframe candles
+    (NaN where missing). A lower candle touching both, or none known, leaves it unknown.
+    """
+    if tr.status != Status.ACTIVE or count <= 0:
+        return DETAIL_UNKNOWN
+    side = tr.side
+    stop, target = tr.stop, tr.target
+    if side > 0:
+        if not (lo <= stop and h >= target) or o <= stop or o >= target:
+            return DETAIL_UNKNOWN
+    elif not (h >= stop and lo <= target) or o >= stop or o <= target:
+        return DETAIL_UNKNOWN
+    for k in range(first, first + count):
+        dh = detail_high[k]
+        dl = detail_low[k]
+        if np.isnan(dh) or np.isnan(dl):
+            continue
+        hit_stop = dl <= stop if side > 0 else dh >= stop
+        hit_target = dh >= target if side > 0 else dl <= target
+        if hit_stop and hit_target:
+            return DETAIL_UNKNOWN
+        if hit_stop:
+            return DETAIL_STOP_FIRST
+        if hit_target:
+            return DETAIL_TARGET_FIRST
+    return DETAIL_UNKNOWN
 
 
 @njit(cache=True)

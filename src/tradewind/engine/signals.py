@@ -94,13 +94,34 @@ def simulate_signals(
 
 @njit(cache=True)
 def breakout_signal(high: np.ndarray, close: np.ndarray, lookback: int) -> np.ndarray:
-    """True where the close exceeds the highest high of the previous ``lookback`` bars."""
+    """True where the close exceeds the highest high of the previous ``lookback`` bars.
+
+    ``out[t] = close[t] > max(high[t - lookback : t])`` for ``t >= lookback``, False before
+    (and False when that window holds a NaN, as with ``np.max``). One pass, O(n) whatever
+    the lookback: a monotonic deque of indices whose highs decrease from front to back, so
+    the front is always the window's maximum.
+    """
+    if lookback < 1:
+        raise ValueError("lookback must be at least 1")
     n = len(close)
     out = np.zeros(n, dtype=np.bool_)
-    for t in range(lookback, n):
-        top = high[t - lookback]
-        for k in range(t - lookback + 1, t):
-            if high[k] > top:
-                top = high[k]
-        out[t] = close[t] > top
+    dq = np.empty(n, dtype=np.int64)
+    head = 0
+    tail = 0
+    last_nan = -1
+    for t in range(n):
+        if t >= lookback:
+            start = t - lookback
+            while head < tail and dq[head] < start:
+                head += 1
+            if last_nan < start and head < tail:
+                out[t] = close[t] > high[dq[head]]
+        h = high[t]
+        if np.isnan(h):
+            last_nan = t
+            continue
+        while tail > head and high[dq[tail - 1]] <= h:
+            tail -= 1
+        dq[tail] = t
+        tail += 1
     return out

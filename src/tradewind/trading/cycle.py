@@ -20,6 +20,7 @@ from tradewind.data.panel import Panel
 from tradewind.domain.types import Timeframe, duration_bars
 from tradewind.engine.lifecycle import LIFECYCLE_PARAMS, level
 from tradewind.engine.records import Kind, Pool, Status, new_trades
+from tradewind.errors import ConfigError
 from tradewind.portfolio.ledger import (
     R_ALLOCATE,
     R_INITIAL,
@@ -114,6 +115,35 @@ def _arrays(panel: Panel) -> _Arrays:
     )
 
 
+def _detail_arrays(panel: Panel, detail: Panel | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Lower-timeframe highs and lows laid out so bar ``t`` owns rows ``t·r … t·r + r − 1``."""
+    pairs = len(panel.symbols)
+    if detail is None:
+        empty = np.zeros((pairs, 0))
+        return empty, empty, 0
+    if not panel.timeframe.is_multiple_of(detail.timeframe) or detail.timeframe == panel.timeframe:
+        raise ConfigError(
+            f"detail candles must be a shorter timeframe that divides {panel.timeframe}, "
+            f"not {detail.timeframe}"
+        )
+    ratio = panel.timeframe.seconds // detail.timeframe.seconds
+    rows = len(panel.timestamps) * ratio
+    high = np.full((pairs, rows), np.nan)
+    low = np.full((pairs, rows), np.nan)
+    step = detail.timeframe.nanoseconds
+    at = (detail.timestamps - int(panel.timestamps[0])) // step
+    keep = (at >= 0) & (at < rows)
+    where = {s: i for i, s in enumerate(detail.symbols)}
+    for p, symbol in enumerate(panel.symbols):
+        if symbol not in where:
+            continue
+        q = where[symbol]
+        ok = keep & detail.mask[:, q]
+        high[p, at[ok]] = detail.field("high")[ok, q]
+        low[p, at[ok]] = detail.field("low")[ok, q]
+    return high, low, ratio
+
+
 class CycleTrader:
     """One cycle trader over one panel: state arrays, nominations, the bar loop."""
 
@@ -126,6 +156,7 @@ class CycleTrader:
         fills: FillsConfig,
         nominator: Nominator,
         rng: np.random.Generator,
+        detail: Panel | None = None,
     ) -> None:
         self.panel = panel
         self.cfg = cycle
@@ -149,6 +180,7 @@ class CycleTrader:
             cycle.volatility_lookback, self.tf, "cycle.volatility_lookback"
         )
         self.a = _arrays(panel)
+        self.detail_high, self.detail_low, self.detail_ratio = _detail_arrays(panel, detail)
         n_t = len(panel.timestamps)
         self.trades = new_trades(256)
         self.ledger = new_ledger(1024)
@@ -215,6 +247,9 @@ class CycleTrader:
                 self.a.last_valid,
                 self.params,
                 self.cparams,
+                self.detail_high,
+                self.detail_low,
+                self.detail_ratio,
                 self.next_t,
                 t1,
             )

@@ -23,6 +23,7 @@ from tradewind.engine.lifecycle import (
     P_FEE,
     P_SLIP,
     add_leg,
+    detail_hint,
     end_trade,
     mark_value,
     step_trade,
@@ -432,10 +433,16 @@ def advance(
     last_valid: np.ndarray,
     params: np.ndarray,
     cparams: np.ndarray,
+    detail_high: np.ndarray,
+    detail_low: np.ndarray,
+    ratio: int,
     t0: int,
     t1: int,
 ) -> int:
     """Process bars ``[t0, t1)``; return the next bar to process.
+
+    ``detail_high``/``detail_low`` (pair × lower-timeframe row) with ``ratio`` lower candles
+    per bar resolve bars touching both stop and target; ``ratio = 0`` means no detail.
 
     Returns early (before a bar it has not touched) when the ledger might run out of room,
     so the caller can grow it and call again: no work is ever half done.
@@ -464,6 +471,18 @@ def advance(
             if status == Status.CLOSED and tr.track != 1:
                 continue
             p = tr.pair
+            hint = 0
+            if ratio > 0 and valid[p, t]:
+                hint = detail_hint(
+                    tr,
+                    open_[p, t],
+                    high[p, t],
+                    low[p, t],
+                    detail_high[p],
+                    detail_low[p],
+                    t * ratio,
+                    ratio,
+                )
             events = step_trade(
                 tr,
                 t,
@@ -474,7 +493,7 @@ def advance(
                 valid[p, t],
                 t == last_valid[p],
                 False,
-                0,
+                hint,
                 params,
             )
             book = book_of(tr.kind, tr.reason)

@@ -264,3 +264,28 @@ def test_after_an_intrabar_breakout_fill_the_stop_is_judged_pessimistically() ->
 
 def test_every_exit_reason_has_a_name() -> None:
     assert len(EXIT_NAMES) == max(int(r) for r in ExitReason) + 1
+
+
+def test_lower_timeframe_candles_decide_which_level_came_first() -> None:
+    from numba import njit
+
+    from tradewind.engine.lifecycle import DETAIL_STOP_FIRST, DETAIL_UNKNOWN, detail_hint
+
+    @njit
+    def hint(
+        trades: np.ndarray, o: float, h: float, lo: float, dh: np.ndarray, dl: np.ndarray
+    ) -> int:
+        return detail_hint(trades[0], o, h, lo, dh, dl, 0, len(dh))
+
+    trades = active()  # stop 98.3, target 152
+    nan = np.nan
+    # the target is reached in the second 5m candle, the stop only in the fourth
+    dh = np.array([101.0, 153.0, 120.0, 110.0])
+    dl = np.array([99.0, 100.0, 105.0, 97.0])
+    assert hint(trades, 100.0, 153.0, 97.0, dh, dl) == DETAIL_TARGET_FIRST
+    assert hint(trades, 100.0, 153.0, 97.0, dh[::-1].copy(), dl[::-1].copy()) == DETAIL_STOP_FIRST
+    # one lower candle touching both, or no lower candles, leaves it unknown
+    assert hint(trades, 100.0, 153.0, 97.0, np.array([153.0]), np.array([97.0])) == DETAIL_UNKNOWN
+    assert hint(trades, 100.0, 153.0, 97.0, np.array([nan]), np.array([nan])) == DETAIL_UNKNOWN
+    # a bar that does not touch both needs no hint
+    assert hint(trades, 100.0, 120.0, 97.0, dh, dl) == DETAIL_UNKNOWN
