@@ -267,6 +267,8 @@ class CycleTrader:
         if self.counters[ck.C_ACTIVE]:
             return 0
         ranked = np.asarray(self.nominator.nominate(self.panel, t, self.rng), dtype=np.int64)
+        # A pair without a candle at t has no price to nominate at, whatever a model says.
+        ranked = ranked[self.a.valid[ranked, t]] if len(ranked) else ranked
         if len(ranked) == 0:
             return 0
         k = min(self.cfg.pairs_per_cycle, len(ranked))
