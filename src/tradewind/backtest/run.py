@@ -164,6 +164,35 @@ def _cycle_table(trader: CycleTrader) -> pd.DataFrame:
     )
 
 
+def mode_switches(cycles: pd.DataFrame) -> list[dict[str, Any]]:
+    """When the trader went from live to dry run and back, and why (from the cycle table)."""
+    switches: list[dict[str, Any]] = []
+    mode = "live"
+    for row in cycles.itertuples(index=False):
+        if row.mode != mode:
+            reason = "losing streak" if row.mode == "dry_run" else "winning paper cycle"
+            switches.append(
+                {
+                    "time": row.start_time.isoformat(),
+                    "cycle": int(row.cycle),
+                    "to": row.mode,
+                    "reason": reason,
+                }
+            )
+            mode = row.mode
+        if not pd.isna(row.converted_time):
+            switches.append(
+                {
+                    "time": row.converted_time.isoformat(),
+                    "cycle": int(row.cycle),
+                    "to": "live",
+                    "reason": "paper trade passed the live threshold",
+                }
+            )
+            mode = "live"
+    return switches
+
+
 def _metric_trades(trades: pd.DataFrame, tracked: pd.DataFrame) -> pd.DataFrame:
     closed = trades.loc[trades["status"] == "closed"]
     cols = [
@@ -297,6 +326,7 @@ def run_backtest(
                 (np.where(cycles["mode"] == "live", cycles["pnl"], cycles["paper_pnl"]) > 0).sum()
             ),
         },
+        "mode_switches": mode_switches(cycles),
         "data": {
             "exchange": settings.data.exchange,
             "timeframe": panel.timeframe.name,

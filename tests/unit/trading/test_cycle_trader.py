@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tradewind.backtest.run import _cycle_table, _ledger_table, _trade_tables
+from tradewind.backtest.run import _cycle_table, _ledger_table, _trade_tables, mode_switches
 from tradewind.config.models import CycleConfig, FillsConfig, LifecycleConfig
 from tradewind.data.panel import Panel
 from tradewind.domain.types import Timeframe
@@ -86,6 +86,9 @@ def test_losing_cycles_switch_to_dry_run_and_a_strong_paper_trade_converts_to_li
     assert cycles["converted_time"].iloc[3] == START + pd.Timedelta(hours=r + 2)
     assert cycles["next_mode"].iloc[3] == "live"
     assert cycles["pnl"].iloc[3] > 0
+    switches = mode_switches(cycles)
+    assert [(s["cycle"], s["to"]) for s in switches[:2]] == [(3, "dry_run"), (3, "live")]
+    assert switches[1]["reason"] == "paper trade passed the live threshold"
     trades, _ = _trade_tables(t)
     paper = trades.loc[trades["sim_reason"] == "dry_run"].iloc[0]
     real = trades.loc[trades["parent"] == paper["id"]].iloc[0]
