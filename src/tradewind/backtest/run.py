@@ -168,23 +168,29 @@ def mode_switches(cycles: pd.DataFrame) -> list[dict[str, Any]]:
     """When the trader went from live to dry run and back, and why (from the cycle table)."""
     switches: list[dict[str, Any]] = []
     mode = "live"
-    for row in cycles.itertuples(index=False):
-        if row.mode != mode:
-            reason = "losing streak" if row.mode == "dry_run" else "winning paper cycle"
+    for cycle, start, started_as, converted in zip(
+        cycles["cycle"].tolist(),
+        cycles["start_time"].tolist(),
+        cycles["mode"].tolist(),
+        cycles["converted_time"].tolist(),
+        strict=True,
+    ):
+        if started_as != mode:
+            reason = "losing streak" if started_as == "dry_run" else "winning paper cycle"
             switches.append(
                 {
-                    "time": row.start_time.isoformat(),
-                    "cycle": int(row.cycle),
-                    "to": row.mode,
+                    "time": pd.Timestamp(start).isoformat(),
+                    "cycle": int(cycle),
+                    "to": started_as,
                     "reason": reason,
                 }
             )
-            mode = row.mode
-        if not pd.isna(row.converted_time):
+            mode = started_as
+        if not pd.isna(converted):
             switches.append(
                 {
-                    "time": row.converted_time.isoformat(),
-                    "cycle": int(row.cycle),
+                    "time": pd.Timestamp(converted).isoformat(),
+                    "cycle": int(cycle),
                     "to": "live",
                     "reason": "paper trade passed the live threshold",
                 }
