@@ -293,6 +293,13 @@ def run_backtest(
     compile_s = _compile()
     params = dict(settings.cycle.nominator_params)
     nominator = make_nominator(settings.cycle.nominator, **params)
+    warmup = nominator.warmup_bars(panel.timeframe)
+    if len(panel.timestamps) <= warmup + 1:
+        raise DataError(
+            f"the {settings.cycle.nominator} nominator needs {warmup} {panel.timeframe} candles "
+            f"of history before its first decision, and the data has {len(panel.timestamps)}: "
+            "use a longer period, a longer timeframe, or shorter nominator lookbacks"
+        )
     trader = CycleTrader(
         panel,
         cycle=settings.cycle,

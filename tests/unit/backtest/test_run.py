@@ -103,3 +103,11 @@ def test_backtest_without_candles_explains_what_to_do(
         main(["backtest", "--exchange", "binance", "--timeframe", "1h"])
     assert done.value.code == 4
     assert "no candles" in capsys.readouterr().err
+
+
+def test_too_little_history_for_the_nominator_is_explained(small_market: Path) -> None:
+    from tradewind.errors import DataError
+
+    settings = load_config(environ={**SMALL, "TRADEWIND__BACKTEST__END": "2024-01-03"})
+    with pytest.raises(DataError, match=r"momentum nominator needs 71 1h candles.*has 49"):
+        run_backtest(settings, save=False)

@@ -134,6 +134,7 @@ def test_demo_generates_then_reuses_the_synthetic_market(
 ) -> None:
     monkeypatch.setenv("TRADEWIND__SYNTH__PAIRS", "3")
     monkeypatch.setenv("TRADEWIND__SYNTH__DAYS", "4")
+    monkeypatch.setenv("TRADEWIND__CYCLE__NOMINATOR", "random")
     code, out, _ = run(capsys, "demo", "--json", "--quiet")
     assert code == 0
     payload = json.loads(out)
