@@ -211,6 +211,11 @@ class CycleConfig(_Section):
         default="equal", description="Capital per chosen pair."
     )
     kelly_fraction: float = Field(default=0.25, gt=0, le=1, description="Fractional Kelly.")
+    min_allocation: float = Field(
+        default=10.0,
+        ge=0,
+        description="Smallest trade worth placing (quote; exchanges refuse tiny orders).",
+    )
     volatility_lookback: str = Field(
         default="7d", description="Window of the volatility estimate for inverse-vol sizing."
     )

@@ -296,8 +296,8 @@ class CycleTrader:
         for pair, weight in zip(chosen, weights, strict=True):
             alloc = budget * float(weight)
             kind, reason = (Kind.REAL, 0) if book == REAL_BOOK else (Kind.SIM, ck.SIM_DRY_RUN)
-            if alloc <= 0.0:
-                kind, reason, alloc = Kind.SIM, ck.SIM_NO_BUDGET, share
+            if alloc <= 0.0 or alloc < self.cfg.min_allocation:
+                kind, reason, alloc = Kind.SIM, ck.SIM_NO_BUDGET, max(share, alloc)
             i = self._nominate(int(pair), t, cid, kind, reason, alloc)
             if kind == Kind.REAL or reason == ck.SIM_DRY_RUN:
                 from_main = min(alloc, self.pools[book, Pool.MAIN])

@@ -191,3 +191,17 @@ def test_decision_bars_are_the_last_closed_candle_before_the_decision_time() -> 
     assert rows.tolist() == [22, 46, 70]  # the 22:00 candle closes at 23:00
     five = START.value + np.arange(2 * 288, dtype=np.int64) * 300_000_000_000
     assert decision_bars(five, Timeframe.parse("5m"), "23:55").tolist() == [286, 574]
+
+
+def test_allocations_below_the_minimum_are_followed_as_no_budget_sims() -> None:
+    m = Market(pairs=2, days=3)
+    losing_day(m, 0, 0, 100.0)
+    losing_day(m, 1, 0, 100.0)
+    t = trader(m.panel(), pairs_per_cycle=2, min_allocation=600.0)
+    t.run()
+    trades, _ = _trade_tables(t)
+    first = trades.loc[trades["cycle"] == 0]
+    assert set(first["kind"]) == {"sim"}
+    assert set(first["sim_reason"]) == {"no_budget"}
+    ledger = _ledger_table(t)
+    assert set(ledger["reason"]) == {"initial"}  # no real money moved
