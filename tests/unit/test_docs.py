@@ -41,3 +41,13 @@ def test_configuration_reference_names_every_key() -> None:
             keys.append(name)
     missing = [k for k in keys if not re.search(rf"`{re.escape(k)}`", text)]
     assert missing == []
+
+
+def test_configuration_reference_is_generated_from_the_models() -> None:
+    from tradewind.config.starter import reference_markdown
+
+    text = (DOCS / "configuration.md").read_text()
+    assert text.split("## Keys\n\n", 1)[1] == reference_markdown(), (
+        "regenerate the key tables: python -c 'from tradewind.config.starter import "
+        "reference_markdown; print(reference_markdown())'"
+    )

@@ -11,7 +11,7 @@ from pydantic import BaseModel, SecretStr
 
 from tradewind.config.models import Settings
 
-__all__ = ["json_schema", "starter_toml"]
+__all__ = ["json_schema", "reference_markdown", "starter_toml"]
 
 
 def _toml_value(value: Any) -> str:
@@ -66,3 +66,37 @@ def starter_toml() -> str:
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of the config file (``tradewind config schema``)."""
     return Settings.model_json_schema()
+
+
+def reference_markdown() -> str:
+    """The key tables of docs/configuration.md, generated from the models (a test keeps the
+    document equal to this, so the reference can never drift from the code)."""
+
+    def rows(model: type[BaseModel], prefix: str) -> list[str]:
+        out = []
+        instance = model.model_construct() if model is Settings else model()
+        for name, field in model.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                continue
+            default = getattr(instance, name)
+            if "SecretStr" in str(annotation):
+                shown = "— (environment only)"
+            elif default is None:
+                shown = "—"
+            elif isinstance(default, Path):
+                shown = f"`{default.as_posix()}`"
+            else:
+                shown = f"`{default!r}`"
+            env = "TRADEWIND__" + f"{prefix}{name}".replace(".", "__").upper()
+            out.append(f"| `{prefix}{name}` | {shown} | `{env}` | {field.description or ''} |")
+        return out
+
+    head = "| key | default | environment | meaning |\n|---|---|---|---|"
+    parts = [head, *rows(Settings, "")]
+    for name, field in Settings.model_fields.items():
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            doc = (section.__doc__ or "").strip().splitlines()[0]
+            parts += ["", f"### `[{name}]` — {doc}", "", head, *rows(section, f"{name}.")]
+    return "\n".join(parts) + "\n"
