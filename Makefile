@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+STAMP  := $(VENV)/.installed-dev
+RUN    := $(VENV)/.installed-run
 
 .PHONY: demo test lint types pytest bench clean
 
@@ -13,12 +14,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall whenever pyproject.toml changes (the stamp is older than it).
+# Reinstall whenever pyproject.toml changes (a stamp is older than it). The demo needs only
+# the runtime dependencies; the tests add the test tools and the peer engines.
+$(RUN): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --editable .
+	touch $(RUN)
+
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --editable ".[dev]"
-	touch $(STAMP)
+	touch $(STAMP) $(RUN)
 
-demo: $(STAMP)
+demo: $(RUN)
 	$(BIN)/tradewind demo
 
 lint: $(STAMP)
