@@ -207,7 +207,7 @@ default, which leaves room for other tools on the same IP; 100 % uses all of it)
 The physical limit of the job: a rolling window lets at most `budget` weight through in any
 `window` seconds, so the last of `weight` units cannot pass before
 `window × (ceil(weight / budget) − 1)`, plus one response's latency —
-{first['ideal_s']:.2f} s for {first['weight']} weight. Efficiency = physical limit / time.
+{first["ideal_s"]:.2f} s for {first["weight"]} weight. Efficiency = physical limit / time.
 
 | share | weight | time (s) | physical limit (s) | efficiency | HTTP 429 | HTTP 418 | max weight in window |
 |---|---|---|---|---|---|---|---|

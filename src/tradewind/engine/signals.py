@@ -109,7 +109,7 @@ def breakout_signal(high: np.ndarray, close: np.ndarray, lookback: int) -> np.nd
         raise ValueError("lookback must be at least 1")
     n = len(close)
     out = np.zeros(n, dtype=np.bool_)
-    suffix = np.empty(lookback, dtype=np.float64)
+    suffix = np.empty(min(lookback, n), dtype=np.float64)  # unused when lookback >= n
     nan_seen = False
     for b in range(0, n - lookback, lookback):
         top = -np.inf

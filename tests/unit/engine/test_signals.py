@@ -53,6 +53,21 @@ def test_breakout_signal_window_with_a_nan_is_false() -> None:
     )
 
 
+@pytest.mark.parametrize("lookback", [1, 3, 50, 599, 600, 1000])
+def test_breakout_signal_with_scattered_nans_matches_np_max(lookback: int) -> None:
+    rng = np.random.default_rng(lookback)
+    n = 600
+    close = 100 + np.cumsum(rng.normal(0, 1, n))
+    high = close + np.abs(rng.normal(0, 1, n))
+    high[rng.random(n) < 0.01] = np.nan
+    high[-1] = np.nan  # read last, after its bar's output
+    close[rng.random(n) < 0.01] = np.nan
+    # np.max of a window holding a NaN is NaN, and nothing exceeds NaN.
+    np.testing.assert_array_equal(
+        breakout_signal(high, close, lookback), reference(high, close, lookback)
+    )
+
+
 def test_breakout_signal_is_linear_in_the_lookback() -> None:
     rng = np.random.default_rng(3)
     n = 200_000
