@@ -556,11 +556,13 @@ Where tradewind's time goes: signal {t["tradewind_signal"] * 1e3:.2f} ms, simula
 {t["tradewind_simulate"] * 1e3:.2f} ms for {in_pos:,} bars in a position (about
 {per_bar_ns:.0f} ns per bar in a position, against a few ns in the bare loop). A perf
 profile of `simulate_signals` (2026-11-22) put the largest single cost in numba's
-reference counting (`NRT_incref`/`NRT_decref`, atomic) on the `params` array, passed
-to `step_trade` and on down every bar; the rest is the calls themselves. Measured on a
-copy of the lifecycle (not changed here): passing the parameters as a tuple of floats
-instead of an array made the simulation 2.1× faster, a tuple plus `inline="always"` on the
-step functions 3.8× (but cold compilation grew from ~1.4 s to ~17 s).
+reference counting (`NRT_incref`/`NRT_decref`, atomic) on the `params` array passed to
+`step_trade` every bar; the lifecycle now takes its parameters as a tuple of floats
+(passed by value), which halved the simulation time. What remains is the cost of the
+calls themselves (`step_trade` → `_step_active`, records read and written through
+memory) and the separate signal pass, which the bare loop fuses and skips while in a
+position. Inlining every step function (`inline="always"`) gained about 10 % more but made
+cold compilation of the cycle trader 40 % slower, so it is not done.
 
 ### The cycle trader on all 5m candles of ../shared/data
 

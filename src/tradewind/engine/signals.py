@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tradewind.engine.lifecycle import EV_CLOSED, step_trade
+from tradewind.engine.lifecycle import EV_CLOSED, Params, step_trade
 from tradewind.engine.records import Kind, Status, new_trades
 
 __all__ = ["breakout_signal", "simulate_signals"]
@@ -27,7 +27,7 @@ def _simulate(
     entries: np.ndarray,
     side: int,
     alloc: float,
-    params: np.ndarray,
+    params: Params,
     trades: np.ndarray,
 ) -> int:
     n_t = len(close)
@@ -66,7 +66,7 @@ def simulate_signals(
     low: np.ndarray,
     close: np.ndarray,
     entries: np.ndarray,
-    params: np.ndarray,
+    params: Params | np.ndarray,
     *,
     side: int = 1,
     alloc: float = 1.0,
@@ -74,6 +74,7 @@ def simulate_signals(
 ) -> np.ndarray:
     """Trades (``TRADE_DTYPE`` records) of one pair traded on ``entries``."""
     mask = np.ones(len(close), dtype=np.bool_) if valid is None else valid
+    params = tuple(float(x) for x in params)
     capacity = int(np.count_nonzero(entries)) + 1
     trades = new_trades(capacity)
     n = _simulate(

@@ -18,7 +18,7 @@ import pandas as pd
 from tradewind.config.models import CycleConfig, FillsConfig, LifecycleConfig
 from tradewind.data.panel import Panel
 from tradewind.domain.types import Timeframe, duration_bars
-from tradewind.engine.lifecycle import LIFECYCLE_PARAMS, level
+from tradewind.engine.lifecycle import LIFECYCLE_PARAMS, Params, level
 from tradewind.engine.records import Kind, Pool, Status, new_trades
 from tradewind.errors import ConfigError
 from tradewind.portfolio.ledger import (
@@ -43,8 +43,8 @@ __all__ = ["CycleTrader", "decision_bars", "lifecycle_params"]
 
 def lifecycle_params(
     lifecycle: LifecycleConfig, fills: FillsConfig, timeframe: Timeframe
-) -> np.ndarray:
-    """The float64 parameter vector of the lifecycle kernels, in ``LIFECYCLE_PARAMS`` order."""
+) -> Params:
+    """The parameter tuple of the lifecycle kernels, in ``LIFECYCLE_PARAMS`` order."""
     values = {
         "fee": fills.fee,
         "slippage": fills.slippage,
@@ -66,7 +66,7 @@ def lifecycle_params(
         "window_stop_mult": lifecycle.window_stop,
         "expiry_bars": float(duration_bars(lifecycle.expiry, timeframe, "lifecycle.expiry")),
     }
-    return np.array([values[name] for name in LIFECYCLE_PARAMS], dtype=np.float64)
+    return tuple(float(values[name]) for name in LIFECYCLE_PARAMS)
 
 
 def decision_bars(
@@ -164,16 +164,13 @@ class CycleTrader:
         self.rng = rng
         self.tf = panel.timeframe
         self.params = lifecycle_params(lifecycle, fills, self.tf)
-        self.cparams = np.array(
-            [
-                cycle.reinvest_threshold,
-                cycle.min_reinvest,
-                1.0 if cycle.reinvest_split == "profit" else 0.0,
-                float(cycle.dry_run_loss_threshold),
-                cycle.dry_run_to_live_threshold,
-                1.0 if cycle.convert_mid_cycle else 0.0,
-            ],
-            dtype=np.float64,
+        self.cparams: Params = (
+            float(cycle.reinvest_threshold),
+            float(cycle.min_reinvest),
+            1.0 if cycle.reinvest_split == "profit" else 0.0,
+            float(cycle.dry_run_loss_threshold),
+            float(cycle.dry_run_to_live_threshold),
+            1.0 if cycle.convert_mid_cycle else 0.0,
         )
         self.expiry_bars = int(self.params[LIFECYCLE_PARAMS.index("expiry_bars")])
         self.vol_bars = duration_bars(

@@ -22,6 +22,7 @@ from tradewind.engine.lifecycle import (
     EV_FILLED,
     P_FEE,
     P_SLIP,
+    Params,
     add_leg,
     detail_hint,
     end_trade,
@@ -221,7 +222,7 @@ def _reinvest(
     pools: np.ndarray,
     ledger: np.ndarray,
     counters: np.ndarray,
-    cparams: np.ndarray,
+    cparams: Params,
 ) -> None:
     amount = pools[book, Pool.DIVESTMENT]
     if amount < cparams[Q_MIN_REINVEST] or amount <= 0.0:
@@ -362,7 +363,7 @@ def _end_cycle(
     ledger: np.ndarray,
     counters: np.ndarray,
     cycles: np.ndarray,
-    cparams: np.ndarray,
+    cparams: Params,
 ) -> None:
     cid = counters[C_CYCLE]
     rec = cycles[counters[C_NCYCLES] - 1]
@@ -431,8 +432,8 @@ def advance(
     close: np.ndarray,
     valid: np.ndarray,
     last_valid: np.ndarray,
-    params: np.ndarray,
-    cparams: np.ndarray,
+    params: Params,
+    cparams: Params,
     detail_high: np.ndarray,
     detail_low: np.ndarray,
     ratio: int,

@@ -34,9 +34,9 @@ DEFAULTS = {
 }
 
 
-def params(**over: float) -> np.ndarray:
+def params(**over: float) -> tuple[float, ...]:
     values = {**DEFAULTS, **over}
-    return np.array([values[k] for k in LIFECYCLE_PARAMS], dtype=np.float64)
+    return tuple(float(values[k]) for k in LIFECYCLE_PARAMS)
 
 
 def pending(side: int = 1, p0: float = 100.0, expiry: int = 24, market: bool = False) -> np.ndarray:
@@ -53,7 +53,7 @@ def step(
     trades: np.ndarray,
     t: int,
     bar: tuple[float, float, float, float],
-    p: np.ndarray,
+    p: tuple[float, ...],
     *,
     valid: bool = True,
     last: bool = False,
@@ -64,7 +64,7 @@ def step(
     return int(step_trade_at(trades, 0, t, o, h, lo, c, valid, last, signal, detail, p))
 
 
-def active(entry: float = 100.0, side: int = 1, p: np.ndarray | None = None) -> np.ndarray:
+def active(entry: float = 100.0, side: int = 1, p: tuple[float, ...] | None = None) -> np.ndarray:
     """A trade filled at ``entry`` on bar 0 by a market entry (levels from the entry)."""
     trades = pending(side=side, market=True)
     step(trades, 0, (entry, entry, entry, entry), params() if p is None else p)
