@@ -33,7 +33,8 @@ def random_panel(seed: int, pairs: int, days: int, gap_rate: float) -> Panel:
     wick = np.abs(rng.normal(0, 0.01, (n, pairs)))
     high = np.maximum(open_, close) * (1 + wick)
     low = np.minimum(open_, close) * (1 - wick)
-    values = np.stack([open_, high, low, close, np.ones_like(close)], axis=2)
+    volume = rng.lognormal(1.0, 1.0, (n, pairs))
+    values = np.stack([open_, high, low, close, volume], axis=2)
     mask = rng.random((n, pairs)) >= gap_rate
     values[~mask] = np.nan
     stamps = np.datetime64("2024-01-01", "ns").astype(np.int64) + np.arange(n) * 3_600_000_000_000
@@ -88,6 +89,7 @@ def check_books(trader: CycleTrader) -> None:
     sizing=st.sampled_from(["equal", "inverse_volatility", "kelly"]),
     breakout=st.sampled_from(["both", "up"]),
     fee=st.sampled_from([0.0, 0.0015]),
+    volume_share=st.sampled_from([0.0, 0.5]),
 )
 def test_pools_plus_positions_always_equal_capital(
     seed: int,
@@ -107,6 +109,7 @@ def test_pools_plus_positions_always_equal_capital(
     sizing: str,
     breakout: str,
     fee: float,
+    volume_share: float,
 ) -> None:
     panel = random_panel(seed, pairs, days, gap_rate)
     trader = CycleTrader(
@@ -131,7 +134,7 @@ def test_pools_plus_positions_always_equal_capital(
             expiry="12h",
             track_horizon="1d",  # type: ignore[arg-type]
         ),
-        fills=FillsConfig(fee=fee, slippage=0.0005),
+        fills=FillsConfig(fee=fee, slippage=0.0005, max_volume_share=volume_share),
         nominator=RandomNominator(top_n=3),
         rng=np.random.default_rng(seed),
     )

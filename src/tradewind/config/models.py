@@ -193,6 +193,13 @@ class FillsConfig(_Section):
         lt=0.05,
         description="Market orders fill this much worse than the open (half a 0.1 % spread).",
     )
+    max_volume_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="An entry takes at most this share of a candle's volume (0 = no cap); "
+        "the unfilled rest of its capital is released.",
+    )
 
 
 class CycleConfig(_Section):

@@ -31,6 +31,7 @@ __all__ = [
     "LIFECYCLE_PARAMS",
     "Params",
     "add_leg",
+    "fill_cap",
     "detail_hint",
     "end_trade",
     "mark_value",
@@ -64,9 +65,10 @@ LIFECYCLE_PARAMS = (
     "limit_mult",
     "window_stop_mult",
     "expiry_bars",
+    "max_volume_share",
 )
 P_FEE, P_SLIP, P_TP, P_SL, P_ACT, P_TRAIL, P_TRAIL_HIGH, P_MAX_HOLD, P_HORIZON = range(9)
-P_BOTH, P_LIMIT, P_WSTOP, P_EXPIRY = 9, 10, 11, 12
+P_BOTH, P_LIMIT, P_WSTOP, P_EXPIRY, P_VOLUME_SHARE = 9, 10, 11, 12, 13
 
 # Detail hints: which of stop and target a lower timeframe saw first in an ambiguous bar.
 DETAIL_UNKNOWN, DETAIL_STOP_FIRST, DETAIL_TARGET_FIRST = 0, 1, 2
@@ -78,12 +80,26 @@ def level(price: float, mult: float, side: int) -> float:
     return price * mult if side > 0 else price * (2.0 - mult)
 
 
+@njit(cache=True, inline="always")
+def fill_cap(volume: float, params: Params) -> float:
+    """The largest quantity one fill may take from a candle of ``volume`` (inf = no cap)."""
+    share = params[P_VOLUME_SHARE]
+    return share * volume if share > 0.0 else np.inf
+
+
 @njit(cache=True)
-def _enter(tr: Any, t: int, price: float, params: Params) -> None:
+def _enter(tr: Any, t: int, price: float, volume: float, params: Params) -> bool:
+    """Fill the entry at ``price``; past the volume cap only part of the allocation is
+    used (``cost < alloc``; the caller releases the rest). False when nothing can fill."""
     fee = params[P_FEE]
     qty = tr.alloc / (price * (1.0 + fee))
+    cap = fill_cap(volume, params)
+    if cap <= 0.0:
+        return False
+    if qty > cap:
+        qty = cap
     tr.qty = qty
-    tr.cost = tr.alloc
+    tr.cost = qty * price * (1.0 + fee)
     tr.entry_price = price
     tr.fees = qty * price * fee
     tr.entry_t = t
@@ -94,20 +110,28 @@ def _enter(tr: Any, t: int, price: float, params: Params) -> None:
     tr.activation = level(price, params[P_ACT], tr.side)
     tr.best = price
     tr.trail_on = 0
+    return True
 
 
 @njit(cache=True)
-def add_leg(tr: Any, price: float, amount: float, fee: float) -> None:
-    """Add ``amount`` of capital to an open position at ``price`` (a reinvestment leg).
+def add_leg(tr: Any, price: float, amount: float, fee: float, max_qty: float) -> float:
+    """Add up to ``amount`` of capital to an open position at ``price`` (a reinvestment leg),
+    at most ``max_qty`` units (see :func:`fill_cap`); return the capital actually used.
 
     The average entry moves; stop, target and trailing activation stay at their levels.
     """
     qty = amount / (price * (1.0 + fee))
+    if qty > max_qty:
+        qty = max_qty
+    if qty <= 0.0:
+        return 0.0
+    used = qty * price * (1.0 + fee)
     tr.entry_price = (tr.qty * tr.entry_price + qty * price) / (tr.qty + qty)
     tr.qty += qty
-    tr.cost += amount
+    tr.cost += used
     tr.fees += qty * price * fee
     tr.legs += 1
+    return float(used)
 
 
 @njit(cache=True)
@@ -278,13 +302,15 @@ def step_trade(
     h: float,
     lo: float,
     c: float,
+    v: float,
     valid: bool,
     is_last: bool,
     exit_signal: bool,
     detail: int,
     params: Params,
 ) -> int:
-    """Advance one trade by bar ``t`` (open ``o``, high ``h``, low ``lo``, close ``c``).
+    """Advance one trade by bar ``t`` (open ``o``, high ``h``, low ``lo``, close ``c``,
+    volume ``v``, which caps entry fills when ``max_volume_share`` is set).
 
     ``valid`` False (a gap in the pair's candles) means no action at all; ``is_last``
     marks the pair's last candle (an open position closes there at the close, flagged
@@ -306,7 +332,8 @@ def step_trade(
     if status == Status.PENDING:
         side = tr.side
         if tr.market_entry:
-            _enter(tr, t, o * (1.0 + params[P_SLIP] * side), params)
+            if not _enter(tr, t, o * (1.0 + params[P_SLIP] * side), v, params):
+                return EV_NONE
             events = EV_FILLED | _step_active(
                 tr, t, o, h, lo, c, is_last, False, detail, True, params
             )
@@ -335,7 +362,8 @@ def step_trade(
         # for a long), which is the level in the trade's direction.
         price = price_with if with_trend else price_against
         at_open = price == o
-        _enter(tr, t, price, params)
+        if not _enter(tr, t, price, v, params):
+            return EV_NONE  # no volume to fill against: the nomination keeps waiting
         events = EV_FILLED
         # After a fill inside the bar the rest of the bar is unknown: its stop may still
         # be hit (pessimistic), its target may not. A fill at the open sees the whole bar.
@@ -430,6 +458,7 @@ def step_trade_at(
     h: float,
     lo: float,
     c: float,
+    v: float,
     valid: bool,
     is_last: bool,
     exit_signal: bool,
@@ -437,4 +466,4 @@ def step_trade_at(
     params: Params,
 ) -> int:
     """:func:`step_trade` on ``trades[i]``: the entry point for Python callers."""
-    return step_trade(trades[i], t, o, h, lo, c, valid, is_last, exit_signal, detail, params)
+    return step_trade(trades[i], t, o, h, lo, c, v, valid, is_last, exit_signal, detail, params)

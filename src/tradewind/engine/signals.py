@@ -23,6 +23,7 @@ def _simulate(
     high: np.ndarray,
     low: np.ndarray,
     close: np.ndarray,
+    volume: np.ndarray,
     valid: np.ndarray,
     entries: np.ndarray,
     side: int,
@@ -53,7 +54,18 @@ def _simulate(
         if current >= 0:
             tr = trades[current]
             events = step_trade(
-                tr, t, open_[t], high[t], low[t], close[t], valid[t], t == last, False, 0, params
+                tr,
+                t,
+                open_[t],
+                high[t],
+                low[t],
+                close[t],
+                volume[t],
+                valid[t],
+                t == last,
+                False,
+                0,
+                params,
             )
             if events & EV_CLOSED:
                 current = -1
@@ -71,17 +83,22 @@ def simulate_signals(
     side: int = 1,
     alloc: float = 1.0,
     valid: np.ndarray | None = None,
+    volume: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Trades (``TRADE_DTYPE`` records) of one pair traded on ``entries``."""
+    """Trades (``TRADE_DTYPE`` records) of one pair traded on ``entries``.
+
+    ``volume`` is only needed with a ``max_volume_share`` in ``params``."""
     mask = np.ones(len(close), dtype=np.bool_) if valid is None else valid
     params = tuple(float(x) for x in params)
     capacity = int(np.count_nonzero(entries)) + 1
     trades = new_trades(capacity)
+    vol = np.full(len(close), np.inf) if volume is None else np.asarray(volume, dtype=np.float64)
     n = _simulate(
         open_,
         high,
         low,
         close,
+        vol,
         mask,
         np.asarray(entries, dtype=np.bool_),
         side,

@@ -65,6 +65,7 @@ def lifecycle_params(
         "limit_mult": lifecycle.limit,
         "window_stop_mult": lifecycle.window_stop,
         "expiry_bars": float(duration_bars(lifecycle.expiry, timeframe, "lifecycle.expiry")),
+        "max_volume_share": fills.max_volume_share,
     }
     return tuple(float(values[name]) for name in LIFECYCLE_PARAMS)
 
@@ -95,6 +96,7 @@ class _Arrays:
     high: np.ndarray
     low: np.ndarray
     close: np.ndarray
+    volume: np.ndarray
     valid: np.ndarray
     last_valid: np.ndarray
 
@@ -110,8 +112,11 @@ def _arrays(panel: Panel) -> _Arrays:
         valid.any(axis=1), valid.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1), -1
     ).astype(np.int64)
     close = field("close")
+    volume = (
+        np.nan_to_num(field("volume")) if "volume" in panel.fields else np.full_like(close, np.inf)
+    )
     return _Arrays(
-        field("open"), field("high"), field("low"), np.nan_to_num(close), valid, last_valid
+        field("open"), field("high"), field("low"), np.nan_to_num(close), volume, valid, last_valid
     )
 
 
@@ -240,6 +245,7 @@ class CycleTrader:
                 self.a.high,
                 self.a.low,
                 self.a.close,
+                self.a.volume,
                 self.a.valid,
                 self.a.last_valid,
                 self.params,

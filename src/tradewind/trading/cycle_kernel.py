@@ -26,6 +26,7 @@ from tradewind.engine.lifecycle import (
     add_leg,
     detail_hint,
     end_trade,
+    fill_cap,
     mark_value,
     step_trade,
 )
@@ -117,10 +118,24 @@ def _settle(
             counters,
             C_NLEDGER,
             t,
-            tr.alloc,
+            tr.cost,
             Pool.PRE_TRADE,
             Pool.ACTIVE,
             R_FILL,
+            tid,
+            book,
+        )
+        # Past the volume cap only part of the allocation filled: the rest goes back.
+        transfer(
+            pools,
+            ledger,
+            counters,
+            C_NLEDGER,
+            t,
+            tr.alloc - tr.cost,
+            Pool.PRE_TRADE,
+            Pool.MAIN,
+            R_RELEASE,
             tid,
             book,
         )
@@ -430,6 +445,7 @@ def advance(
     high: np.ndarray,
     low: np.ndarray,
     close: np.ndarray,
+    volume: np.ndarray,
     valid: np.ndarray,
     last_valid: np.ndarray,
     params: Params,
@@ -462,7 +478,28 @@ def advance(
         for i in range(n):
             tr = trades[i]
             if tr.status == Status.ACTIVE and tr.pending_add > 0.0 and valid[tr.pair, t]:
-                add_leg(tr, open_[tr.pair, t] * (1.0 + slip * tr.side), tr.pending_add, fee)
+                p = tr.pair
+                used = add_leg(
+                    tr,
+                    open_[p, t] * (1.0 + slip * tr.side),
+                    tr.pending_add,
+                    fee,
+                    fill_cap(volume[p, t], params),
+                )
+                # What the volume cap left unfilled returns to divestment.
+                transfer(
+                    pools,
+                    ledger,
+                    counters,
+                    C_NLEDGER,
+                    t,
+                    tr.pending_add - used,
+                    Pool.ACTIVE,
+                    Pool.DIVESTMENT,
+                    R_RELEASE,
+                    tr.id,
+                    book_of(tr.kind, tr.reason),
+                )
                 tr.pending_add = 0.0
         for i in range(n):
             tr = trades[i]
@@ -491,6 +528,7 @@ def advance(
                 high[p, t],
                 low[p, t],
                 close[p, t],
+                volume[p, t],
                 valid[p, t],
                 t == last_valid[p],
                 False,

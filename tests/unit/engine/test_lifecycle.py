@@ -31,6 +31,7 @@ DEFAULTS = {
     "limit_mult": 1.005,
     "window_stop_mult": 0.92,
     "expiry_bars": 24.0,
+    "max_volume_share": 0.0,
 }
 
 
@@ -59,9 +60,10 @@ def step(
     last: bool = False,
     signal: bool = False,
     detail: int = 0,
+    volume: float = np.inf,
 ) -> int:
     o, h, lo, c = bar
-    return int(step_trade_at(trades, 0, t, o, h, lo, c, valid, last, signal, detail, p))
+    return int(step_trade_at(trades, 0, t, o, h, lo, c, volume, valid, last, signal, detail, p))
 
 
 def active(entry: float = 100.0, side: int = 1, p: tuple[float, ...] | None = None) -> np.ndarray:
@@ -289,3 +291,18 @@ def test_lower_timeframe_candles_decide_which_level_came_first() -> None:
     assert hint(trades, 100.0, 153.0, 97.0, np.array([nan]), np.array([nan])) == DETAIL_UNKNOWN
     # a bar that does not touch both needs no hint
     assert hint(trades, 100.0, 120.0, 97.0, dh, dl) == DETAIL_UNKNOWN
+
+
+def test_an_entry_takes_at_most_its_share_of_the_candles_volume() -> None:
+    p = params(max_volume_share=0.1)
+    trades = pending()
+    # wants 1000 / 100.5 ≈ 9.95 units; 10 % of a 50-unit candle is 5
+    assert step(trades, 1, (100.0, 101.0, 99.9, 100.8), p, volume=50.0) == EV_FILLED
+    tr = trades[0]
+    assert tr["qty"] == pytest.approx(5.0)
+    assert tr["cost"] == pytest.approx(5.0 * 100.5)
+    assert tr["alloc"] == 1000.0  # the caller releases alloc - cost
+    # a candle with no volume fills nothing: the nomination keeps waiting
+    waiting = pending()
+    assert step(waiting, 1, (100.0, 101.0, 99.9, 100.8), p, volume=0.0) == EV_NONE
+    assert waiting[0]["status"] == Status.PENDING
