@@ -146,22 +146,13 @@ def demo(
         home=home,
         json_out=json_out,
         quiet=quiet,
-        overrides={"data.data_dir": data_dir, "seed": seed, "data.exchange": "synthetic"},
+        overrides={"data.data_dir": data_dir, "seed": seed},
     )
-    rt = make_runtime(
-        ctx,
-        config=config,
-        home=home,
-        json_out=json_out,
-        quiet=quiet,
-        overrides={
-            "data.data_dir": data_dir,
-            "seed": seed,
-            "data.exchange": "synthetic",
-            "data.timeframe": rt.settings.synth.timeframe,
-            "data.pairs": [],
-        },
+    # The demo always runs on the embedded market, whatever data the config points at.
+    data = rt.settings.data.model_copy(
+        update={"exchange": "synthetic", "timeframe": rt.settings.synth.timeframe, "pairs": []}
     )
+    rt.settings = rt.settings.model_copy(update={"data": data})
     summary = run_synth(rt, force=force)
     backtest = run_backtest_cli(rt)
     payload: dict[str, Any] = {"synthetic_market": summary, "backtest": backtest}
