@@ -16,7 +16,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from tradewind.backtest.metrics import summarize
 from tradewind.config import Settings, config_hash, resolved_dict
 from tradewind.data.panel import Panel, load_panel
 from tradewind.data.store import CandleStore
-from tradewind.domain.types import Timeframe, parse_utc
+from tradewind.domain.types import Timeframe, parse_utc, utc_now
 from tradewind.engine.records import EXIT_NAMES, KIND_NAMES, POOL_NAMES, STATUS_NAMES, Status
 from tradewind.errors import DataError
 from tradewind.portfolio.ledger import LEDGER_REASONS
@@ -365,7 +364,7 @@ def run_backtest(
 def _save(result: BacktestResult, settings: Settings) -> Path:
     runs = Path(settings.home) / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
     final = runs / f"{stamp}-cycle-{result.summary['config_hash'][:8]}"
     tmp = Path(tempfile.mkdtemp(prefix=".run-", dir=runs))
     try:

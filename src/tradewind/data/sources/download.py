@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import ccxt
@@ -37,7 +37,7 @@ from tradewind.data.sources.exchange import (
 )
 from tradewind.data.sources.ratelimit import WeightLimiter
 from tradewind.data.store import CandleStore
-from tradewind.domain.types import Timeframe, normalize_symbol
+from tradewind.domain.types import Timeframe, normalize_symbol, utc_now
 from tradewind.errors import (
     ConfigError,
     DataError,
@@ -277,7 +277,7 @@ async def _sync_pair(
 
 
 async def _exchange_now(fetcher: _Fetcher) -> pd.Timestamp:
-    local = pd.Timestamp(datetime.now(tz=UTC))
+    local = utc_now()
     if not fetcher.client.has.get("fetchTime"):
         return local
     server_ms = await fetcher.call(1, fetcher.client.fetch_time)
