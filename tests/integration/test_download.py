@@ -284,3 +284,18 @@ def test_a_broken_stored_file_fails_its_pair_only(server: ExchangeServer, tmp_pa
     assert "not a readable Parquet file" in (report.failed[0].error or "")
     assert broken.read_bytes() == b"not parquet"
     assert_same_candles(store, "BTCUSDT")
+
+
+def test_download_keeps_the_exchanges_order_rules_beside_the_candles(
+    server: ExchangeServer, tmp_path: Path
+) -> None:
+    from tradewind.data.markets import load_market_rules
+
+    store = CandleStore(tmp_path / "client", "binance")
+    run_sync(server, store, pairs=["BTCUSDT", "ETHUSDT"], since=LAST_OPEN - pd.Timedelta(hours=2))
+    rules = load_market_rules(store)
+    assert set(rules) == {"BTCUSDT", "ETHUSDT"}
+    btc = rules["BTCUSDT"]
+    assert btc.tick > 0
+    assert btc.lot_step > 0
+    assert btc.min_notional > 0

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tradewind.config.models import CycleConfig, FillsConfig, LifecycleConfig
+from tradewind.data.markets import MarketRules
 from tradewind.data.panel import Panel
 from tradewind.domain.types import Timeframe
 from tradewind.engine.records import Kind, Pool, Status
@@ -90,6 +91,8 @@ def check_books(trader: CycleTrader) -> None:
     breakout=st.sampled_from(["both", "up"]),
     fee=st.sampled_from([0.0, 0.0015]),
     volume_share=st.sampled_from([0.0, 0.5]),
+    lot=st.sampled_from([0.0, 0.01, 0.5]),
+    min_notional=st.sampled_from([0.0, 50.0]),
 )
 def test_pools_plus_positions_always_equal_capital(
     seed: int,
@@ -110,6 +113,8 @@ def test_pools_plus_positions_always_equal_capital(
     breakout: str,
     fee: float,
     volume_share: float,
+    lot: float,
+    min_notional: float,
 ) -> None:
     panel = random_panel(seed, pairs, days, gap_rate)
     trader = CycleTrader(
@@ -137,6 +142,10 @@ def test_pools_plus_positions_always_equal_capital(
         fills=FillsConfig(fee=fee, slippage=0.0005, max_volume_share=volume_share),
         nominator=RandomNominator(top_n=3),
         rng=np.random.default_rng(seed),
+        rules={
+            s: MarketRules(lot_step=lot, tick=0.01, min_notional=min_notional)
+            for s in panel.symbols
+        },
     )
     decisions = set(decision_bars(panel.timestamps, panel.timeframe, "23:55").tolist())
     for t in range(len(panel.timestamps)):

@@ -25,6 +25,7 @@ import pandas as pd
 from tradewind import __version__
 from tradewind.backtest.metrics import summarize
 from tradewind.config import Settings, config_hash, resolved_dict
+from tradewind.data.markets import load_market_rules
 from tradewind.data.panel import Panel, load_panel
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe, parse_utc, utc_now
@@ -290,6 +291,7 @@ def run_backtest(
     panel = panel if panel is not None else load_backtest_panel(settings)
     load_s = time.perf_counter() - t_load
     compile_s = _compile()
+    rules = load_market_rules(CandleStore(settings.data_dir, settings.data.exchange))
     params = dict(settings.cycle.nominator_params)
     nominator = make_nominator(settings.cycle.nominator, **params)
     warmup = nominator.warmup_bars(panel.timeframe)
@@ -307,6 +309,7 @@ def run_backtest(
         nominator=nominator,
         rng=np.random.default_rng(settings.seed),
         detail=_detail_panel(settings, panel),
+        rules=rules,
     )
     days = len(np.unique(panel.timestamps // 86_400_000_000_000))
     started = time.perf_counter()
@@ -349,6 +352,7 @@ def run_backtest(
             "fingerprint": data_fingerprint(panel),
         },
         "detail": settings.backtest.detail,
+        "market_rules": sum(symbol in rules for symbol in panel.symbols),
         "seed": settings.seed,
         "config_hash": config_hash(settings),
         "timings_s": {"load": load_s, "compile": compile_s, "run": run_s},

@@ -31,6 +31,8 @@ __all__ = [
     "LIFECYCLE_PARAMS",
     "Params",
     "add_leg",
+    "round_price",
+    "round_qty",
     "fill_cap",
     "detail_hint",
     "end_trade",
@@ -81,6 +83,22 @@ def level(price: float, mult: float, side: int) -> float:
 
 
 @njit(cache=True, inline="always")
+def round_price(price: float, tick: float) -> float:
+    """``price`` on the exchange's tick grid (nearest tick); unchanged when ``tick`` is 0."""
+    if tick <= 0.0:
+        return price
+    return float(np.round(price / tick) * tick)
+
+
+@njit(cache=True, inline="always")
+def round_qty(qty: float, step: float) -> float:
+    """``qty`` rounded down to the exchange's lot step; unchanged when ``step`` is 0."""
+    if step <= 0.0:
+        return qty
+    return float(np.floor(qty / step + 1e-9) * step)
+
+
+@njit(cache=True, inline="always")
 def fill_cap(volume: float, params: Params) -> float:
     """The largest quantity one fill may take from a candle of ``volume`` (inf = no cap)."""
     share = params[P_VOLUME_SHARE]
@@ -98,6 +116,9 @@ def _enter(tr: Any, t: int, price: float, volume: float, params: Params) -> bool
         return False
     if qty > cap:
         qty = cap
+    qty = round_qty(qty, tr.lot_step)
+    if qty <= 0.0 or qty * price < tr.min_notional:
+        return False  # too small for the exchange: no order
     tr.qty = qty
     tr.cost = qty * price * (1.0 + fee)
     tr.entry_price = price
@@ -105,8 +126,8 @@ def _enter(tr: Any, t: int, price: float, volume: float, params: Params) -> bool
     tr.entry_t = t
     tr.legs = 1
     tr.status = Status.ACTIVE
-    tr.stop = level(price, params[P_SL], tr.side)
-    tr.target = level(price, params[P_TP], tr.side)
+    tr.stop = round_price(level(price, params[P_SL], tr.side), tr.tick)
+    tr.target = round_price(level(price, params[P_TP], tr.side), tr.tick)
     tr.activation = level(price, params[P_ACT], tr.side)
     tr.best = price
     tr.trail_on = 0
@@ -123,7 +144,8 @@ def add_leg(tr: Any, price: float, amount: float, fee: float, max_qty: float) ->
     qty = amount / (price * (1.0 + fee))
     if qty > max_qty:
         qty = max_qty
-    if qty <= 0.0:
+    qty = round_qty(qty, tr.lot_step)
+    if qty <= 0.0 or qty * price < tr.min_notional:
         return 0.0
     used = qty * price * (1.0 + fee)
     tr.entry_price = (tr.qty * tr.entry_price + qty * price) / (tr.qty + qty)
@@ -166,7 +188,14 @@ def _exit(tr: Any, t: int, price: float, reason: int, params: Params, horizon: f
 
 @njit(cache=True, inline="always")
 def _trail(
-    side: int, best: float, stop: float, on: int, activation: float, ref: float, dist: float
+    side: int,
+    best: float,
+    stop: float,
+    on: int,
+    activation: float,
+    ref: float,
+    dist: float,
+    tick: float,
 ) -> tuple[float, float, int]:
     """Best price, stop and activation flag after one bar's reference price."""
     if side > 0:
@@ -174,7 +203,7 @@ def _trail(
             best = ref
         if best > activation:
             on = 1
-            new = best * dist
+            new = round_price(best * dist, tick)
             if new > stop:
                 stop = new
     else:
@@ -182,7 +211,7 @@ def _trail(
             best = ref
         if best < activation:
             on = 1
-            new = best * (2.0 - dist)
+            new = round_price(best * (2.0 - dist), tick)
             if new < stop:
                 stop = new
     return best, stop, on
@@ -246,7 +275,7 @@ def _step_active(
     if params[P_TRAIL_HIGH] > 0:
         ref = h if side > 0 else lo
     tr.best, tr.stop, tr.trail_on = _trail(
-        side, tr.best, tr.stop, tr.trail_on, tr.activation, ref, params[P_TRAIL]
+        side, tr.best, tr.stop, tr.trail_on, tr.activation, ref, params[P_TRAIL], tr.tick
     )
     return EV_NONE
 
@@ -258,7 +287,14 @@ def _track_exit_bar(tr: Any, h: float, lo: float, c: float, params: Params) -> N
     if params[P_TRAIL_HIGH] > 0:
         ref = h if tr.side > 0 else lo
     tr.track_best, tr.track_stop, tr.track_on = _trail(
-        tr.side, tr.track_best, tr.track_stop, tr.track_on, tr.activation, ref, params[P_TRAIL]
+        tr.side,
+        tr.track_best,
+        tr.track_stop,
+        tr.track_on,
+        tr.activation,
+        ref,
+        params[P_TRAIL],
+        tr.tick,
     )
 
 
@@ -289,7 +325,14 @@ def _step_tracked(
     if params[P_TRAIL_HIGH] > 0:
         ref = h if side > 0 else lo
     tr.track_best, tr.track_stop, tr.track_on = _trail(
-        side, tr.track_best, tr.track_stop, tr.track_on, tr.activation, ref, params[P_TRAIL]
+        side,
+        tr.track_best,
+        tr.track_stop,
+        tr.track_on,
+        tr.activation,
+        ref,
+        params[P_TRAIL],
+        tr.tick,
     )
     return EV_NONE
 

@@ -109,6 +109,9 @@ TRADE_DTYPE = np.dtype(
         ("limit", np.float64),  # breakout level in the trade's direction
         ("window_stop", np.float64),  # breakout level against it (used with both directions)
         ("alloc", np.float64),  # capital reserved for the entry
+        ("lot_step", np.float64),  # exchange rules of the pair; 0 = unknown (no rounding)
+        ("tick", np.float64),
+        ("min_notional", np.float64),
         ("entry_t", np.int64),
         ("entry_price", np.float64),  # average entry over all legs
         ("qty", np.float64),

@@ -9,16 +9,17 @@ decision time and :meth:`step` on every closed candle: the same code in both.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from tradewind.config.models import CycleConfig, FillsConfig, LifecycleConfig
+from tradewind.data.markets import MarketRules
 from tradewind.data.panel import Panel
 from tradewind.domain.types import Timeframe, duration_bars
-from tradewind.engine.lifecycle import LIFECYCLE_PARAMS, Params, level
+from tradewind.engine.lifecycle import LIFECYCLE_PARAMS, Params, level, round_price
 from tradewind.engine.records import Kind, Pool, Status, new_trades
 from tradewind.errors import ConfigError
 from tradewind.portfolio.ledger import (
@@ -162,6 +163,7 @@ class CycleTrader:
         nominator: Nominator,
         rng: np.random.Generator,
         detail: Panel | None = None,
+        rules: Mapping[str, MarketRules] | None = None,
     ) -> None:
         self.panel = panel
         self.cfg = cycle
@@ -182,6 +184,15 @@ class CycleTrader:
             cycle.volatility_lookback, self.tf, "cycle.volatility_lookback"
         )
         self.a = _arrays(panel)
+        # The exchange's order rules per pair (0 = unknown: no rounding, no minimum).
+        known = rules or {}
+        self.rules = np.array(
+            [
+                (r.lot_step, r.tick, max(r.min_notional, 0.0))
+                for r in (known.get(symbol, MarketRules()) for symbol in panel.symbols)
+            ],
+            dtype=np.float64,
+        ).reshape(len(panel.symbols), 3)
         self.detail_high, self.detail_low, self.detail_ratio = _detail_arrays(panel, detail)
         n_t = len(panel.timestamps)
         self.trades = new_trades(256)
@@ -362,9 +373,13 @@ class CycleTrader:
             p0,
             alloc,
         )
-        tr["limit"] = level(p0, float(self.params[LIFECYCLE_PARAMS.index("limit_mult")]), 1)
-        tr["window_stop"] = level(
-            p0, float(self.params[LIFECYCLE_PARAMS.index("window_stop_mult")]), 1
+        lot, tick, min_notional = self.rules[pair]
+        tr["lot_step"], tr["tick"], tr["min_notional"] = lot, tick, min_notional
+        tr["limit"] = round_price(
+            level(p0, float(self.params[LIFECYCLE_PARAMS.index("limit_mult")]), 1), tick
+        )
+        tr["window_stop"] = round_price(
+            level(p0, float(self.params[LIFECYCLE_PARAMS.index("window_stop_mult")]), 1), tick
         )
         self.counters[ck.C_NTRADES] = i + 1
         return i

@@ -327,6 +327,9 @@ def _convert(
         # still waiting becomes a real one waiting for the same breakout.
         real.market_entry = 1 if paper.status == Status.ACTIVE else 0
         real.alloc = share
+        real.lot_step = paper.lot_step
+        real.tick = paper.tick
+        real.min_notional = paper.min_notional
         from_main = min(share, pools[REAL_BOOK, Pool.MAIN])
         transfer(
             pools,

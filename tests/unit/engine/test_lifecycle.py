@@ -306,3 +306,21 @@ def test_an_entry_takes_at_most_its_share_of_the_candles_volume() -> None:
     waiting = pending()
     assert step(waiting, 1, (100.0, 101.0, 99.9, 100.8), p, volume=0.0) == EV_NONE
     assert waiting[0]["status"] == Status.PENDING
+
+
+def test_exchange_rules_round_quantities_and_price_levels() -> None:
+    p = params()
+    trades = pending()
+    tr = trades[0]
+    tr["lot_step"], tr["tick"], tr["min_notional"] = 0.1, 0.5, 100.0
+    assert step(trades, 1, (100.0, 101.0, 99.9, 100.8), p) == EV_FILLED
+    assert tr["qty"] == pytest.approx(9.9)  # 1000 / 100.5 = 9.95 → 9.9 lots
+    assert tr["cost"] == pytest.approx(9.9 * 100.5)
+    assert tr["stop"] == 99.0  # 100.5 × 0.983 = 98.79 → nearest 0.5
+    assert tr["target"] == 153.0  # 152.76 → 153.0
+    step(trades, 2, (100.8, 116.0, 100.5, 115.3), p)  # trail: 115.3 × 0.983 = 113.34 → 113.5
+    assert tr["stop"] == 113.5
+    small = pending()
+    small[0]["alloc"], small[0]["min_notional"] = 50.0, 100.0
+    assert step(small, 1, (100.0, 101.0, 99.9, 100.8), p) == EV_NONE  # below the minimum
+    assert small[0]["status"] == Status.PENDING

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from tradewind.config.models import DownloadConfig, ExchangeConfig
+from tradewind.data.markets import rules_from_ccxt, save_market_rules
 from tradewind.data.schema import find_gaps
 from tradewind.data.sources.exchange import (
     ExchangeLimits,
@@ -377,6 +378,16 @@ async def _run(
             return res
 
         with store.lock():
+            # The exchange's order rules travel with the candles, for backtests to round by.
+            save_market_rules(
+                store,
+                {
+                    normalize_symbol(m.id): rules_from_ccxt(
+                        raw_markets[m.symbol], int(client.precisionMode)
+                    )
+                    for m in chosen
+                },
+            )
             report.pairs += await asyncio.gather(*(one(m) for m in chosen))
     except ccxt.BaseError as exc:
         raise map_ccxt_error(exc) from exc
