@@ -371,56 +371,52 @@ def step_trade(
         return EV_EXPIRED
     if not valid:
         return EV_NONE
+    if status == Status.CLOSED:
+        if tr.track == 1:
+            return _step_tracked(tr, t, o, h, lo, c, is_last, params)
+        return EV_NONE
+    if status != Status.PENDING and status != Status.ACTIVE:
+        return EV_NONE
     events = EV_NONE
+    target_allowed = True
+    signal = exit_signal
     if status == Status.PENDING:
         side = tr.side
+        signal = False
         if tr.market_entry:
             if not _enter(tr, t, o * (1.0 + params[P_SLIP] * side), v, params):
                 return EV_NONE
-            events = EV_FILLED | _step_active(
-                tr, t, o, h, lo, c, is_last, False, detail, True, params
-            )
-            if events & EV_CLOSED and tr.track == 1:
-                _track_exit_bar(tr, h, lo, c, params)
-            return events
-        both = params[P_BOTH] > 0
-        if side > 0:
-            with_trend = h >= tr.limit
-            against = both and lo <= tr.window_stop
-            price_with = o if o >= tr.limit else tr.limit
-            price_against = o if o <= tr.window_stop else tr.window_stop
         else:
-            with_trend = lo <= tr.limit
-            against = both and h >= tr.window_stop
-            price_with = o if o <= tr.limit else tr.limit
-            price_against = o if o >= tr.window_stop else tr.window_stop
-        if not (with_trend or against):
-            if is_last:
-                tr.status = Status.EXPIRED
-                tr.exit_t = t
-                tr.exit_reason = ExitReason.DATA_END
-                return EV_EXPIRED
-            return EV_NONE
-        # Both sides touched in one bar: the fill worse for the trade (the higher price
-        # for a long), which is the level in the trade's direction.
-        price = price_with if with_trend else price_against
-        at_open = price == o
-        if not _enter(tr, t, price, v, params):
-            return EV_NONE  # no volume to fill against: the nomination keeps waiting
+            both = params[P_BOTH] > 0
+            if side > 0:
+                with_trend = h >= tr.limit
+                against = both and lo <= tr.window_stop
+                price_with = o if o >= tr.limit else tr.limit
+                price_against = o if o <= tr.window_stop else tr.window_stop
+            else:
+                with_trend = lo <= tr.limit
+                against = both and h >= tr.window_stop
+                price_with = o if o <= tr.limit else tr.limit
+                price_against = o if o >= tr.window_stop else tr.window_stop
+            if not (with_trend or against):
+                if is_last:
+                    tr.status = Status.EXPIRED
+                    tr.exit_t = t
+                    tr.exit_reason = ExitReason.DATA_END
+                    return EV_EXPIRED
+                return EV_NONE
+            # Both sides touched in one bar: the fill worse for the trade (the higher
+            # price for a long), which is the level in the trade's direction.
+            price = price_with if with_trend else price_against
+            if not _enter(tr, t, price, v, params):
+                return EV_NONE  # too little volume or notional: the nomination keeps waiting
+            # After a fill inside the bar the rest of the bar is unknown: its stop may still
+            # be hit (pessimistic), its target may not. A fill at the open sees the whole bar.
+            target_allowed = price == o
         events = EV_FILLED
-        # After a fill inside the bar the rest of the bar is unknown: its stop may still
-        # be hit (pessimistic), its target may not. A fill at the open sees the whole bar.
-        events |= _step_active(tr, t, o, h, lo, c, is_last, False, detail, at_open, params)
-        if events & EV_CLOSED and tr.track == 1:
-            _track_exit_bar(tr, h, lo, c, params)
-        return events
-    if status == Status.ACTIVE:
-        events = _step_active(tr, t, o, h, lo, c, is_last, exit_signal, detail, True, params)
-        if events & EV_CLOSED and tr.track == 1:
-            _track_exit_bar(tr, h, lo, c, params)
-        return events
-    if status == Status.CLOSED and tr.track == 1:
-        return _step_tracked(tr, t, o, h, lo, c, is_last, params)
+    events |= _step_active(tr, t, o, h, lo, c, is_last, signal, detail, target_allowed, params)
+    if events & EV_CLOSED and tr.track == 1:
+        _track_exit_bar(tr, h, lo, c, params)
     return events
 
 

@@ -31,16 +31,23 @@ def _simulate(
     params: Params,
     trades: np.ndarray,
 ) -> int:
+    # ``volume`` and ``valid`` may have one element standing for every bar (no volume cap,
+    # no gaps), which spares allocating full-length arrays on every call.
     n_t = len(close)
-    last = -1
-    for t in range(n_t - 1, -1, -1):
-        if valid[t]:
-            last = t
-            break
+    whole_v = len(volume) == n_t
+    whole_m = len(valid) == n_t
+    last = n_t - 1
+    if whole_m:
+        last = -1
+        for t in range(n_t - 1, -1, -1):
+            if valid[t]:
+                last = t
+                break
     n = 0
     current = -1
     for t in range(n_t):
-        if current < 0 and t > 0 and entries[t - 1] and valid[t] and n < len(trades):
+        ok = valid[t] if whole_m else valid[0]
+        if current < 0 and t > 0 and entries[t - 1] and ok and n < len(trades):
             tr = trades[n]
             tr.id = n
             tr.side = side
@@ -60,8 +67,8 @@ def _simulate(
                 high[t],
                 low[t],
                 close[t],
-                volume[t],
-                valid[t],
+                volume[t] if whole_v else volume[0],
+                ok,
                 t == last,
                 False,
                 0,
@@ -88,24 +95,19 @@ def simulate_signals(
     """Trades (``TRADE_DTYPE`` records) of one pair traded on ``entries``.
 
     ``volume`` is only needed with a ``max_volume_share`` in ``params``."""
-    mask = np.ones(len(close), dtype=np.bool_) if valid is None else valid
+    mask = np.ones(1, dtype=np.bool_) if valid is None else np.asarray(valid, dtype=np.bool_)
     params = tuple(float(x) for x in params)
-    capacity = int(np.count_nonzero(entries)) + 1
-    trades = new_trades(capacity)
-    vol = np.full(len(close), np.inf) if volume is None else np.asarray(volume, dtype=np.float64)
-    n = _simulate(
-        open_,
-        high,
-        low,
-        close,
-        vol,
-        mask,
-        np.asarray(entries, dtype=np.bool_),
-        side,
-        alloc,
-        params,
-        trades,
-    )
+    signal = np.asarray(entries, dtype=np.bool_)
+    vol = np.full(1, np.inf) if volume is None else np.asarray(volume, dtype=np.float64)
+    # Far fewer trades than signals (signals repeat while a position is open): start small
+    # and run again with room to spare in the rare case the array fills up.
+    capacity = min(int(np.count_nonzero(signal)) + 1, 1024)
+    while True:
+        trades = new_trades(capacity)
+        n = _simulate(open_, high, low, close, vol, mask, signal, side, alloc, params, trades)
+        if n < capacity or capacity > len(close):
+            break
+        capacity *= 4
     out: np.ndarray = trades[:n]
     return out
 
