@@ -421,9 +421,10 @@ def _end_cycle(
     outcome = paper if dry else pnl
     # Seed 000: N losing cycles in a row switch to paper; a winning cycle (paper or real)
     # resets the streak and ends a dry run; a losing paper cycle extends the streak.
+    # A cycle that traded nothing (every nomination expired) neither loses nor wins.
     if outcome < 0.0:
         counters[C_STREAK] += 1
-    else:
+    elif outcome > 0.0:
         counters[C_STREAK] = 0
     if counters[C_STREAK] >= cparams[Q_LOSSES] and cparams[Q_LOSSES] > 0:
         counters[C_NEXT_MODE] = MODE_DRY

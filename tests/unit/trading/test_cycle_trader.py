@@ -205,3 +205,20 @@ def test_allocations_below_the_minimum_are_followed_as_no_budget_sims() -> None:
     assert set(first["sim_reason"]) == {"no_budget"}
     ledger = _ledger_table(t)
     assert set(ledger["reason"]) == {"initial"}  # no real money moved
+
+
+def test_a_cycle_that_traded_nothing_neither_extends_nor_resets_the_streak() -> None:
+    m = Market(pairs=1, days=8)
+    price = 100.0
+    price = losing_day(m, 0, 0, price)
+    # day 1: no breakout within 24 h — the nomination expires, the cycle has no P/L
+    m.flat(0, 1 * 24 + 23, price)
+    price = losing_day(m, 0, 3, price)  # the next breakout comes on day 3
+    t = trader(m.panel(), pairs_per_cycle=1, dry_run_loss_threshold=2)
+    t.run()
+    cycles = _cycle_table(t)
+    assert cycles["pnl"].iloc[0] < 0
+    assert cycles["pnl"].iloc[1] == 0.0  # expired
+    assert cycles["pnl"].iloc[2] < 0
+    # two losing cycles around an empty one: the streak reached 2, so paper trading follows
+    assert cycles["next_mode"].iloc[2] == "dry_run"
