@@ -138,8 +138,10 @@ def demo(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """The main job on the embedded default: the synthetic market, then a backtest of the
-    cycle trader on it (later milestones add training, Monte Carlo and the report)."""
+    """The main job on the embedded default: synthetic market, then a cycle-trader backtest.
+
+    Later milestones add training, Monte Carlo and the report to the same command.
+    """
     rt = make_runtime(
         ctx,
         config=config,
