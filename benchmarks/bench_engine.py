@@ -10,9 +10,9 @@ tests/integration/test_peer_vectorbt.py) and by a bare numba loop that does only
 
 Then the cycle trader over every 5m candle of ../shared/data through ``run_backtest``.
 
-Compilation is measured in fresh processes, cold (``NUMBA_CACHE_DIR`` pointed at an empty
-folder, so nothing is loaded from numba's cache) and warm (numba's default cache, the
-``__pycache__`` folders next to the modules, filled by the measurements in this process).
+Compilation is measured in fresh processes, cold (numba's cache root pointed at an empty
+folder, so nothing is loaded from numba's cache) and warm (tradewind's numba cache folder,
+keyed by the kernels' source, filled by the measurements in this process).
 """
 
 from __future__ import annotations
@@ -391,10 +391,14 @@ def first_calls(mode: str) -> dict[str, Any]:
 def _subprocess(mode: str, cold: bool) -> dict[str, Any]:
     env = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="numba-cold-") as cache:
+        # tradewind keys its numba cache under TRADEWIND_NUMBA_CACHE_ROOT (see
+        # tradewind/__init__.py); cold = an empty root, warm = the usual one.
         if cold:
             env["NUMBA_CACHE_DIR"] = cache
+            env["TRADEWIND_NUMBA_CACHE_ROOT"] = cache
         else:
             env.pop("NUMBA_CACHE_DIR", None)
+            env.pop("TRADEWIND_NUMBA_CACHE_ROOT", None)
         proc = subprocess.run(
             [sys.executable, "-m", "benchmarks.bench_engine", mode],
             cwd=REPO,
@@ -533,8 +537,8 @@ candle and every return is real; no gap at the joins): {series}.
   fused in): the practical limit of this design.
 
 Best of {REPEAT} runs ({VBT_REPEAT} for vectorbt) after a warm-up. Compilation = first call in a
-fresh process minus the best run: cold = `NUMBA_CACHE_DIR` pointed at an empty folder;
-warm = numba's cache in the `__pycache__` folders next to the modules.
+fresh process minus the best run: cold = numba's cache root pointed at an empty folder;
+warm = tradewind's numba cache (~/.cache/tradewind, keyed by the kernels' source).
 
 | engine | time (ms) | bars/s | compile, cold cache (s) | first call, warm cache (s) | trades |
 |---|---|---|---|---|---|

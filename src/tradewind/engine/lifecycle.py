@@ -222,7 +222,9 @@ def _stop_reason(on: int) -> int:
     return ExitReason.TRAIL_STOP if on else ExitReason.STOP
 
 
-@njit(cache=True)
+# Inlined (numba IR) into ``step_trade``: a separate call copied the parameter tuple onto the
+# stack on every bar of an open position (measured: about a quarter of a signal backtest).
+@njit(cache=True, inline="always")
 def _step_active(
     tr: Any,
     t: int,
