@@ -562,11 +562,14 @@ Where tradewind's time goes: signal {t["tradewind_signal"] * 1e3:.2f} ms, simula
 profile of `simulate_signals` (2026-11-22) put the largest single cost in numba's
 reference counting (`NRT_incref`/`NRT_decref`, atomic) on the `params` array passed to
 `step_trade` every bar; the lifecycle now takes its parameters as a tuple of floats
-(passed by value), which halved the simulation time. What remains is the cost of the
-calls themselves (`step_trade` → `_step_active`, records read and written through
-memory) and the separate signal pass, which the bare loop fuses and skips while in a
-position. Inlining every step function (`inline="always"`) gained about 10 % more but made
-cold compilation of the cycle trader 40 % slower, so it is not done.
+(passed by value). The next cost was the two calls per bar, each copying that tuple and a
+dozen arguments: `step_trade` and its active step are now inlined into their callers
+(`inline="always"`; still one implementation, compiled into each caller), which took the
+simulation from 2.6 ms to 1.4 ms at the price of ~10 % more compile time for this path
+and none measurable for the cycle trader. What remains is the separate signal pass, which
+the bare loop fuses and skips while in a position. (Measuring such changes needs a fresh
+numba cache: numba checks a cached function against its own file only, so tradewind keys
+its cache folder by a hash of all kernel sources.)
 
 ### The cycle trader on all 5m candles of ../shared/data
 

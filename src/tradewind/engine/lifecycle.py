@@ -339,7 +339,10 @@ def _step_tracked(
     return EV_NONE
 
 
-@njit(cache=True)
+# Inlined into each caller (the cycle kernel, the signal loop, the live entry point): the
+# call copied the parameter tuple and a dozen arguments on every bar of an open position.
+# Still one implementation — only its machine code is repeated per caller.
+@njit(cache=True, inline="always")
 def step_trade(
     tr: Any,
     t: int,
