@@ -241,6 +241,12 @@ def _step_active(
     side = tr.side
     horizon = params[P_HORIZON]
     slip = params[P_SLIP]
+    # A stop the strategy proposed at the last close (e.g. a new fractal low) applies from
+    # this bar, and only when it is tighter: a strategy may protect more, never less.
+    proposed = tr.strategy_stop
+    if not np.isnan(proposed) and t > tr.entry_t:
+        if (side > 0 and proposed > tr.stop) or (side < 0 and proposed < tr.stop):
+            tr.stop = round_price(proposed, tr.tick)
     if t > tr.entry_t:
         if exit_signal:
             _exit(tr, t, o * (1.0 - slip * side), ExitReason.SIGNAL, params, horizon)

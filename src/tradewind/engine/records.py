@@ -123,6 +123,7 @@ TRADE_DTYPE = np.dtype(
         ("activation", np.float64),  # the trailing stop activates past this price
         ("best", np.float64),  # best reference price since entry (highest for long)
         ("trail_on", np.int64),
+        ("strategy_stop", np.float64),  # a level the strategy proposes (NaN = none)
         ("exit_t", np.int64),
         ("exit_price", np.float64),
         ("exit_reason", np.int64),
@@ -146,4 +147,5 @@ def new_trades(capacity: int) -> np.ndarray:
     trades = np.zeros(capacity, dtype=TRADE_DTYPE)
     for name in ("nominated_t", "expiry_t", "entry_t", "exit_t", "track_exit_t", "parent"):
         trades[name] = -1
+    trades["strategy_stop"] = np.nan
     return trades

@@ -324,3 +324,20 @@ def test_exchange_rules_round_quantities_and_price_levels() -> None:
     small[0]["alloc"], small[0]["min_notional"] = 50.0, 100.0
     assert step(small, 1, (100.0, 101.0, 99.9, 100.8), p) == EV_NONE  # below the minimum
     assert small[0]["status"] == Status.PENDING
+
+
+def test_a_strategy_may_tighten_the_stop_from_the_next_bar_but_never_loosen_it() -> None:
+    p = params()
+    trades = active()  # stop 98.3
+    tr = trades[0]
+    tr["strategy_stop"] = 97.0  # looser: ignored
+    step(trades, 1, (100.0, 101.0, 99.0, 100.5), p)
+    assert tr["stop"] == pytest.approx(98.3)
+    tr["strategy_stop"] = 99.5  # a new, higher fractal low known at this close
+    assert step(trades, 2, (100.5, 101.0, 99.4, 100.0), p) == EV_CLOSED
+    assert tr["exit_price"] == pytest.approx(99.5)
+    assert tr["exit_reason"] == ExitReason.STOP
+    short = active(side=-1)
+    short[0]["strategy_stop"] = 100.5  # below the short's stop of 101.7: tighter
+    step(short, 1, (100.0, 100.6, 99.0, 100.2), p)
+    assert short[0]["exit_price"] == pytest.approx(100.5)
