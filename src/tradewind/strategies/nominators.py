@@ -25,6 +25,7 @@ import numpy as np
 from tradewind.data.panel import Panel
 from tradewind.domain.types import Timeframe, duration_bars
 from tradewind.errors import ConfigError
+from tradewind.strategies.universe import quote_turnover
 
 __all__ = [
     "NOMINATORS",
@@ -136,16 +137,7 @@ class MomentumNominator:
         if not universe.any():
             return _EMPTY.copy()
 
-        lo = t - vol_bars + 1
-        closes = close[lo : t + 1]
-        if "quote_volume" in panel.fields:
-            quote = panel.field("quote_volume")[lo : t + 1]
-            # A source may lack quote volume on some rows: fall back to close * volume.
-            if np.isnan(quote).any():
-                quote = np.where(np.isnan(quote), closes * panel.field("volume")[lo : t + 1], quote)
-        else:
-            quote = closes * panel.field("volume")[lo : t + 1]
-        liquidity = np.nansum(np.where(panel.mask[lo : t + 1], quote, 0.0), axis=0)
+        liquidity = quote_turnover(panel, t, vol_bars)
         floor = np.median(liquidity[universe])
 
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
