@@ -1,0 +1,315 @@
+"""The trade book's repository: save a backtest in one transaction, query and export trades."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, Table, func, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.types import Float, Integer
+
+from tradewind.errors import StateError
+from tradewind.store.db import open_book
+from tradewind.store.models import Base, UTCDateTime
+
+__all__ = [
+    "CYCLE_COLUMNS",
+    "LEDGER_COLUMNS",
+    "TRACKED_COLUMNS",
+    "TRADE_COLUMNS",
+    "TradeBook",
+]
+
+#: backtest trades column → trade book column
+TRADE_COLUMNS: dict[str, str] = {
+    "id": "trade_no",
+    "kind": "kind",
+    "sim_reason": "sim_reason",
+    "cycle": "cycle",
+    "pair": "pair",
+    "side": "side",
+    "status": "status",
+    "nominated_time": "nominated_at",
+    "p0": "p0",
+    "limit": "limit_price",
+    "window_stop": "window_stop",
+    "alloc": "alloc",
+    "entry_time": "entry_at",
+    "entry_price": "entry_price",
+    "qty": "qty",
+    "cost": "cost",
+    "legs": "legs",
+    "exit_time": "exit_at",
+    "exit_price": "exit_price",
+    "exit_reason": "exit_reason",
+    "pnl": "pnl",
+    "fees": "fees",
+    "ambiguous": "ambiguous",
+    "parent": "parent",
+}
+#: backtest tracked column → trade book column (the engine id goes to ``parent``)
+TRACKED_COLUMNS: dict[str, str] = {
+    "trade": "parent",
+    "kind": "kind",
+    "of_kind": "of_kind",
+    "pair": "pair",
+    "side": "side",
+    "entry_time": "entry_at",
+    "entry_price": "entry_price",
+    "closed_time": "closed_at",
+    "closed_price": "closed_price",
+    "closed_reason": "closed_reason",
+    "exit_time": "exit_at",
+    "exit_price": "exit_price",
+    "exit_reason": "exit_reason",
+    "cost": "cost",
+    "pnl": "pnl",
+    "pnl_taken": "pnl_taken",
+    "fees": "fees",
+}
+LEDGER_COLUMNS: dict[str, str] = {
+    "time": "at",
+    "amount": "amount",
+    "from": "src",
+    "to": "dst",
+    "reason": "reason",
+    "trade": "trade_no",
+    "book": "book",
+}
+CYCLE_COLUMNS: dict[str, str] = {
+    "cycle": "cycle_no",
+    "start_time": "start_at",
+    "end_time": "end_at",
+    "mode": "mode",
+    "converted_time": "converted_at",
+    "pnl": "pnl",
+    "paper_pnl": "paper_pnl",
+    "trades": "trades",
+    "next_mode": "next_mode",
+}
+MODE_CHANGE_COLUMNS: dict[str, str] = {
+    "time": "at",
+    "cycle": "cycle_no",
+    "to": "to_mode",
+    "reason": "reason",
+}
+
+TABLES = Base.metadata.tables
+RUNS: Table = TABLES["runs"]
+TRADES: Table = TABLES["trades"]
+LEDGER: Table = TABLES["ledger"]
+CYCLES: Table = TABLES["cycles"]
+MODE_CHANGES: Table = TABLES["mode_changes"]
+
+ExportFormat = Literal["json", "csv", "parquet"]
+
+
+def _py(value: Any) -> Any:
+    """A plain Python value for the driver (NaN/NaT/NA → None, numpy → builtins)."""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, pd.Timestamp):
+        if value.tzinfo is None:
+            value = value.tz_localize(UTC)
+        return value.to_pydatetime()
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else pd.Timestamp(value).tz_localize(UTC).to_pydatetime()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _rows(
+    frame: pd.DataFrame, columns: Mapping[str, str], extra: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    present = [c for c in columns if c in frame.columns]
+    values = [frame[c].tolist() for c in present]
+    rows = []
+    for row in zip(*values, strict=True):
+        out = {columns[c]: _py(v) for c, v in zip(present, row, strict=True)}
+        out.update(extra)
+        rows.append(out)
+    return rows
+
+
+def _insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """One executemany of ``rows`` into ``table`` (nothing when there are none)."""
+    if rows:
+        conn.execute(insert(table), list(rows))
+
+
+def _frame(table: Table, rows: Sequence[Any], keys: Sequence[str]) -> pd.DataFrame:
+    """Rows of ``table`` as a typed DataFrame (UTC times, float NaN, nullable ints)."""
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=list(keys))
+    for name in keys:
+        col = table.c[name]
+        if isinstance(col.type, UTCDateTime):
+            frame[name] = pd.to_datetime(frame[name], utc=True).astype("datetime64[ns, UTC]")
+        elif isinstance(col.type, Float):
+            frame[name] = frame[name].astype("float64")
+        elif isinstance(col.type, Integer):
+            series = frame[name]
+            frame[name] = series.astype("Int64" if series.isna().any() else "int64")
+    return frame
+
+
+class TradeBook:
+    """The durable trade book on one database (``url`` or an engine from :func:`open_book`)."""
+
+    def __init__(self, book: str | Engine) -> None:
+        self.engine = open_book(book) if isinstance(book, str) else book
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> TradeBook:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ write
+
+    def save_backtest(
+        self,
+        summary: Mapping[str, Any],
+        trades: pd.DataFrame,
+        tracked: pd.DataFrame,
+        ledger: pd.DataFrame,
+        cycles: pd.DataFrame,
+        mode_switches: Sequence[Mapping[str, Any]],
+        *,
+        source: str = "backtest",
+        kind: str = "backtest",
+        timeframe: str | None = None,
+        agent: str | None = None,
+    ) -> int:
+        """Store one backtest in ONE transaction (all of it or nothing); return the run id."""
+        data = summary.get("data") or {}
+        timeframe = timeframe or (data.get("timeframe") if isinstance(data, Mapping) else None)
+        fingerprint = data.get("fingerprint") if isinstance(data, Mapping) else None
+        seed = summary.get("seed")
+        run_row = {
+            "created_at": datetime.now(UTC),
+            "kind": kind,
+            "source": source,
+            "config_hash": summary.get("config_hash"),
+            "data_fingerprint": summary.get("data_fingerprint", fingerprint),
+            "seed": None if seed is None else int(seed),
+            "summary": json.dumps(summary, default=str, sort_keys=True),
+        }
+        common = {"source": source, "agent": agent, "timeframe": timeframe}
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(insert(RUNS).values(run_row))
+                key = result.inserted_primary_key
+                if key is None:  # pragma: no cover - every backend returns it
+                    raise StateError("trade book: the new run got no id")
+                run_id = int(key[0])
+                at = {"run_id": run_id}
+                _insert_rows(conn, TRADES, _rows(trades, TRADE_COLUMNS, {**at, **common}))
+                tracked_rows = _rows(tracked, TRACKED_COLUMNS, {**at, **common})
+                for row in tracked_rows:
+                    row["kind"] = "tracked"
+                    row["trade_no"] = row["parent"]
+                    row["status"] = "closed" if row.get("exit_at") is not None else "active"
+                _insert_rows(conn, TRADES, tracked_rows)
+                _insert_rows(conn, LEDGER, _rows(ledger, LEDGER_COLUMNS, at))
+                _insert_rows(conn, CYCLES, _rows(cycles, CYCLE_COLUMNS, at))
+                changes = _rows(pd.DataFrame(list(mode_switches)), MODE_CHANGE_COLUMNS, at)
+                for row in changes:
+                    if isinstance(row["at"], str):
+                        row["at"] = pd.Timestamp(row["at"]).tz_convert(UTC).to_pydatetime()
+                _insert_rows(conn, MODE_CHANGES, changes)
+        except SQLAlchemyError as exc:
+            raise StateError(f"saving the backtest to the trade book failed: {exc}") from exc
+        return run_id
+
+    # ------------------------------------------------------------------- read
+
+    def _select(self, table: Table, stmt: Any) -> pd.DataFrame:
+        try:
+            with self.engine.connect() as conn:
+                result = conn.execute(stmt)
+                return _frame(table, result.fetchall(), list(result.keys()))
+        except SQLAlchemyError as exc:
+            raise StateError(f"reading {table.name} from the trade book failed: {exc}") from exc
+
+    def trades(
+        self,
+        run_id: int | None = None,
+        kind: str | None = None,
+        pair: str | None = None,
+        agent: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> pd.DataFrame:
+        """Stored trades, filtered, in insertion order (``limit``/``offset`` page them)."""
+        table = TRADES
+        stmt = select(table)
+        for name, value in (("run_id", run_id), ("kind", kind), ("pair", pair), ("agent", agent)):
+            if value is not None:
+                stmt = stmt.where(table.c[name] == value)
+        stmt = stmt.order_by(table.c.id).offset(offset)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return self._select(table, stmt)
+
+    def count(self, table: str, run_id: int | None = None) -> int:
+        """How many rows ``table`` holds (of one run, with ``run_id``)."""
+        tab = TABLES[table]
+        stmt = select(func.count()).select_from(tab)
+        if run_id is not None:
+            stmt = stmt.where(tab.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def trade(self, id: int) -> dict[str, Any]:  # noqa: A002 - the column's name
+        """One stored trade by its book id (JSON columns decoded)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(TRADES).where(TRADES.c.id == id)).first()
+        if row is None:
+            raise StateError(f"trade book: no trade with id {id}")
+        out = dict(row._mapping)
+        for name in ("models", "features"):
+            if out[name] is not None:
+                out[name] = json.loads(out[name])
+        return out
+
+    def runs(self) -> pd.DataFrame:
+        """Every stored run, oldest first."""
+        table = RUNS
+        return self._select(table, select(table).order_by(table.c.id))
+
+    def table(self, name: str, run_id: int | None = None) -> pd.DataFrame:
+        """All rows of one table (``ledger``, ``cycles``, ``mode_changes``, ...)."""
+        tab = TABLES[name]
+        stmt = select(tab)
+        if run_id is not None and "run_id" in tab.c:
+            stmt = stmt.where(tab.c.run_id == run_id)
+        return self._select(tab, stmt.order_by(tab.c.id))
+
+    # ----------------------------------------------------------------- export
+
+    def export(self, path: str | Path, fmt: ExportFormat = "json", **filters: Any) -> int:
+        """Write the trades ``filters`` select (as for :meth:`trades`) to ``path``."""
+        frame = self.trades(**filters)
+        path = Path(path)
+        if fmt == "json":
+            frame.to_json(path, orient="records", date_format="iso", indent=1)
+        elif fmt == "csv":
+            frame.to_csv(path, index=False)
+        elif fmt == "parquet":
+            frame.to_parquet(path, index=False)
+        else:
+            raise StateError(f"export format {fmt!r}: use json, csv or parquet")
+        return len(frame)
