@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.engine import make_url
 
 from tradewind import __version__
 from tradewind.backtest.metrics import summarize
@@ -32,6 +33,8 @@ from tradewind.domain.types import Timeframe, parse_utc, utc_now
 from tradewind.engine.records import EXIT_NAMES, KIND_NAMES, POOL_NAMES, STATUS_NAMES, Status
 from tradewind.errors import DataError
 from tradewind.portfolio.ledger import LEDGER_REASONS
+from tradewind.store.db import upgrade
+from tradewind.store.repository import TradeBook
 from tradewind.strategies.nominators import make_nominator
 from tradewind.trading import cycle_kernel as ck
 from tradewind.trading.cycle import CycleTrader
@@ -362,7 +365,26 @@ def run_backtest(
     if save if save is not None else settings.backtest.save:
         result.run_dir = _save(result, settings)
         summary["run_dir"] = str(result.run_dir)
+        summary["trade_book"] = _record(result, settings)
     return result
+
+
+def _record(result: BacktestResult, settings: Settings) -> dict[str, Any]:
+    """Save the run into the trade book (one transaction); say where, password hidden."""
+    url = settings.book_url
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(url)
+    with TradeBook(url) as book:
+        run_id = book.save_backtest(
+            result.summary,
+            result.trades,
+            result.tracked,
+            result.ledger,
+            result.cycles,
+            result.summary.get("mode_switches", []),
+        )
+    return {"url": make_url(url).render_as_string(hide_password=True), "run_id": run_id}
 
 
 def _save(result: BacktestResult, settings: Settings) -> Path:

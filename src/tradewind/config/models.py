@@ -28,6 +28,7 @@ __all__ = [
     "FillsConfig",
     "LifecycleConfig",
     "Settings",
+    "StoreConfig",
     "SynthConfig",
 ]
 
@@ -289,6 +290,15 @@ class BacktestConfig(_Section):
         return self
 
 
+class StoreConfig(_Section):
+    """The trade book: where trades, orders, ledger, cycles and runs are kept."""
+
+    url: str | None = Field(
+        default=None,
+        description="Database URL (SQLAlchemy); empty = sqlite:///<home>/tradebook.sqlite.",
+    )
+
+
 class _FileSource(PydanticBaseSettingsSource):
     """Feeds the parsed TOML file to pydantic-settings, below the environment overlay."""
 
@@ -328,6 +338,7 @@ class Settings(BaseSettings):
     fills: FillsConfig = Field(default_factory=FillsConfig)
     cycle: CycleConfig = Field(default_factory=CycleConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
 
     @classmethod
     def settings_customise_sources(
@@ -341,6 +352,13 @@ class Settings(BaseSettings):
         from tradewind.config.load import current_file_data
 
         return (init_settings, env_settings, _FileSource(settings_cls, current_file_data()))
+
+    @property
+    def book_url(self) -> str:
+        """The trade book's database URL: ``store.url`` or a SQLite file under home."""
+        if self.store.url:
+            return self.store.url
+        return f"sqlite:///{(self.home / 'tradebook.sqlite').as_posix()}"
 
     @property
     def data_dir(self) -> Path:

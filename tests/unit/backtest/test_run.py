@@ -111,3 +111,40 @@ def test_too_little_history_for_the_nominator_is_explained(small_market: Path) -
     settings = load_config(environ={**SMALL, "TRADEWIND__BACKTEST__END": "2024-01-03"})
     with pytest.raises(DataError, match=r"momentum nominator needs 71 1h candles.*has 49"):
         run_backtest(settings, save=False)
+
+
+def test_a_saved_backtest_lands_in_the_trade_book_and_the_cli_reads_it(
+    small_market: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for key, value in SMALL.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SystemExit):
+        main(["backtest", "--json", "--quiet"])
+    summary = json.loads(capsys.readouterr().out)
+    run_id = summary["trade_book"]["run_id"]
+    closed_real = summary["metrics"]["trades_real"]
+    with pytest.raises(SystemExit) as done:
+        main(
+            ["trades", "list", "--run", str(run_id), "--kind", "real", "--limit", "1000", "--json"]
+        )
+    assert done.value.code == 0
+    rows = json.loads(capsys.readouterr().out)["trades"]
+    assert sum(r["status"] == "closed" for r in rows) == closed_real
+    first = rows[0]["id"]
+    with pytest.raises(SystemExit):
+        main(["trades", "show", str(first), "--json"])
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["id"] == first
+    assert shown["run_id"] == run_id
+    out = tmp_path / "trades.parquet"
+    with pytest.raises(SystemExit) as done:
+        main(["trades", "export", str(out), "--format", "parquet", "--run", str(run_id)])
+    assert done.value.code == 0
+    exported = pd.read_parquet(out)
+    saved = pd.read_parquet(Path(summary["run_dir"]) / "trades.parquet")
+    tracked = pd.read_parquet(Path(summary["run_dir"]) / "tracked.parquet")
+    assert len(exported) == len(saved) + len(tracked)
+    assert (exported["kind"] == "tracked").sum() == len(tracked)
