@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from numba import njit
 
-from tradewind.engine.lifecycle import LIFECYCLE_PARAMS
+from tradewind.engine.lifecycle import make_params
 from tradewind.engine.signals import breakout_signal, simulate_signals
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,17 +87,14 @@ def build_series(shared: Path = SHARED, n: int = N_BARS) -> tuple[Bars, list[tup
     return (o, h, lo, c), used
 
 
-def lifecycle_params() -> np.ndarray:
-    values = dict.fromkeys(LIFECYCLE_PARAMS, 0.0)
-    values.update(
+def lifecycle_params() -> tuple[float, ...]:
+    return make_params(
         fee=FEE,
-        slippage=0.0,
         take_profit=TARGET,
         stop_loss=STOP,
         trail_activation=ACTIVATION,
         trail_distance=TRAIL,
     )
-    return np.array([values[k] for k in LIFECYCLE_PARAMS], dtype=np.float64)
 
 
 # --------------------------------------------------------------------------- tradewind

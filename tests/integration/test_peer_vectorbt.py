@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from numba import njit
 
-from tradewind.engine.lifecycle import LIFECYCLE_PARAMS
+from tradewind.engine.lifecycle import make_params
 from tradewind.engine.records import EXIT_NAMES, ExitReason
 from tradewind.engine.signals import breakout_signal, simulate_signals
 
@@ -35,17 +35,14 @@ BARS = 70_000  # the first 70,000 5m candles (2024-01-01 to 2024-08-31) of every
 REL = 1e-9  # exit prices closer than this are the same exit (they differ by an ulp at most)
 
 
-def lifecycle_params(activation: float) -> np.ndarray:
-    values = dict.fromkeys(LIFECYCLE_PARAMS, 0.0)
-    values.update(
+def lifecycle_params(activation: float) -> tuple[float, ...]:
+    return make_params(
         fee=FEE,
-        slippage=0.0,
         take_profit=TARGET,
         stop_loss=STOP,
         trail_activation=activation,
         trail_distance=TRAIL,
     )
-    return np.array([values[k] for k in LIFECYCLE_PARAMS], dtype=np.float64)
 
 
 @njit

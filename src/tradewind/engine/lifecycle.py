@@ -36,6 +36,7 @@ __all__ = [
     "fill_cap",
     "detail_hint",
     "end_trade",
+    "make_params",
     "mark_value",
     "step_trade",
     "step_trade_at",
@@ -69,6 +70,20 @@ LIFECYCLE_PARAMS = (
     "expiry_bars",
     "max_volume_share",
 )
+
+
+def make_params(**values: float) -> Params:
+    """A parameter tuple from names in ``LIFECYCLE_PARAMS``; names not given are 0 (off).
+
+    For code that drives the lifecycle without a config (tests, benchmarks, signal
+    backtests); the traders build theirs from the validated config.
+    """
+    unknown = set(values) - set(LIFECYCLE_PARAMS)
+    if unknown:
+        raise ValueError(f"unknown lifecycle parameter(s): {', '.join(sorted(unknown))}")
+    return tuple(float(values.get(name, 0.0)) for name in LIFECYCLE_PARAMS)
+
+
 P_FEE, P_SLIP, P_TP, P_SL, P_ACT, P_TRAIL, P_TRAIL_HIGH, P_MAX_HOLD, P_HORIZON = range(9)
 P_BOTH, P_LIMIT, P_WSTOP, P_EXPIRY, P_VOLUME_SHARE = 9, 10, 11, 12, 13
 

@@ -12,7 +12,7 @@ from tradewind.engine.lifecycle import (
     EV_FILLED,
     EV_NONE,
     EV_TRACK_DONE,
-    LIFECYCLE_PARAMS,
+    make_params,
     step_trade_at,
 )
 from tradewind.engine.records import EXIT_NAMES, ExitReason, Status, new_trades
@@ -36,8 +36,7 @@ DEFAULTS = {
 
 
 def params(**over: float) -> tuple[float, ...]:
-    values = {**DEFAULTS, **over}
-    return tuple(float(values[k]) for k in LIFECYCLE_PARAMS)
+    return make_params(**{**DEFAULTS, **over})
 
 
 def pending(side: int = 1, p0: float = 100.0, expiry: int = 24, market: bool = False) -> np.ndarray:
