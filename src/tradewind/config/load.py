@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +129,12 @@ def _lookup(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     model: type[BaseModel] = Settings
     for part in loc:
+        if isinstance(part, int):  # an index into a list of models, e.g. agents[0]
+            continue
         field = model.model_fields.get(str(part))
         annotation = field.annotation if field is not None else None
+        if annotation is not None and typing.get_origin(annotation) is list:
+            annotation = typing.get_args(annotation)[0]
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return None
         model = annotation

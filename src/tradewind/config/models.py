@@ -6,6 +6,7 @@ describe the embedded synthetic market, so a fresh clone works with no data and 
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from tradewind.domain.types import Timeframe, normalize_symbol, parse_duration, 
 from tradewind.errors import ConfigError
 
 __all__ = [
+    "AgentConfig",
     "BacktestConfig",
     "CycleConfig",
     "DataConfig",
@@ -27,6 +29,7 @@ __all__ = [
     "ExchangeConfig",
     "FillsConfig",
     "LifecycleConfig",
+    "SelectionConfig",
     "Settings",
     "StoreConfig",
     "SynthConfig",
@@ -299,6 +302,72 @@ class StoreConfig(_Section):
     )
 
 
+_STRATEGY_PARAMS: dict[str, dict[str, Any]] = {
+    # name → {parameter: default}; the strategies' own functions validate the values again.
+    "channel_run": {
+        "lookback": 200,
+        "entry": "mid",
+        "goal": "edge",
+        "atr_period": 14,
+        "stop_atr": 0.5,
+        "min_reward_risk": 1.0,
+    },
+    "trail_fractals": {"width": 5, "target_r": None},
+}
+_MODEL_ROLES = ("technical", "risk", "performance")
+
+
+class SelectionConfig(_Section):
+    """Which pairs an agent trades."""
+
+    method: Literal["quote_volume_1d"] = Field(
+        default="quote_volume_1d", description="Rank pairs by 1-day quote volume."
+    )
+    pairs: int = Field(default=100, ge=1, description="How many of the top pairs.")
+
+
+class AgentConfig(_Section):
+    """One agent of the modular trader: strategy × side × timeframe × parameters × models."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Unique name.")
+    strategy: Literal["channel_run", "trail_fractals"]
+    side: Literal["long", "short"]
+    timeframe: str = Field(description="Candle timeframe the agent acts on, e.g. 1h.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Strategy parameters.")
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    models: dict[str, str] = Field(
+        default_factory=dict, description='Models by role: "latest" or a model id.'
+    )
+    dry_run_switch: bool = Field(
+        default=False, description="Opt into the dry-run switch (a UTC day is a cycle)."
+    )
+
+    _tf = field_validator("timeframe")(_check_timeframe)
+
+    @model_validator(mode="after")
+    def _known_params_and_models(self) -> AgentConfig:
+        allowed = _STRATEGY_PARAMS[self.strategy]
+        for key in self.params:
+            if key not in allowed:
+                hint = difflib.get_close_matches(key, list(allowed), n=1)
+                guess = f" — did you mean {hint[0]!r}?" if hint else ""
+                raise ValueError(
+                    f"agent {self.name!r}: {self.strategy} has no parameter {key!r}{guess} "
+                    f"(allowed: {', '.join(allowed)})"
+                )
+        for role, ref in self.models.items():
+            if role not in _MODEL_ROLES:
+                raise ValueError(
+                    f"agent {self.name!r}: unknown model role {role!r} "
+                    f"(allowed: {', '.join(_MODEL_ROLES)})"
+                )
+            if ref != "latest" and not ref.isalnum():
+                raise ValueError(
+                    f'agent {self.name!r}: model {role} = {ref!r}: use "latest" or a model id'
+                )
+        return self
+
+
 class _FileSource(PydanticBaseSettingsSource):
     """Feeds the parsed TOML file to pydantic-settings, below the environment overlay."""
 
@@ -339,6 +408,17 @@ class Settings(BaseSettings):
     cycle: CycleConfig = Field(default_factory=CycleConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    agents: list[AgentConfig] = Field(
+        default_factory=list, description="Agents of the modular trader ([[agents]] tables)."
+    )
+
+    @model_validator(mode="after")
+    def _unique_agents(self) -> Settings:
+        names = [a.name for a in self.agents]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"agent names must be unique: {', '.join(twice)} appear twice")
+        return self
 
     @classmethod
     def settings_customise_sources(
