@@ -55,7 +55,7 @@ def list_trades(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """List stored trades, newest run first within the filters."""
+    """List stored trades in the order they were recorded, filtered and paged."""
     rt = make_runtime(ctx, config=config, home=home, json_out=json_out, quiet=quiet)
     with _book(rt) as book:
         frame = book.trades(**_filters(run, kind, pair, agent), limit=limit, offset=offset)
