@@ -13,13 +13,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from tradewind.config.models import CycleConfig, FillsConfig, LifecycleConfig
 from tradewind.data.markets import MarketRules
 from tradewind.data.panel import Panel
 from tradewind.domain.types import Timeframe, duration_bars
-from tradewind.engine.lifecycle import LIFECYCLE_PARAMS, Params, level, round_price
+from tradewind.engine.lifecycle import (
+    LIFECYCLE_PARAMS,
+    P_EXPIRY,
+    P_LIMIT,
+    P_WSTOP,
+    Params,
+    level,
+    round_price,
+)
 from tradewind.engine.records import Kind, Pool, Status, new_trades
 from tradewind.errors import ConfigError
 from tradewind.portfolio.ledger import (
@@ -179,7 +186,7 @@ class CycleTrader:
             float(cycle.dry_run_to_live_threshold),
             1.0 if cycle.convert_mid_cycle else 0.0,
         )
-        self.expiry_bars = int(self.params[LIFECYCLE_PARAMS.index("expiry_bars")])
+        self.expiry_bars = int(self.params[P_EXPIRY])
         self.vol_bars = duration_bars(
             cycle.volatility_lookback, self.tf, "cycle.volatility_lookback"
         )
@@ -375,12 +382,8 @@ class CycleTrader:
         )
         lot, tick, min_notional = self.rules[pair]
         tr["lot_step"], tr["tick"], tr["min_notional"] = lot, tick, min_notional
-        tr["limit"] = round_price(
-            level(p0, float(self.params[LIFECYCLE_PARAMS.index("limit_mult")]), 1), tick
-        )
-        tr["window_stop"] = round_price(
-            level(p0, float(self.params[LIFECYCLE_PARAMS.index("window_stop_mult")]), 1), tick
-        )
+        tr["limit"] = round_price(level(p0, self.params[P_LIMIT], 1), tick)
+        tr["window_stop"] = round_price(level(p0, self.params[P_WSTOP], 1), tick)
         self.counters[ck.C_NTRADES] = i + 1
         return i
 
@@ -388,7 +391,3 @@ class CycleTrader:
     def n_trades(self) -> int:
         """Trades (real and sim) created so far."""
         return int(self.counters[ck.C_NTRADES])
-
-    def index(self) -> pd.DatetimeIndex:
-        """The panel's grid as timestamps."""
-        return self.panel.index

@@ -183,6 +183,12 @@ def test_losses_are_reinvested_into_the_cycles_winners() -> None:
     # stop and target stay at the first leg's levels
     assert winner["exit_reason"] == "data_end"
     assert ledger.loc[ledger["reason"] == "close_loss", "to"].tolist() == ["divestment"]
+    # the example ledger in docs/engine.md is this scenario
+    amounts = ledger.set_index("reason")["amount"].round(2)
+    assert amounts["loss"] == 8.50
+    assert amounts["reinvest"] == 491.50
+    assert amounts["close_profit"] == 991.50
+    assert amounts["profit"] == 14.39
 
 
 def test_decision_bars_are_the_last_closed_candle_before_the_decision_time() -> None:

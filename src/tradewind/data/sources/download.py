@@ -238,9 +238,9 @@ async def _sync_pair(
         first_ms = _ms(stored["timestamp"].iloc[0])
         if since is not None and _ms(since) < first_ms:
             ranges.append((_ms(since), first_ms - tf.milliseconds))
-        for gap in find_gaps(stored, tf):
-            ranges.append((_ms(gap.start), _ms(gap.end)))
-        result.holes = len(find_gaps(stored, tf))
+        gaps = find_gaps(stored, tf)
+        ranges += [(_ms(gap.start), _ms(gap.end)) for gap in gaps]
+        result.holes = len(gaps)
         tail_start = _ms(stored["timestamp"].iloc[-1]) + tf.milliseconds
     elif since is not None:
         tail_start = _ms(since)
