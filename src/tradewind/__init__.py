@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 __all__ = ["__version__"]
 
 #: Packages whose modules hold numba kernels compiled with ``cache=True``.
-_KERNEL_PACKAGES = ("engine", "portfolio", "trading")
+_KERNEL_PACKAGES = ("engine", "portfolio", "strategies", "trading")
 
 
 def _numba_cache_dir() -> None:

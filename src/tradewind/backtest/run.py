@@ -391,7 +391,8 @@ def _save(result: BacktestResult, settings: Settings) -> Path:
     runs = Path(settings.home) / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
-    final = runs / f"{stamp}-cycle-{result.summary['config_hash'][:8]}"
+    trader = result.summary.get("trader", "cycle")
+    final = runs / f"{stamp}-{trader}-{result.summary['config_hash'][:8]}"
     tmp = Path(tempfile.mkdtemp(prefix=".run-", dir=runs))
     try:
         result.trades.to_parquet(tmp / "trades.parquet", index=False)
@@ -399,6 +400,9 @@ def _save(result: BacktestResult, settings: Settings) -> Path:
         result.equity.to_parquet(tmp / "equity.parquet")
         result.ledger.to_parquet(tmp / "ledger.parquet", index=False)
         result.cycles.to_parquet(tmp / "cycles.parquet", index=False)
+        for name, table in result.extras.items():
+            if isinstance(table, pd.DataFrame):
+                table.to_parquet(tmp / f"{name}.parquet", index=False)
         (tmp / "config.json").write_text(
             json.dumps(
                 {"hash": result.summary["config_hash"], "config": resolved_dict(settings)},

@@ -30,6 +30,7 @@ __all__ = [
     "FillsConfig",
     "LifecycleConfig",
     "SelectionConfig",
+    "SessionConfig",
     "Settings",
     "StoreConfig",
     "SynthConfig",
@@ -273,6 +274,11 @@ class BacktestConfig(_Section):
 
     start: str | None = Field(default=None, description="First candle used (UTC); empty = all.")
     end: str | None = Field(default=None, description="Last candle used (UTC); empty = all.")
+    trader: Literal["auto", "cycle", "session"] = Field(
+        default="auto",
+        description="What to backtest: the cycle trader, the session of [[agents]], "
+        "or auto (the session when agents are configured).",
+    )
     save: bool = Field(default=True, description="Write a run folder under <home>/runs.")
     detail: str | None = Field(
         default=None,
@@ -293,6 +299,40 @@ class BacktestConfig(_Section):
         return self
 
 
+class SessionConfig(_Section):
+    """The modular trader's session: account, risk, allocation across agents (seed 004)."""
+
+    capital: float = Field(default=10_000.0, gt=0, description="Starting capital (quote).")
+    risk_per_trade: float = Field(
+        default=0.01,
+        gt=0,
+        le=0.2,
+        description="Share of equity a trade loses at its stop (entry and exit fees included).",
+    )
+    open_risk_cap: float = Field(
+        default=0.06,
+        gt=0,
+        le=1,
+        description="Most equity all open trades may lose if every one hits its stop; "
+        "a setup that would pass it is recorded as a sim trade.",
+    )
+    allocation_floor: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Share of capital spread equally over agents before expectancy weighting.",
+    )
+    expectancy_trades: int = Field(
+        default=50, ge=1, description="Recent closed real and sim trades an agent is judged on."
+    )
+    dry_run_loss_days: int = Field(
+        default=3,
+        ge=1,
+        description="Losing UTC days in a row before an agent with dry_run_switch trades on "
+        "paper; a winning paper day brings it back.",
+    )
+
+
 class StoreConfig(_Section):
     """The trade book: where trades, orders, ledger, cycles and runs are kept."""
 
@@ -310,9 +350,11 @@ _STRATEGY_PARAMS: dict[str, dict[str, Any]] = {
         "goal": "edge",
         "atr_period": 14,
         "stop_atr": 0.5,
-        "min_reward_risk": 1.0,
+        # Mid entries towards the far edge cannot reach 1: the stop is below the lower
+        # edge, farther than the goal (see docs/strategies.md).
+        "min_reward_risk": 0.5,
     },
-    "trail_fractals": {"width": 5, "target_r": None},
+    "trail_fractals": {"width": 5, "target_r": None, "trend": None},
 }
 _MODEL_ROLES = ("technical", "risk", "performance")
 
@@ -343,6 +385,11 @@ class AgentConfig(_Section):
     )
 
     _tf = field_validator("timeframe")(_check_timeframe)
+
+    @property
+    def strategy_params(self) -> dict[str, Any]:
+        """``params`` completed with the strategy's defaults (what the agent runs with)."""
+        return {**_STRATEGY_PARAMS[self.strategy], **self.params}
 
     @model_validator(mode="after")
     def _known_params_and_models(self) -> AgentConfig:
@@ -408,6 +455,7 @@ class Settings(BaseSettings):
     cycle: CycleConfig = Field(default_factory=CycleConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    session: SessionConfig = Field(default_factory=SessionConfig)
     agents: list[AgentConfig] = Field(
         default_factory=list, description="Agents of the modular trader ([[agents]] tables)."
     )

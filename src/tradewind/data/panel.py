@@ -7,6 +7,7 @@ engine can skip a pair until its next real candle.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,13 +17,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from numba import njit
 
 from tradewind.data.schema import validate_arrays
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import CANDLE_COLUMNS, Timeframe
-from tradewind.errors import DataError
+from tradewind.errors import ConfigError, DataError
 
-__all__ = ["DEFAULT_FIELDS", "Panel", "load_panel"]
+__all__ = ["DEFAULT_FIELDS", "Panel", "load_panel", "resample_panel"]
 
 DEFAULT_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 
@@ -46,6 +48,16 @@ class Panel:
             raise DataError(
                 f"panel has no field {name!r}; it has {', '.join(self.fields)}"
             ) from None
+
+    def asset_major(self, *names: str) -> np.ndarray:
+        """Fields ``names`` as one C-contiguous ``(field, pair, time)`` array: the layout
+        per-pair loops want (one pair's history in one run of memory)."""
+        missing = [n for n in names if n not in self.fields]
+        if missing:
+            raise DataError(f"panel has no field {missing[0]!r}; it has {', '.join(self.fields)}")
+        positions = np.array([self.fields.index(n) for n in names], dtype=np.int64)
+        out: np.ndarray = _asset_major(self.values, positions)
+        return out
 
     @property
     def index(self) -> pd.DatetimeIndex:
@@ -100,6 +112,21 @@ def _read_columns(
     return stamps[keep], values[keep]
 
 
+@njit(cache=True)
+def _asset_major(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    n_t, n_p, _ = values.shape
+    out = np.empty((len(positions), n_p, n_t))
+    block = 64  # a tile of rows stays in cache while it is scattered over the pairs
+    for t0 in range(0, n_t, block):
+        t1 = min(t0 + block, n_t)
+        for p in range(n_p):
+            for k in range(len(positions)):
+                f = positions[k]
+                for t in range(t0, t1):
+                    out[k, p, t] = values[t, p, f]
+    return out
+
+
 def load_panel(
     store: CandleStore,
     symbols: Sequence[str] | None = None,
@@ -143,3 +170,57 @@ def load_panel(
         mask[rows, p] = True
     grid = first + step * np.arange(n_t, dtype=np.int64)
     return Panel(tf, grid, tuple(names), tuple(fields), values, mask)
+
+
+def resample_panel(panel: Panel, target: Timeframe | str) -> Panel:
+    """``panel`` aggregated into candles of ``target`` (a whole multiple of its timeframe).
+
+    Only buckets whose every source slot lies inside the panel's grid are kept: a partial
+    bucket at either end — the still-open candle at the end — would be a candle the exchange
+    never printed. Inside, a bucket aggregates the source candles that exist (open of the
+    first, highest high, lowest low, close of the last, summed volumes) and is missing only
+    when none does, like :func:`tradewind.data.resample.resample` on each pair.
+    """
+    tgt = Timeframe.parse(target)
+    src = panel.timeframe
+    if not tgt.is_multiple_of(src):
+        raise ConfigError(
+            f"cannot resample {src} candles to {tgt}: {tgt} is not a whole multiple of {src}"
+        )
+    ratio = tgt.seconds // src.seconds
+    stamps = panel.timestamps
+    if ratio == 1 or len(stamps) == 0:
+        return panel
+    first = tgt.ceil_ns(int(stamps[0]))
+    end = tgt.floor_ns(int(stamps[-1]) + src.nanoseconds)  # end of the last whole bucket
+    n_b = max(0, (end - first) // tgt.nanoseconds)
+    r0 = (first - int(stamps[0])) // src.nanoseconds
+    rows = slice(r0, r0 + n_b * ratio)
+    n_p, n_f = panel.values.shape[1], panel.values.shape[2]
+    vals = panel.values[rows].reshape(n_b, ratio, n_p, n_f)
+    mask = panel.mask[rows].reshape(n_b, ratio, n_p)
+    out = np.full((n_b, n_p, n_f), np.nan)
+    any_valid: np.ndarray = np.asarray(mask.any(axis=1))
+    first_row = np.argmax(mask, axis=1)
+    last_row = ratio - 1 - np.argmax(mask[:, ::-1], axis=1)
+    b_idx, p_idx = np.indices((n_b, n_p))
+    summed = ("volume", "quote_volume", "trades", "taker_buy_volume")
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN buckets stay NaN
+        for f, name in enumerate(panel.fields):
+            v = vals[..., f]
+            if name == "open":
+                out[..., f] = v[b_idx, first_row, p_idx]
+            elif name == "high":
+                out[..., f] = np.nanmax(v, axis=1)
+            elif name == "low":
+                out[..., f] = np.nanmin(v, axis=1)
+            elif name in summed:
+                out[..., f] = np.nansum(v, axis=1)
+            elif name in ("close", "bid", "ask"):
+                out[..., f] = v[b_idx, last_row, p_idx]
+            else:
+                raise NotImplementedError(f"resample_panel has no rule for field {name!r}")
+    out[~any_valid] = np.nan
+    grid = first + tgt.nanoseconds * np.arange(n_b, dtype=np.int64)
+    return Panel(tgt, grid, panel.symbols, panel.fields, out, any_valid)

@@ -126,6 +126,8 @@ def _enter(tr: Any, t: int, price: float, volume: float, params: Params) -> bool
     used (``cost < alloc``; the caller releases the rest). False when nothing can fill."""
     fee = params[P_FEE]
     qty = tr.alloc / (price * (1.0 + fee))
+    if tr.target_qty > 0.0 and tr.target_qty < qty:
+        qty = tr.target_qty  # risk-sized: the reservation only bounds it
     cap = fill_cap(volume, params)
     if cap <= 0.0:
         return False
@@ -141,9 +143,17 @@ def _enter(tr: Any, t: int, price: float, volume: float, params: Params) -> bool
     tr.entry_t = t
     tr.legs = 1
     tr.status = Status.ACTIVE
-    tr.stop = round_price(level(price, params[P_SL], tr.side), tr.tick)
-    tr.target = round_price(level(price, params[P_TP], tr.side), tr.tick)
-    tr.activation = level(price, params[P_ACT], tr.side)
+    if tr.fixed_levels:
+        # A strategy's setup: its stop and target are prices (a missing target is ±inf),
+        # and there is no percentage trailing stop — the strategy trails it, if at all.
+        tr.stop = round_price(tr.stop, tr.tick)
+        tr.target = round_price(tr.target, tr.tick)
+        tr.activation = np.inf if tr.side > 0 else -np.inf
+    else:
+        tr.stop = round_price(level(price, params[P_SL], tr.side), tr.tick)
+        tr.target = round_price(level(price, params[P_TP], tr.side), tr.tick)
+        tr.activation = level(price, params[P_ACT], tr.side)
+    tr.initial_stop = tr.stop
     tr.best = price
     tr.trail_on = 0
     return True
@@ -410,7 +420,17 @@ def step_trade(
         side = tr.side
         signal = False
         if tr.market_entry:
-            if not _enter(tr, t, o * (1.0 + params[P_SLIP] * side), v, params):
+            price = o * (1.0 + params[P_SLIP] * side)
+            # A setup whose stop or target the market already passed is void: entering
+            # would exit at once, at a price the strategy never planned.
+            if tr.fixed_levels and (
+                side * (price - tr.stop) <= 0.0 or side * (tr.target - price) <= 0.0
+            ):
+                tr.status = Status.EXPIRED
+                tr.exit_t = t
+                tr.exit_reason = ExitReason.INVALID
+                return EV_EXPIRED
+            if not _enter(tr, t, price, v, params):
                 return EV_NONE
         else:
             both = params[P_BOTH] > 0

@@ -61,6 +61,7 @@ class ExitReason(IntEnum):
     EXPIRED = 7  #: a pre-trade window that never broke out
     HORIZON = 8  #: a tracked trade's maximum horizon passed
     CONVERTED = 9  #: a paper trade whose cycle converted to live (the real trade goes on)
+    INVALID = 10  #: a market entry whose fill price was already past its stop or target
 
 
 EXIT_NAMES = (
@@ -74,6 +75,7 @@ EXIT_NAMES = (
     "expired",
     "horizon",
     "converted",
+    "invalid",
 )
 
 
@@ -86,9 +88,18 @@ class Pool(IntEnum):
     DIVESTMENT = 3
     HELD = 4  #: held_for_reinvestment
     PNL = 5  #: the other side of realised profit and loss (not a pool)
+    SESSION = 6  #: the other side of capital a session moves between agents (not a pool)
 
 
-POOL_NAMES = ("main", "pre_trade", "active", "divestment", "held_for_reinvestment", "pnl")
+POOL_NAMES = (
+    "main",
+    "pre_trade",
+    "active",
+    "divestment",
+    "held_for_reinvestment",
+    "pnl",
+    "session",
+)
 N_POOLS = 5
 
 #: One trade. Times are bar indices on the panel's grid (-1 = not yet).
@@ -124,6 +135,10 @@ TRADE_DTYPE = np.dtype(
         ("best", np.float64),  # best reference price since entry (highest for long)
         ("trail_on", np.int64),
         ("strategy_stop", np.float64),  # a level the strategy proposes (NaN = none)
+        ("fixed_levels", np.int64),  # 1: stop and target are given prices, not multiples
+        ("target_qty", np.float64),  # quantity a sized entry aims for (0 = all of alloc)
+        ("initial_stop", np.float64),  # the stop at entry: the trade's 1 R
+        ("agent", np.int64),  # the session's agent index, -1 for the cycle trader
         ("exit_t", np.int64),
         ("exit_price", np.float64),
         ("exit_reason", np.int64),
@@ -145,7 +160,16 @@ TRADE_DTYPE = np.dtype(
 def new_trades(capacity: int) -> np.ndarray:
     """An empty trade array: every slot FREE, every time -1."""
     trades = np.zeros(capacity, dtype=TRADE_DTYPE)
-    for name in ("nominated_t", "expiry_t", "entry_t", "exit_t", "track_exit_t", "parent"):
+    for name in (
+        "nominated_t",
+        "expiry_t",
+        "entry_t",
+        "exit_t",
+        "track_exit_t",
+        "parent",
+        "agent",
+    ):
         trades[name] = -1
     trades["strategy_stop"] = np.nan
+    trades["initial_stop"] = np.nan
     return trades

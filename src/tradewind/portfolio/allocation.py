@@ -11,10 +11,33 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from numba import njit
 
 from tradewind.errors import ConfigError
 
-__all__ = ["allocate"]
+__all__ = ["allocate", "allocation_shares"]
+
+
+@njit(cache=True)
+def allocation_shares(capital: float, edge: np.ndarray, floor: float) -> np.ndarray:
+    """The split of :func:`allocate` over an array of expectancies (compiled: the session's
+    bar loop rebalances with it every UTC day)."""
+    n = len(edge)
+    shares = np.zeros(n)
+    if n == 0:
+        return shares
+    positive = np.zeros(n)
+    total = 0.0
+    for i in range(n):
+        e = edge[i]
+        if np.isfinite(e) and e > 0.0:
+            positive[i] = e
+            total += e
+    rest = (1.0 - floor) * capital
+    for i in range(n):
+        weight = positive[i] / total if total > 0.0 else 1.0 / n
+        shares[i] = floor * capital / n + rest * weight
+    return shares
 
 
 def allocate(
@@ -34,10 +57,5 @@ def allocate(
     if not names:
         return {}
     edge = np.array([expectancy[n] for n in names], dtype=np.float64)
-    edge = np.where(np.isfinite(edge), np.maximum(edge, 0.0), 0.0)
-    n = len(names)
-    base = np.full(n, floor * capital / n)
-    rest = (1.0 - floor) * capital
-    weights = edge / edge.sum() if edge.sum() > 0 else np.full(n, 1.0 / n)
-    shares = base + rest * weights
+    shares = allocation_shares(float(capital), edge, float(floor))
     return {name: float(share) for name, share in zip(names, shares, strict=True)}

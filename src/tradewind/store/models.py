@@ -9,13 +9,33 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Float, ForeignKey, Integer, MetaData, String, Text
+from sqlalchemy import (
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from tradewind.errors import StateError
 
-__all__ = ["Base", "Cycle", "LedgerEntry", "ModeChange", "Order", "Run", "Trade", "UTCDateTime"]
+__all__ = [
+    "Base",
+    "Cycle",
+    "LedgerEntry",
+    "ModeChange",
+    "Order",
+    "Run",
+    "SessionState",
+    "Trade",
+    "UTCDateTime",
+]
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -101,6 +121,7 @@ class Trade(Base):
     closed_price: Mapped[float | None] = mapped_column(Float)
     closed_reason: Mapped[str | None] = mapped_column(String(32))
     stop: Mapped[float | None] = mapped_column(Float)
+    initial_stop: Mapped[float | None] = mapped_column(Float)  #: the stop at entry: 1 R
     target: Mapped[float | None] = mapped_column(Float)
     qty: Mapped[float | None] = mapped_column(Float)
     cost: Mapped[float | None] = mapped_column(Float)
@@ -177,5 +198,26 @@ class ModeChange(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cycle_no: Mapped[int | None] = mapped_column(Integer)
+    agent: Mapped[str | None] = mapped_column(String(64))
     to_mode: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(128))
+
+
+class SessionState(Base):
+    """The saved state of a paper (or live) session between passes of ``tradewind scan``.
+
+    ``payload`` is an ``.npz`` archive of plain numeric arrays (loaded with
+    ``allow_pickle=False``: nothing in it can execute code); ``clock`` is the open time of
+    the last candle the session processed, which makes a second pass on it a no-op.
+    """
+
+    __tablename__ = "session_states"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    clock: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    config_hash: Mapped[str | None] = mapped_column(String(64))
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[bytes] = mapped_column(LargeBinary())

@@ -53,6 +53,12 @@ TRADE_COLUMNS: dict[str, str] = {
     "fees": "fees",
     "ambiguous": "ambiguous",
     "parent": "parent",
+    "agent": "agent",
+    "timeframe": "timeframe",
+    "stop": "stop",
+    "initial_stop": "initial_stop",
+    "target": "target",
+    "r_multiple": "r_multiple",
 }
 #: backtest tracked column → trade book column (the engine id goes to ``parent``)
 TRACKED_COLUMNS: dict[str, str] = {
@@ -73,6 +79,9 @@ TRACKED_COLUMNS: dict[str, str] = {
     "pnl": "pnl",
     "pnl_taken": "pnl_taken",
     "fees": "fees",
+    "agent": "agent",
+    "timeframe": "timeframe",
+    "r_multiple": "r_multiple",
 }
 LEDGER_COLUMNS: dict[str, str] = {
     "time": "at",
@@ -97,6 +106,7 @@ CYCLE_COLUMNS: dict[str, str] = {
 MODE_CHANGE_COLUMNS: dict[str, str] = {
     "time": "at",
     "cycle": "cycle_no",
+    "agent": "agent",
     "to": "to_mode",
     "reason": "reason",
 }
@@ -129,13 +139,20 @@ def _py(value: Any) -> Any:
 
 
 def _rows(
-    frame: pd.DataFrame, columns: Mapping[str, str], extra: Mapping[str, Any]
+    frame: pd.DataFrame,
+    columns: Mapping[str, str],
+    extra: Mapping[str, Any],
+    defaults: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
+    """Rows for ``insert``: ``extra`` overrides the frame, ``defaults`` fill what it lacks."""
     present = [c for c in columns if c in frame.columns]
     values = [frame[c].tolist() for c in present]
     rows = []
     for row in zip(*values, strict=True):
         out = {columns[c]: _py(v) for c, v in zip(present, row, strict=True)}
+        for key, value in (defaults or {}).items():
+            if out.get(key) is None:
+                out[key] = value
         out.update(extra)
         rows.append(out)
     return rows
@@ -207,7 +224,8 @@ class TradeBook:
             "seed": None if seed is None else int(seed),
             "summary": json.dumps(summary, default=str, sort_keys=True),
         }
-        common = {"source": source, "agent": agent, "timeframe": timeframe}
+        common = {"source": source}
+        defaults = {"agent": agent, "timeframe": timeframe}
         try:
             with self.engine.begin() as conn:
                 result = conn.execute(insert(RUNS).values(run_row))
@@ -216,8 +234,10 @@ class TradeBook:
                     raise StateError("trade book: the new run got no id")
                 run_id = int(key[0])
                 at = {"run_id": run_id}
-                _insert_rows(conn, TRADES, _rows(trades, TRADE_COLUMNS, {**at, **common}))
-                tracked_rows = _rows(tracked, TRACKED_COLUMNS, {**at, **common})
+                _insert_rows(
+                    conn, TRADES, _rows(trades, TRADE_COLUMNS, {**at, **common}, defaults)
+                )
+                tracked_rows = _rows(tracked, TRACKED_COLUMNS, {**at, **common}, defaults)
                 for row in tracked_rows:
                     row["kind"] = "tracked"
                     row["trade_no"] = row["parent"]

@@ -42,20 +42,33 @@ Where the rule holds (and the ATR is warmed up, ``t >= atr_period``):
 still reported — prices and ``reward_risk`` filled — with ``entry[t] = False`` and
 ``rejected[t] = True``, so callers can record it as a simulated trade. On bars without a
 setup every price is NaN and both flags are False.
+
+The channel uses the O(n) rolling extremes of :mod:`tradewind.strategies.rolling`, and
+the rules run in :func:`channel_run_core`, one numba kernel shared with the panel API
+(:mod:`tradewind.strategies.panel`), so the 1-D and the panel results cannot differ.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numba import njit
 
 from tradewind.errors import ConfigError
+from tradewind.strategies.rolling import _rolling_max, _rolling_min
 
-__all__ = ["ChannelPoint", "Setups", "channel_run_setups", "wilder_atr"]
+__all__ = [
+    "ChannelPoint",
+    "ChannelRunParams",
+    "Setups",
+    "channel_run_core",
+    "channel_run_params",
+    "channel_run_setups",
+    "wilder_atr",
+]
 
 ChannelPoint = Literal["edge", "mid"]
 
@@ -145,17 +158,120 @@ def wilder_atr(
     return out
 
 
-def _channel(high: np.ndarray, low: np.ndarray, lookback: int) -> tuple[np.ndarray, np.ndarray]:
-    """upper/lower over the previous ``lookback`` bars; NaN for ``t < lookback``."""
-    n = len(high)
-    upper = np.full(n, np.nan)
-    lower = np.full(n, np.nan)
-    if n > lookback:
-        win_h = np.lib.stride_tricks.sliding_window_view(high, lookback)[:-1]
-        win_l = np.lib.stride_tricks.sliding_window_view(low, lookback)[:-1]
-        upper[lookback:] = win_h.max(axis=1)
-        lower[lookback:] = win_l.min(axis=1)
-    return upper, lower
+class ChannelRunParams(NamedTuple):
+    """Validated parameters in the plain form the numba kernels take (no strings, no None)."""
+
+    side: int
+    lookback: int
+    entry_mid: bool
+    goal_mid: bool
+    atr_period: int
+    stop_atr: float
+    min_reward_risk: float
+
+
+def channel_run_params(
+    *,
+    side: int,
+    lookback: int,
+    entry: ChannelPoint,
+    goal: ChannelPoint,
+    atr_period: int,
+    stop_atr: float,
+    min_reward_risk: float,
+) -> ChannelRunParams:
+    """Check the parameters once for the 1-D and the panel API; ConfigError names the bad one.
+
+    No defaults here: they live only in :func:`channel_run_setups`'s signature, which the
+    panel API reads, so the two cannot drift apart.
+    """
+    side = check_side(side)
+    lookback = check_int("lookback", lookback, 1)
+    atr_period = check_int("atr_period", atr_period, 1)
+    for name, value in (("entry", entry), ("goal", goal)):
+        if value not in ("edge", "mid"):
+            raise ConfigError(f"{name} = {value!r} must be 'edge' or 'mid'")
+    return ChannelRunParams(
+        side=side,
+        lookback=lookback,
+        entry_mid=entry == "mid",
+        goal_mid=goal == "mid",
+        atr_period=atr_period,
+        stop_atr=_check_float("stop_atr", stop_atr, 0.0),
+        min_reward_risk=_check_float("min_reward_risk", min_reward_risk, 0.0),
+    )
+
+
+@njit(cache=True)
+def channel_run_core(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    side: int,
+    lookback: int,
+    entry_mid: bool,
+    goal_mid: bool,
+    atr_period: int,
+    stop_atr: float,
+    min_reward_risk: float,
+    entry: np.ndarray,
+    rejected: np.ndarray,
+    entry_price: np.ndarray,
+    stop: np.ndarray,
+    target: np.ndarray,
+    reward_risk: np.ndarray,
+) -> None:
+    """The one implementation of the rules, shared by the 1-D and the panel API.
+
+    Writes every row of the six outputs (length ``len(close)``) so callers can reuse
+    scratch buffers; the panel passes one pair's compressed (existing) candles.
+    """
+    n = len(close)
+    upper = _rolling_max(high, lookback)
+    lower = _rolling_min(low, lookback)
+    atr = _wilder_atr(high, low, close, atr_period)
+    for t in range(n):
+        entry[t] = False
+        rejected[t] = False
+        entry_price[t] = np.nan
+        stop[t] = np.nan
+        target[t] = np.nan
+        reward_risk[t] = np.nan
+        up = upper[t]
+        dn = lower[t]
+        if not (np.isfinite(up) and np.isfinite(atr[t])):
+            continue
+        mid = (up + dn) / 2.0
+        c = close[t]
+        if entry_mid:
+            if t < 1 or not np.isfinite(upper[t - 1]):
+                continue  # no mid-line at t - 1 to cross yet
+            prev_mid = (upper[t - 1] + lower[t - 1]) / 2.0
+            if side == 1:
+                rule = close[t - 1] <= prev_mid and c > mid
+            else:
+                rule = close[t - 1] >= prev_mid and c < mid
+        elif side == 1:
+            rule = low[t] <= dn and c > dn
+        else:
+            rule = high[t] >= up and c < up
+        if not rule:
+            continue
+        if goal_mid:
+            tgt = mid
+        else:
+            tgt = up if side == 1 else dn
+        stp = dn - stop_atr * atr[t] if side == 1 else up + stop_atr * atr[t]
+        reward = side * (tgt - c)
+        risk = side * (c - stp)
+        rr = reward / risk if risk > 0.0 else np.nan
+        ok = rr >= min_reward_risk and reward > 0.0 and risk > 0.0
+        entry[t] = ok
+        rejected[t] = not ok
+        entry_price[t] = c
+        stop[t] = stp
+        target[t] = tgt
+        reward_risk[t] = rr
 
 
 def channel_run_setups(
@@ -169,62 +285,35 @@ def channel_run_setups(
     goal: ChannelPoint,
     atr_period: int = 14,
     stop_atr: float = 0.5,
-    min_reward_risk: float = 1.0,
+    min_reward_risk: float = 0.5,
 ) -> Setups:
     """Channel-run setups for one pair and side; see the module docstring for the rules.
 
     Raises ConfigError for a bad parameter, ValueError for arrays that are not 1-D or
     differ in length.
     """
-    side = check_side(side)
-    lookback = check_int("lookback", lookback, 1)
-    atr_period = check_int("atr_period", atr_period, 1)
-    for name, value in (("entry", entry), ("goal", goal)):
-        if value not in ("edge", "mid"):
-            raise ConfigError(f"{name} = {value!r} must be 'edge' or 'mid'")
-    stop_atr = _check_float("stop_atr", stop_atr, 0.0)
-    min_reward_risk = _check_float("min_reward_risk", min_reward_risk, 0.0)
+    params = channel_run_params(
+        side=side,
+        lookback=lookback,
+        entry=entry,
+        goal=goal,
+        atr_period=atr_period,
+        stop_atr=stop_atr,
+        min_reward_risk=min_reward_risk,
+    )
     h, lo, c = as_price_arrays(high=high, low=low, close=close)
     n = len(c)
-
-    upper, lower = _channel(h, lo, lookback)
-    mid = (upper + lower) / 2.0
-    atr = _wilder_atr(h, lo, c, atr_period)
-    ready = np.isfinite(upper) & np.isfinite(atr)
-
-    with np.errstate(invalid="ignore"):
-        if entry == "edge":
-            rule = (lo <= lower) & (c > lower) if side == 1 else (h >= upper) & (c < upper)
-        else:
-            prev_c = np.concatenate(([np.nan], c[:-1]))[:n]
-            prev_mid = np.concatenate(([np.nan], mid[:-1]))[:n]
-            if side == 1:
-                rule = (prev_c <= prev_mid) & (c > mid)
-            else:
-                rule = (prev_c >= prev_mid) & (c < mid)
-    setup = rule & ready
-
-    if goal == "edge":
-        target_all = upper if side == 1 else lower
-    else:
-        target_all = mid
-    stop_all = lower - stop_atr * atr if side == 1 else upper + stop_atr * atr
-
-    entry_price = np.where(setup, c, np.nan)
-    stop = np.where(setup, stop_all, np.nan)
-    target = np.where(setup, target_all, np.nan)
-    reward = side * (target - entry_price)
-    risk = side * (entry_price - stop)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        reward_risk = np.where(risk > 0.0, reward / np.where(risk > 0.0, risk, 1.0), np.nan)
-        ok = (reward_risk >= min_reward_risk) & (reward > 0.0) & (risk > 0.0)
-    ok &= setup
+    ok = np.zeros(n, dtype=np.bool_)
+    rejected = np.zeros(n, dtype=np.bool_)
+    prices = [np.empty(n) for _ in range(4)]
+    channel_run_core(h, lo, c, *params, ok, rejected, *prices)
+    entry_price, stop, target, reward_risk = prices
     return Setups(
-        side=side,
+        side=params.side,
         entry=ok,
         entry_price=entry_price,
         stop=stop,
         target=target,
         reward_risk=reward_risk,
-        rejected=setup & ~ok,
+        rejected=rejected,
     )

@@ -27,6 +27,14 @@ Setups (``side = +1`` long; short mirrors it):
   needs ``stop > entry_price``.
 * ``target = entry_price + side * target_r * |entry_price - stop|`` when ``target_r`` is
   given, NaN otherwise. ``reward_risk`` is NaN (not computed) and ``rejected`` all False.
+* Trend filter (``trend``, an SMA period ``>= 2``; off when None): a break against the
+  trend is mostly a bounce, so a long also needs ``close[t] > SMA[t]`` and a short
+  ``close[t] < SMA[t]``, where ``SMA[t]`` is the mean of ``close[t - trend + 1 .. t]``.
+  No setup before ``t = trend - 1``, where the first SMA exists. The SMA reads bars
+  ``<= t`` only.
+
+The rules run in :func:`trail_fractals_core`, one numba kernel shared with the panel API
+(:mod:`tradewind.strategies.panel`), so the 1-D and the panel results cannot differ.
 
 Trailing stop: for a long, each new, higher confirmed fractal low. :func:`trailing_stops`
 returns ``fl[t]`` for a long and ``fh[t]`` for a short; the trade lifecycle raises (lowers,
@@ -36,6 +44,7 @@ for a short) its stop to that level whenever it is better than the current stop.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -43,7 +52,14 @@ from numba import njit
 from tradewind.errors import ConfigError
 from tradewind.strategies.channel_run import Setups, as_price_arrays, check_int, check_side
 
-__all__ = ["fractal_levels", "trail_fractals_setups", "trailing_stops"]
+__all__ = [
+    "TrailFractalsParams",
+    "fractal_levels",
+    "trail_fractals_core",
+    "trail_fractals_params",
+    "trail_fractals_setups",
+    "trailing_stops",
+]
 
 
 @njit(cache=True)
@@ -56,19 +72,17 @@ def _fractal_levels(high: np.ndarray, low: np.ndarray, half: int) -> tuple[np.nd
     for t in range(n):
         k = t - half  # the candidate confirmed at the close of t
         if k >= half:
+            # Branch-free: on a price series the outcome of each comparison is a coin
+            # flip, and a mispredicted early exit costs more than the few comparisons.
+            hk = high[k]
+            lk = low[k]
             is_h = True
             is_l = True
-            for j in range(k - half, k + half + 1):
-                if j == k:
-                    continue
-                if not high[k] > high[j]:
-                    is_h = False
-                if not low[k] < low[j]:
-                    is_l = False
-            if is_h:
-                last_h = high[k]
-            if is_l:
-                last_l = low[k]
+            for j in range(1, half + 1):
+                is_h &= (hk > high[k - j]) & (hk > high[k + j])
+                is_l &= (lk < low[k - j]) & (lk < low[k + j])
+            last_h = hk if is_h else last_h
+            last_l = lk if is_l else last_l
         fh[t] = last_h
         fl[t] = last_l
     return fh, fl
@@ -104,19 +118,22 @@ def trailing_stops(high: np.ndarray, low: np.ndarray, *, side: int, width: int =
     return fl if side == 1 else fh
 
 
-def trail_fractals_setups(
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
-    *,
-    side: int,
-    width: int = 5,
-    target_r: float | None = None,
-) -> Setups:
-    """Fractal-breakout setups for one pair and side; see the module docstring for the rules.
+class TrailFractalsParams(NamedTuple):
+    """Validated parameters in the plain form the numba kernels take (NaN / 0 for None)."""
 
-    Raises ConfigError for a bad parameter, ValueError for arrays that are not 1-D or
-    differ in length.
+    side: int
+    half: int
+    target_r: float  # NaN: no target
+    trend: int  # 0: no trend filter
+
+
+def trail_fractals_params(
+    *, side: int, width: int, target_r: float | None, trend: int | None
+) -> TrailFractalsParams:
+    """Check the parameters once for the 1-D and the panel API; ConfigError names the bad one.
+
+    No defaults here: they live only in :func:`trail_fractals_setups`'s signature, which
+    the panel API reads, so the two cannot drift apart.
     """
     side = check_side(side)
     width = _check_width(width)
@@ -127,25 +144,96 @@ def trail_fractals_setups(
         or target_r <= 0
     ):
         raise ConfigError(f"target_r = {target_r!r} must be None or a finite number > 0")
-    h, lo, c = as_price_arrays(high=high, low=low, close=close)
-    n = len(c)
-    fh, fl = _fractal_levels(h, lo, width // 2)
+    if trend is not None:
+        trend = check_int("trend", trend, 2)
+    return TrailFractalsParams(
+        side=side,
+        half=width // 2,
+        target_r=math.nan if target_r is None else float(target_r),
+        trend=0 if trend is None else trend,
+    )
 
+
+@njit(cache=True)
+def trail_fractals_core(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    side: int,
+    half: int,
+    target_r: float,
+    trend: int,
+    entry: np.ndarray,
+    entry_price: np.ndarray,
+    stop: np.ndarray,
+    target: np.ndarray,
+    trail: np.ndarray,
+) -> None:
+    """The one implementation of the rules, shared by the 1-D and the panel API.
+
+    Writes every row of the five outputs (length ``len(close)``) so callers can reuse
+    scratch buffers; ``trail`` is what :func:`trailing_stops` returns.
+    """
+    n = len(close)
+    fh, fl = _fractal_levels(high, low, half)
     level = fh if side == 1 else fl  # broken by the close
     stop_all = fl if side == 1 else fh
-    prev_level = np.concatenate(([np.nan], level[:-1]))[:n]
-    with np.errstate(invalid="ignore"):
-        setup = (side * (c - prev_level) > 0.0) & (side * (prev_level - stop_all) > 0.0)
+    window_sum = 0.0
+    for t in range(n):
+        trail[t] = stop_all[t]
+        entry[t] = False
+        entry_price[t] = np.nan
+        stop[t] = np.nan
+        target[t] = np.nan
+        in_trend = True
+        if trend > 0:
+            if t < trend - 1:
+                continue  # no SMA yet
+            # A running sum drifts by a rounding error per step; re-summing the window
+            # every ``trend`` bars keeps the drift bounded, at O(1) amortised cost.
+            if (t - trend + 1) % trend == 0:
+                window_sum = 0.0
+                for j in range(t - trend + 1, t + 1):
+                    window_sum += close[j]
+            else:
+                window_sum += close[t] - close[t - trend]
+            in_trend = side * (close[t] - window_sum / trend) > 0.0
+        if t < 1 or not in_trend:
+            continue
+        prev = level[t - 1]
+        stp = stop_all[t]
+        if side * (close[t] - prev) > 0.0 and side * (prev - stp) > 0.0:
+            entry[t] = True
+            entry_price[t] = prev
+            stop[t] = stp
+            target[t] = prev + target_r * (prev - stp)
 
-    entry_price = np.where(setup, prev_level, np.nan)
-    stop = np.where(setup, stop_all, np.nan)
-    if target_r is None:
-        target = np.full(n, np.nan)
-    else:
-        target = entry_price + float(target_r) * (entry_price - stop)
+
+def trail_fractals_setups(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    *,
+    side: int,
+    width: int = 5,
+    target_r: float | None = None,
+    trend: int | None = None,
+) -> Setups:
+    """Fractal-breakout setups for one pair and side; see the module docstring for the rules.
+
+    Raises ConfigError for a bad parameter, ValueError for arrays that are not 1-D or
+    differ in length.
+    """
+    params = trail_fractals_params(side=side, width=width, target_r=target_r, trend=trend)
+    h, lo, c = as_price_arrays(high=high, low=low, close=close)
+    n = len(c)
+    ok = np.zeros(n, dtype=np.bool_)
+    prices = [np.empty(n) for _ in range(4)]
+    trail_fractals_core(h, lo, c, *params, ok, *prices)
+    entry_price, stop, target, _ = prices
     return Setups(
-        side=side,
-        entry=setup,
+        side=params.side,
+        entry=ok,
         entry_price=entry_price,
         stop=stop,
         target=target,

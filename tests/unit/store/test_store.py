@@ -60,6 +60,12 @@ def _tables(n: int = 6) -> dict[str, Any]:
             "fees": np.full(n, 0.1),
             "ambiguous": np.zeros(n, dtype=np.int64),
             "parent": np.full(n, -1, dtype=np.int64),
+            "agent": [f"agent-{i % 2}" for i in range(n)],
+            "timeframe": ["1h", "4h"] * (n // 2),
+            "stop": ids * 1.5 + 97,
+            "initial_stop": ids * 1.5 + 96,
+            "target": [*(ids[:-1] * 1.5 + 110), np.nan],
+            "r_multiple": [*(ids[:-1] * 0.25 - 1), np.nan],
         }
     )
     tracked = pd.DataFrame(
@@ -81,6 +87,9 @@ def _tables(n: int = 6) -> dict[str, Any]:
             "pnl": [20.0, np.nan],
             "pnl_taken": [13.0, 13.0],
             "fees": [0.1, 0.1],
+            "agent": ["agent-0", "agent-0"],
+            "timeframe": ["1h", "1h"],
+            "r_multiple": [2.5, np.nan],
         }
     )
     ledger = pd.DataFrame(
@@ -111,12 +120,14 @@ def _tables(n: int = 6) -> dict[str, Any]:
         {
             "time": (T0 + pd.Timedelta(hours=4)).isoformat(),
             "cycle": 1,
+            "agent": None,
             "to": "dry_run",
             "reason": "losing streak",
         },
         {
             "time": (T0 + pd.Timedelta(hours=5)).isoformat(),
             "cycle": 1,
+            "agent": "agent-1",
             "to": "live",
             "reason": "paper trade passed the live threshold",
         },
@@ -178,9 +189,8 @@ def test_round_trip_of_every_table(book: TradeBook) -> None:
     assert str(trades["entry_at"].dtype) == "datetime64[ns, UTC]"
     real = trades[trades["kind"] != "tracked"]
     _same(_back(real, repo.TRADE_COLUMNS), data["trades"])
-    assert set(real["timeframe"]) == {"1h"}
+    assert set(real["timeframe"]) == {"1h", "4h"}
     assert set(trades["source"]) == {"backtest"}
-    assert trades["agent"].isna().all()
     assert trades["models"].isna().all()
     tracked = trades[trades["kind"] == "tracked"]
     _same(_back(tracked, repo.TRACKED_COLUMNS), data["tracked"])
@@ -314,13 +324,16 @@ def test_readers_see_none_or_all_of_a_save(
 
 def test_filters_and_pagination(book: TradeBook) -> None:
     first = book.save_backtest(**_tables(6))
-    second = book.save_backtest(**_tables(4), agent="bob")
+    data = _tables(4)
+    data["trades"] = data["trades"].drop(columns="agent")  # the run's agent fills it in
+    second = book.save_backtest(**data, agent="bob")
     assert len(book.trades()) == 6 + 2 + 4 + 2
     assert len(book.trades(run_id=first)) == 8
     assert set(book.trades(kind="sim")["trade_no"]) == {1, 3, 5}
     assert (book.trades(kind="tracked")["kind"] == "tracked").all()
     assert set(book.trades(pair="BTC/USDT", run_id=first)["trade_no"]) == {0, 3}
     assert set(book.trades(agent="bob")["run_id"]) == {second}
+    assert set(book.trades(agent="agent-1")["trade_no"]) == {1, 3, 5}
     everything = book.trades()
     page = book.trades(limit=5, offset=3)
     assert page["id"].tolist() == everything["id"].iloc[3:8].tolist()

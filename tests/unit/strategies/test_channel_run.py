@@ -18,7 +18,7 @@ HIGH = np.array([12.0, 11.0, 12.0, 10.0, 11.0])
 LOW = np.array([10.0, 9.0, 10.0, 8.5, 9.4])
 CLOSE = np.array([11.0, 10.0, 11.0, 9.5, 10.8])
 # atr_period=1 makes ATR[t] = TR[t]: TR[3] = 11 - 8.5 = 2.5, TR[4] = 11 - 9.4 = 1.6.
-BASE: dict[str, Any] = {"lookback": 3, "atr_period": 1, "stop_atr": 0.4}
+BASE: dict[str, Any] = {"lookback": 3, "atr_period": 1, "stop_atr": 0.4, "min_reward_risk": 1.0}
 
 
 def _mirror(

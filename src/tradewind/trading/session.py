@@ -1,0 +1,375 @@
+"""The modular trader (seed 004): a session of agents around the compiled bar loop.
+
+Python prepares what does not depend on the session's state — each agent's candles on its
+own timeframe, its strategy's setups over the whole panel (pure, causal), its universe
+(top pairs by 1-day quote volume, refreshed at each UTC day) — and hands them to
+:func:`tradewind.trading.session_kernel.advance` as one sorted list of setups. The kernel
+does everything that depends on state: open trades, budgets, open risk, allocation,
+the dry-run switch. A backtest advances over the whole clock; ``tradewind scan`` and the
+live node advance it row by row over new candles: the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tradewind.config.models import AgentConfig, FillsConfig, LifecycleConfig, SessionConfig
+from tradewind.data.markets import MarketRules
+from tradewind.data.panel import Panel, resample_panel
+from tradewind.domain.types import Timeframe
+from tradewind.engine.records import Pool, Status, new_trades
+from tradewind.errors import ConfigError
+from tradewind.portfolio.allocation import allocation_shares
+from tradewind.portfolio.ledger import R_INITIAL, new_ledger, transfer
+from tradewind.strategies.panel import PanelSetups, panel_setups
+from tradewind.strategies.universe import top_by_quote_volume
+from tradewind.trading import session_kernel as sk
+from tradewind.trading.cycle import lifecycle_params
+from tradewind.trading.schedule import due_timeframes
+
+__all__ = ["AgentView", "Session", "SetupEvents", "get_timeframes"]
+
+_DAY_NS = 86_400_000_000_000
+
+
+def get_timeframes(
+    now: pd.Timestamp, agents: Sequence[AgentConfig], last_acted: Mapping[str, pd.Timestamp]
+) -> dict[str, pd.Timestamp]:
+    """The agents' timeframes due at ``now`` (seed 004's ``get_timeframes``), each with the
+    open time of the candle it acts on: a 4h agent after 00:00, 04:00, …; a 1d agent once
+    a day; never twice for one candle (``last_acted``)."""
+    return due_timeframes(now, sorted({a.timeframe for a in agents}), last_acted)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    """What the session prepared for one agent."""
+
+    config: AgentConfig
+    panel: Panel  #: the agent's candles (its own timeframe)
+    setups: PanelSetups  #: (pair, agent bar) arrays
+    close_row: np.ndarray  #: clock row on which each agent bar closes
+    universe: np.ndarray  #: (agent bar, pair) rank in the universe then (0 = busiest; -1 out)
+
+
+@dataclass(frozen=True, slots=True)
+class SetupEvents:
+    """Every setup of every agent in the kernel's order: clock row, agent, universe rank."""
+
+    t: np.ndarray
+    agent: np.ndarray
+    pair: np.ndarray
+    bar: np.ndarray  #: the agent's own bar index
+    rejected: np.ndarray
+    ref: np.ndarray  #: the close the setup was decided at
+    level: np.ndarray
+    stop: np.ndarray
+    target: np.ndarray
+
+
+def _side(agent: AgentConfig) -> int:
+    return 1 if agent.side == "long" else -1
+
+
+def _universe_by_day(panel: Panel, pairs: int, day_rows: np.ndarray) -> np.ndarray:
+    """``(day, pair)`` rank in the universe of each day (0 = busiest, -1 = not in it): the
+    top ``pairs`` by quote volume over the day before the day's first row."""
+    out = np.full((len(day_rows), len(panel.symbols)), -1, dtype=np.int64)
+    for d, row in enumerate(day_rows.tolist()):
+        if row >= 1:
+            ranked = top_by_quote_volume(panel, row - 1, pairs, "1d")
+            out[d, ranked] = np.arange(len(ranked))
+    return out
+
+
+class Session:
+    """A session of agents over one panel (the clock): state arrays, setups, the bar loop."""
+
+    def __init__(
+        self,
+        panel: Panel,
+        agents: Sequence[AgentConfig],
+        *,
+        session: SessionConfig,
+        lifecycle: LifecycleConfig,
+        fills: FillsConfig,
+        rules: Mapping[str, MarketRules] | None = None,
+        expectancy_trades: int | None = None,
+        events: SetupEvents | None = None,
+    ) -> None:
+        """``events`` replaces the strategies' setups (tests, or setups from elsewhere);
+        it must be sorted as :meth:`_events` sorts."""
+        if not agents:
+            raise ConfigError("the session has no agents: declare [[agents]] in the config")
+        self.panel = panel
+        self.agents = list(agents)
+        self.cfg = session
+        self.tf = panel.timeframe
+        for agent in self.agents:
+            tf = Timeframe.parse(agent.timeframe)
+            if not tf.is_multiple_of(self.tf):
+                raise ConfigError(
+                    f"agent {agent.name!r}: timeframe {tf} is not a whole multiple of the "
+                    f"session's {self.tf} candles (data.timeframe); use {self.tf} or longer"
+                )
+        self.params = lifecycle_params(lifecycle, fills, self.tf)
+        self.sparams = (
+            float(session.risk_per_trade),
+            float(session.open_risk_cap),
+            float(session.allocation_floor),
+            float(session.dry_run_loss_days),
+        )
+        self.fields = np.array(
+            [panel.fields.index(f) for f in ("open", "high", "low", "close", "volume")],
+            dtype=np.int64,
+        )
+        mask = panel.mask
+        self.last_valid = np.where(
+            mask.any(axis=0), mask.shape[0] - 1 - np.argmax(mask[::-1], axis=0), -1
+        ).astype(np.int64)
+        known = rules or {}
+        rule_rows = [known.get(s, MarketRules()) for s in panel.symbols]
+        self.lot_step = np.array([r.lot_step for r in rule_rows], dtype=np.float64)
+        self.tick = np.array([r.tick for r in rule_rows], dtype=np.float64)
+        self.min_notional = np.array([max(r.min_notional, 0.0) for r in rule_rows])
+        stamps = panel.timestamps
+        step = self.tf.nanoseconds
+        self.day_end = ((stamps + step) // _DAY_NS) != (stamps // _DAY_NS)
+        self.views = self._prepare()
+        self.events = events if events is not None else self._events()
+        self._init_state(expectancy_trades or session.expectancy_trades)
+
+    # -- preparation (pure: depends on candles only) ---------------------------------------
+
+    def _prepare(self) -> list[AgentView]:
+        base = self.panel
+        n_t = len(base.timestamps)
+        # A decision at the close of row r belongs to the UTC day in which that close falls;
+        # the universe of that day is ranked on the day before it.
+        close_ns = base.timestamps + self.tf.nanoseconds
+        day_of_row = close_ns // _DAY_NS
+        first_row_of_day = np.searchsorted(base.timestamps, day_of_row * _DAY_NS, side="left")
+        panels: dict[str, Panel] = {}
+        columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        universes: dict[int, np.ndarray] = {}
+        views: list[AgentView] = []
+        day_starts = np.unique(first_row_of_day)
+        for agent in self.agents:
+            tf = Timeframe.parse(agent.timeframe)
+            if tf.name not in panels:
+                panels[tf.name] = resample_panel(base, tf)
+            apanel = panels[tf.name]
+            if tf.name not in columns:
+                columns[tf.name] = (
+                    apanel.asset_major("high", "low", "close"),
+                    np.ascontiguousarray(apanel.mask.T),
+                )
+            hlc, valid = columns[tf.name]
+            setups = panel_setups(
+                agent.strategy, _side(agent), agent.strategy_params, hlc[0], hlc[1], hlc[2], valid
+            )
+            last_open = apanel.timestamps + tf.nanoseconds - self.tf.nanoseconds
+            close_row = ((last_open - int(base.timestamps[0])) // self.tf.nanoseconds).astype(
+                np.int64
+            )
+            ok = (close_row >= 0) & (close_row < n_t)
+            n = agent.selection.pairs
+            if n not in universes:
+                universes[n] = _universe_by_day(base, n, day_starts)
+            by_day = universes[n]
+            rank = np.full((len(apanel.timestamps), len(base.symbols)), -1, dtype=np.int64)
+            day = np.searchsorted(day_starts, first_row_of_day[close_row[ok]])
+            rank[ok] = by_day[day]
+            views.append(AgentView(agent, apanel, setups, close_row, rank))
+        return views
+
+    def _events(self) -> SetupEvents:
+        parts: list[tuple[np.ndarray, ...]] = []
+        n_t = len(self.panel.timestamps)
+        for a, view in enumerate(self.views):
+            s = view.setups
+            hit = (s.entry | s.rejected) & (view.universe.T >= 0)
+            pairs, bars = np.nonzero(hit)
+            rows = view.close_row[bars]
+            keep = (rows >= 0) & (rows < n_t)
+            pairs, bars, rows = pairs[keep], bars[keep], rows[keep]
+            # Within a row and an agent, the busiest pair of the day's universe goes first.
+            rank = view.universe[bars, pairs]
+            parts.append(
+                (
+                    rows,
+                    np.full(len(rows), a, np.int64),
+                    pairs.astype(np.int64),
+                    bars.astype(np.int64),
+                    s.rejected[pairs, bars] & ~s.entry[pairs, bars],
+                    view.panel.field("close")[bars, pairs] if len(bars) else np.zeros(0),
+                    s.level[pairs, bars],
+                    s.stop[pairs, bars],
+                    s.target[pairs, bars],
+                    rank,
+                )
+            )
+        cols = [np.concatenate([p[i] for p in parts]) for i in range(10)]
+        # One integer key (row, agent, rank; each pair has one rank per day) sorts them.
+        n_p = len(self.panel.symbols)
+        key = (cols[0] * len(self.views) + cols[1]) * n_p + cols[9]
+        order = np.argsort(key)
+        cols = [c[order] for c in cols]
+        return SetupEvents(
+            t=np.ascontiguousarray(cols[0]),
+            agent=np.ascontiguousarray(cols[1]),
+            pair=np.ascontiguousarray(cols[2]),
+            bar=np.ascontiguousarray(cols[3]),
+            rejected=np.ascontiguousarray(cols[4], dtype=np.bool_),
+            ref=np.ascontiguousarray(cols[5], dtype=np.float64),
+            level=np.ascontiguousarray(cols[6], dtype=np.float64),
+            stop=np.ascontiguousarray(cols[7], dtype=np.float64),
+            target=np.ascontiguousarray(cols[8], dtype=np.float64),
+        )
+
+    # -- state -------------------------------------------------------------------------
+
+    def _init_state(self, expectancy_trades: int) -> None:
+        n_agents = len(self.agents)
+        n_pairs = len(self.panel.symbols)
+        n_t = len(self.panel.timestamps)
+        # Starting sizes; the kernel stops before a row that might not fit and they grow.
+        self.trades = new_trades(1024)
+        self.open_list = np.zeros(1024, dtype=np.int64)
+        self.ledger = new_ledger(4096)
+        self.modes = np.zeros(64, dtype=sk.MODE_DTYPE)
+        self.counters = np.zeros(sk.N_COUNTERS, dtype=np.int64)
+        self.pools = np.zeros((n_agents, 7), dtype=np.float64)
+        self.equity = np.full(n_t, np.nan)
+        self.last_close = np.full(n_pairs, np.nan)
+        self.agent_side = np.array([_side(a) for a in self.agents], dtype=np.int64)
+        self.agent_switch = np.array([a.dry_run_switch for a in self.agents], dtype=np.int64)
+        self.agent_mode = np.zeros(n_agents, dtype=np.int64)
+        self.agent_streak = np.zeros(n_agents, dtype=np.int64)
+        self.day_pnl = np.zeros(n_agents)
+        self.day_paper = np.zeros(n_agents)
+        self.r_hist = np.zeros((n_agents, expectancy_trades))
+        self.r_count = np.zeros(n_agents, dtype=np.int64)
+        self.open_slot = np.full((n_agents, n_pairs), -1, dtype=np.int64)
+        self.last_level = np.full((n_agents, n_pairs), np.nan)
+        self.bar_at = np.full((n_agents, n_t), -1, dtype=np.int64)
+        trails = []
+        offsets = np.zeros(n_agents, dtype=np.int64)
+        bars = np.zeros(n_agents, dtype=np.int64)
+        at = 0
+        for a, view in enumerate(self.views):
+            ok = (view.close_row >= 0) & (view.close_row < n_t)
+            self.bar_at[a, view.close_row[ok]] = np.flatnonzero(ok)
+            trail = np.ascontiguousarray(view.setups.trail, dtype=np.float64)
+            offsets[a] = at
+            bars[a] = trail.shape[1]
+            trails.append(trail.ravel())
+            at += trail.size
+        self.trail = np.concatenate(trails) if trails else np.zeros(0)
+        self.trail_offset = offsets
+        self.trail_bars = bars
+        shares = allocation_shares(self.cfg.capital, np.zeros(n_agents), 1.0)
+        for a in range(n_agents):
+            transfer(
+                self.pools,
+                self.ledger,
+                self.counters,
+                sk.C_NLEDGER,
+                0,
+                float(shares[a]),
+                Pool.SESSION,
+                Pool.MAIN,
+                R_INITIAL,
+                -1,
+                a,
+            )
+        self.next_t = 0
+
+    # -- running -------------------------------------------------------------------------
+
+    def step(self, t1: int) -> None:
+        """Advance the clock to row ``t1`` (exclusive)."""
+        t1 = min(t1, len(self.panel.timestamps))
+        while self.next_t < t1:
+            self.next_t = self._advance(t1)
+            if self.next_t < t1:
+                self._grow()
+
+    def _grow(self) -> None:
+        """Double every capacity (the kernel does not say which one ran short)."""
+        trades = new_trades(2 * len(self.trades))
+        trades[: len(self.trades)] = self.trades
+        self.trades = trades
+        self.open_list = np.concatenate([self.open_list, np.zeros_like(self.open_list)])
+        ledger = new_ledger(2 * len(self.ledger) + 4 * len(self.open_list))
+        ledger[: len(self.ledger)] = self.ledger
+        self.ledger = ledger
+        self.modes = np.concatenate(
+            [self.modes, np.zeros(len(self.modes) + len(self.agents), self.modes.dtype)]
+        )
+
+    def _advance(self, t1: int) -> int:
+        e = self.events
+        next_t: int = sk.advance(
+            self.trades,
+            self.counters,
+            self.open_list,
+            self.pools,
+            self.ledger,
+            self.modes,
+            self.equity,
+            self.last_close,
+            self.panel.values,
+            self.fields,
+            self.panel.mask,
+            self.last_valid,
+            self.day_end,
+            self.lot_step,
+            self.tick,
+            self.min_notional,
+            self.agent_side,
+            self.agent_switch,
+            self.agent_mode,
+            self.agent_streak,
+            self.day_pnl,
+            self.day_paper,
+            self.r_hist,
+            self.r_count,
+            self.open_slot,
+            self.last_level,
+            self.bar_at,
+            self.trail,
+            self.trail_offset,
+            self.trail_bars,
+            e.t,
+            e.agent,
+            e.pair,
+            e.rejected,
+            e.ref,
+            e.level,
+            e.stop,
+            e.target,
+            self.params,
+            self.sparams,
+            self.next_t,
+            t1,
+        )
+        return next_t
+
+    def run(self) -> None:
+        """The whole clock."""
+        self.step(len(self.panel.timestamps))
+
+    @property
+    def n_trades(self) -> int:
+        return int(self.counters[sk.C_NTRADES])
+
+    def open_trades(self) -> np.ndarray:
+        """Trades still pending or active."""
+        tr = self.trades[: self.n_trades]
+        out: np.ndarray = tr[(tr["status"] == Status.PENDING) | (tr["status"] == Status.ACTIVE)]
+        return out

@@ -1,0 +1,278 @@
+"""The modular trader's session: clock, open-risk cap, sim trades, allocation, books."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tradewind.config.models import AgentConfig, FillsConfig, LifecycleConfig, SessionConfig
+from tradewind.data.panel import DEFAULT_FIELDS, Panel
+from tradewind.data.synthetic import generate_market
+from tradewind.domain.types import Timeframe
+from tradewind.engine.records import ExitReason, Kind, Pool, Status
+from tradewind.errors import ConfigError
+from tradewind.portfolio.risk import risk_size
+from tradewind.trading import session_kernel as sk
+from tradewind.trading.session import Session, SetupEvents, get_timeframes
+
+HOUR = 3_600_000_000_000
+FEE = 0.0015
+
+
+def _market_panel(pairs: int = 6, days: int = 30, seed: int = 5) -> Panel:
+    market = generate_market(pairs=pairs, timeframe="1h", days=days, seed=seed)
+    names = sorted(market.frames)
+    first = min(int(f["timestamp"].iloc[0].value) for f in market.frames.values())
+    last = max(int(f["timestamp"].iloc[-1].value) for f in market.frames.values())
+    n_t = (last - first) // HOUR + 1
+    values = np.full((n_t, len(names), 5), np.nan)
+    mask = np.zeros((n_t, len(names)), bool)
+    for p, name in enumerate(names):
+        f = market.frames[name]
+        rows = (f["timestamp"].to_numpy(dtype="datetime64[ns]").view("int64") - first) // HOUR
+        values[rows, p] = f[list(DEFAULT_FIELDS)].to_numpy()
+        mask[rows, p] = True
+    grid = first + HOUR * np.arange(n_t, dtype=np.int64)
+    return Panel(Timeframe.parse("1h"), grid, tuple(names), DEFAULT_FIELDS, values, mask)
+
+
+def _flat_panel(pairs: int, rows: int, price: float = 100.0) -> Panel:
+    """Prices that never move: no stop or target is ever touched."""
+    values = np.zeros((rows, pairs, 5))
+    values[..., :4] = price
+    values[..., 4] = 1e6
+    grid = pd.Timestamp("2024-01-01", tz="UTC").value + HOUR * np.arange(rows, dtype=np.int64)
+    names = tuple(f"P{i}USDT" for i in range(pairs))
+    return Panel(
+        Timeframe.parse("1h"), grid, names, DEFAULT_FIELDS, values, np.ones((rows, pairs), bool)
+    )
+
+
+def _agents() -> list[AgentConfig]:
+    out = []
+    for strategy, params in (
+        ("channel_run", {"lookback": 48, "entry": "mid", "goal": "edge"}),
+        ("trail_fractals", {"width": 5}),
+    ):
+        for tf in ("1h", "4h", "1d"):
+            out.append(
+                AgentConfig(
+                    name=f"{strategy}-{tf}",
+                    strategy=strategy,  # type: ignore[arg-type]
+                    side="long",
+                    timeframe=tf,
+                    params={**params, "lookback": 10}
+                    if strategy == "channel_run" and tf == "1d"
+                    else params,
+                    selection={"pairs": 4},  # type: ignore[arg-type]
+                )
+            )
+    return out
+
+
+def _session(panel: Panel, agents: list[AgentConfig], **cfg: float) -> Session:
+    return Session(
+        panel,
+        agents,
+        session=SessionConfig(**cfg),  # type: ignore[arg-type]
+        lifecycle=LifecycleConfig(),
+        fills=FillsConfig(fee=FEE, slippage=0.0),
+    )
+
+
+@pytest.fixture(scope="module")
+def ran() -> Session:
+    session = _session(_market_panel(), _agents(), open_risk_cap=0.03)
+    session.run()
+    return session
+
+
+def test_agents_act_only_on_their_own_candle_closes(ran: Session) -> None:
+    tr = ran.trades[: ran.n_trades]
+    assert len(tr) > 20
+    stamps = ran.panel.timestamps
+    for a, agent in enumerate(ran.agents):
+        mine = tr[tr["agent"] == a]
+        assert len(mine) > 0, agent.name
+        closes = stamps[mine["nominated_t"]] + HOUR
+        assert (closes % Timeframe.parse(agent.timeframe).nanoseconds == 0).all(), agent.name
+        # ...and enters at the very next candle's open, never earlier.
+        entered = mine[mine["entry_t"] >= 0]
+        assert (entered["entry_t"] == entered["nominated_t"] + 1).all()
+
+
+def test_every_setup_in_the_universe_becomes_a_real_or_sim_trade_once(ran: Session) -> None:
+    tr = ran.trades[: ran.n_trades]
+    assert set(np.unique(tr["kind"])) == {Kind.REAL, Kind.SIM}
+    sim = tr[tr["kind"] == Kind.SIM]
+    assert (sim["reason"] > 0).all()
+    assert sk.SIM_OPEN_RISK in set(sim["reason"].tolist())
+    # One trade per agent and pair at a time.
+    for a in range(len(ran.agents)):
+        for p in range(len(ran.panel.symbols)):
+            mine = tr[(tr["agent"] == a) & (tr["pair"] == p) & (tr["entry_t"] >= 0)]
+            ends = np.where(mine["exit_t"] >= 0, mine["exit_t"], 10**9)
+            assert (mine["nominated_t"][1:] >= ends[:-1]).all()
+
+
+def test_books_balance_and_equity_is_capital_plus_realised_pnl(ran: Session) -> None:
+    # Each agent's book sums to zero over all accounts; together they hold the capital
+    # plus the realised P/L of real trades.
+    assert np.allclose(ran.pools.sum(axis=1), 0.0, atol=1e-6)
+    tr = ran.trades[: ran.n_trades]
+    real = tr[(tr["kind"] == Kind.REAL) & (tr["status"] == Status.CLOSED)]
+    held = ran.pools[:, : Pool.PNL].sum()
+    assert held == pytest.approx(ran.cfg.capital + real["pnl"].sum(), rel=1e-9)
+    assert (ran.pools[:, : Pool.PNL] >= -1e-6).all()
+    assert ran.open_trades().size == 0  # the run's end settles everything
+    assert ran.equity[-1] == pytest.approx(held, rel=1e-9)
+
+
+def test_daily_allocation_gives_out_exactly_the_capital(ran: Session) -> None:
+    # Rebalancing moves money between agents through the session account: what the
+    # session received equals what it gave, each day.
+    led = ran.ledger[: int(ran.counters[sk.C_NLEDGER])]
+    moves = led[(led["src"] == Pool.SESSION) | (led["dst"] == Pool.SESSION)]
+    assert len(moves) > 0
+    for t in np.unique(moves["t"]):
+        day = moves[moves["t"] == t]
+        given = day["amount"][day["src"] == Pool.SESSION].sum()
+        taken = day["amount"][day["dst"] == Pool.SESSION].sum()
+        if t > 0:
+            assert given == pytest.approx(taken, rel=1e-9, abs=1e-6)
+    assert -ran.pools[:, Pool.SESSION].sum() == pytest.approx(ran.cfg.capital)
+
+
+def _events(rows: list[tuple[int, int, int, float, float]]) -> SetupEvents:
+    """(row, agent, pair, ref, stop) setups, long, no target."""
+    arr = np.array(rows, dtype=np.float64)
+    n = len(rows)
+    return SetupEvents(
+        t=arr[:, 0].astype(np.int64),
+        agent=arr[:, 1].astype(np.int64),
+        pair=arr[:, 2].astype(np.int64),
+        bar=arr[:, 0].astype(np.int64),
+        rejected=np.zeros(n, bool),
+        ref=arr[:, 3].copy(),
+        level=arr[:, 3].copy(),
+        stop=arr[:, 4].copy(),
+        target=np.full(n, np.nan),
+    )
+
+
+def _agent(name: str = "a", tf: str = "1h") -> AgentConfig:
+    return AgentConfig(name=name, strategy="trail_fractals", side="long", timeframe=tf)
+
+
+@pytest.mark.parametrize("cap", [0.004, 0.007, 0.01])
+def test_open_risk_cap_refuses_exactly_the_trades_that_would_breach_it(cap: float) -> None:
+    rng = np.random.default_rng(int(cap * 1000))
+    pairs = 12
+    stops = 100.0 - rng.uniform(2.0, 8.0, pairs)
+    rows = [(10, 0, p, 100.0, float(stops[p])) for p in range(pairs)]
+    session = _session(
+        _flat_panel(pairs, 30),
+        [_agent()],
+        capital=100_000.0,
+        risk_per_trade=0.002,
+        open_risk_cap=cap,
+    )
+    session = Session(
+        session.panel,
+        session.agents,
+        session=session.cfg,
+        lifecycle=LifecycleConfig(),
+        fills=FillsConfig(fee=FEE, slippage=0.0),
+        events=_events(rows),
+    )
+    session.step(11)
+    tr = session.trades[: session.n_trades]
+    assert len(tr) == pairs
+    # The oracle: portfolio.risk.risk_size, taking the setups in order.
+    taken = 0.0
+    expected = []
+    for p in range(pairs):
+        s = risk_size(
+            equity=100_000.0,
+            risk_fraction=0.002,
+            entry=100.0,
+            stop=float(stops[p]),
+            side=1,
+            budget=math.inf,
+            fee=FEE,
+            open_risk_now=taken,
+            open_risk_cap=cap,
+        )
+        expected.append(s.qty > 0)
+        if s.qty > 0:
+            taken += s.risk
+            assert tr["target_qty"][p] == pytest.approx(s.qty, rel=1e-12)
+    got = (tr["kind"] == Kind.REAL).tolist()
+    assert got == expected
+    assert 0 < sum(got) < pairs  # the cap binds in every case
+    refused = tr[tr["kind"] == Kind.SIM]
+    assert (refused["reason"] == sk.SIM_OPEN_RISK).all()
+    # Refused setups are followed on paper like the real ones: they enter next bar.
+    session.step(12)
+    tr = session.trades[: session.n_trades]
+    assert (tr["status"] == Status.ACTIVE).all()
+
+
+def test_no_budget_and_dry_run_make_sim_trades_with_their_reason() -> None:
+    rows = [(5, 0, 0, 100.0, 95.0), (5, 0, 1, 100.0, 95.0)]
+    session = Session(
+        _flat_panel(2, 20),
+        [_agent()],
+        session=SessionConfig(capital=1_000.0, risk_per_trade=0.2, open_risk_cap=1.0),
+        lifecycle=LifecycleConfig(),
+        fills=FillsConfig(fee=FEE, slippage=0.0),
+        events=_events(rows),
+    )
+    session.step(6)
+    tr = session.trades[: session.n_trades]
+    # The first takes all the budget (risk 20 % of 1,000 over a 5-wide stop wants ~40
+    # units = 4,000, capped by the budget); nothing is left for the second.
+    assert tr["kind"].tolist() == [Kind.REAL, Kind.SIM]
+    assert tr["reason"][1] == sk.SIM_NO_BUDGET
+    assert session.pools[0, Pool.MAIN] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_an_entry_past_its_stop_at_the_open_is_void() -> None:
+    panel = _flat_panel(1, 10)
+    panel.values[6, 0, 0] = 94.0  # the next open gaps below the stop
+    session = Session(
+        panel,
+        [_agent()],
+        session=SessionConfig(),
+        lifecycle=LifecycleConfig(),
+        fills=FillsConfig(fee=FEE, slippage=0.0),
+        events=_events([(5, 0, 0, 100.0, 95.0)]),
+    )
+    session.run()
+    tr = session.trades[0]
+    assert tr["status"] == Status.EXPIRED
+    assert tr["exit_reason"] == ExitReason.INVALID
+    assert session.pools[0, Pool.MAIN] == pytest.approx(session.cfg.capital)
+
+
+def test_timeframes_finer_than_the_clock_are_refused() -> None:
+    with pytest.raises(ConfigError, match="not a whole multiple"):
+        _session(_flat_panel(1, 10), [_agent(tf="15m")])
+
+
+def test_get_timeframes_runs_each_agent_once_per_close() -> None:
+    agents = [_agent("a", "1h"), _agent("b", "4h"), _agent("c", "1d")]
+    seen: dict[str, pd.Timestamp] = {}
+    acted = {"1h": 0, "4h": 0, "1d": 0}
+    now = pd.Timestamp("2024-01-01 00:00", tz="UTC")
+    while now < pd.Timestamp("2024-01-03 00:00", tz="UTC"):
+        now += pd.Timedelta(minutes=15)
+        for tf, candle in get_timeframes(now, agents, seen).items():
+            acted[tf] += 1
+            seen[tf] = candle
+        assert get_timeframes(now, agents, seen) == {}  # a second pass: nothing due
+    # The first pass acts on the last candle closed before it; then once per close.
+    assert acted == {"1h": 1 + 48, "4h": 1 + 12, "1d": 1 + 2}
