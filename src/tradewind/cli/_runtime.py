@@ -95,7 +95,7 @@ class Runtime:
     def note(self, message: str) -> None:
         """A human note on stderr (silent with --quiet or --json)."""
         if not (self.quiet or self.json):
-            self.err.print(message)
+            self.err.print(message, markup=False, highlight=False)
 
     def emit(self, payload: dict[str, Any], human: Callable[[Console], None]) -> None:
         """Report a result: JSON on stdout with --json, else the human rendering.

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tradewind import __version__
@@ -207,14 +208,16 @@ def main(argv: list[str] | None = None) -> None:
     except TradewindError as exc:
         if debug:
             traceback.print_exc()
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False
+        )
         sys.exit(exc.exit_code)
     except typer.TyperException as exc:  # usage errors: typer's own message and code 2
         show = getattr(exc, "show", None)
         if callable(show):
             show()
         else:
-            Console(stderr=True).print(f"error: {exc.format_message()}", highlight=False)
+            Console(stderr=True).print(f"error: {escape(exc.format_message())}", highlight=False)
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         Console(stderr=True).print("interrupted")
@@ -223,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             traceback.print_exc()
         Console(stderr=True, soft_wrap=True).print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
             "(re-run with --debug for the traceback, and please report it)",
             highlight=False,
         )

@@ -1,4 +1,4 @@
-"""``tradewind backtest``: the cycle trader over stored candles, summary and run folder."""
+"""``tradewind backtest``: the cycle trader or a session of agents over stored candles."""
 
 from __future__ import annotations
 
@@ -20,8 +20,23 @@ from tradewind.cli._runtime import (
     TimeframeOpt,
     make_runtime,
 )
+from tradewind.errors import ConfigError
 
 __all__ = ["backtest_command", "human_summary", "run_backtest_cli"]
+
+
+def which_trader(rt: Runtime) -> str:
+    """``cycle`` or ``session``: ``backtest.trader``, where ``auto`` means the session when
+    ``[[agents]]`` are configured."""
+    trader = rt.settings.backtest.trader
+    if trader == "auto":
+        return "session" if rt.settings.agents else "cycle"
+    if trader == "session" and not rt.settings.agents:
+        raise ConfigError(
+            "backtest.trader = 'session' but the config declares no [[agents]]; "
+            "add some (see docs/configuration.md) or use --trader cycle"
+        )
+    return trader
 
 
 def run_backtest_cli(rt: Runtime) -> dict[str, Any]:
@@ -36,6 +51,18 @@ def run_backtest_cli(rt: Runtime) -> dict[str, Any]:
     if settings.data.exchange == SYNTH_EXCHANGE and not store_exists:
         rt.note("no synthetic market yet: generating it first")
         run_synth(rt)
+    if which_trader(rt) == "session":
+        from tradewind.backtest.session_run import run_session_backtest
+
+        if settings.backtest.detail:
+            raise ConfigError(
+                "backtest.detail (lower-timeframe resolution) is implemented for the cycle "
+                "trader only; the session steps trades on data.timeframe candles — use a "
+                "shorter data.timeframe instead"
+            )
+        with rt.progress() as bar:
+            bar.add_task("backtest: session of agents", total=None)
+            return run_session_backtest(settings).summary
     with rt.progress() as bar:
         task = bar.add_task("backtest: cycle trader", total=None)
 
@@ -47,11 +74,47 @@ def run_backtest_cli(rt: Runtime) -> dict[str, Any]:
     return result.summary
 
 
+def _session_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    sims = summary.get("sim_reasons", {})
+    return [
+        ("agents", str(len(summary["agents"]))),
+        ("setups seen", f"{summary['setups']:,}"),
+        ("sim trades by reason", ", ".join(f"{k} {v}" for k, v in sorted(sims.items())) or "none"),
+        (
+            "time",
+            f"prepare {summary['timings_s']['prepare']:.2f} s, run "
+            f"{summary['timings_s']['run']:.2f} s, load {summary['timings_s']['load']:.2f} s",
+        ),
+    ]
+
+
+def _agent_table(summary: dict[str, Any]) -> Table:
+    table = Table(title="Agents")
+    for col in ("agent", "tf", "real", "sim", "P/L", "win", "mean R", "mode"):
+        table.add_column(col, justify="left" if col in ("agent", "tf", "mode") else "right")
+    for a in summary["agents"]:
+        win = a["win_rate"]
+        mean_r = a["mean_r"]
+        table.add_row(
+            a["agent"],
+            a["timeframe"],
+            str(a["real_trades"]),
+            str(a["sim_trades"]),
+            f"{a['pnl']:,.2f}",
+            "n/a" if win != win else f"{win:.0%}",
+            "n/a" if mean_r != mean_r else f"{mean_r:+.2f}",
+            a["mode"],
+        )
+    return table
+
+
 def human_summary(summary: dict[str, Any]) -> Any:
     def render(out: Console) -> None:
         m = summary["metrics"]
         data = summary["data"]
-        table = Table(title="Backtest: cycle trader", show_header=False)
+        session = summary.get("trader") == "session"
+        title = "Backtest: session of agents" if session else "Backtest: cycle trader"
+        table = Table(title=title, show_header=False)
 
         def pct(x: float | None) -> str:
             return "n/a" if x is None else f"{x:+.2%}"
@@ -90,22 +153,29 @@ def human_summary(summary: dict[str, Any]) -> Any:
                     else " (stop assumed first)"
                 ),
             ),
-            (
-                "cycles",
-                f"{summary['cycles']['total']} ({summary['cycles']['dry_run']} dry-run, "
-                f"{summary['cycles']['converted']} converted to live)",
-            ),
-            (
-                "time",
-                f"run {summary['timings_s']['run']:.2f} s, compile "
-                f"{summary['timings_s']['compile']:.1f} s, load "
-                f"{summary['timings_s']['load']:.2f} s",
-            ),
-            ("seed, config hash", f"{summary['seed']}, {summary['config_hash'][:12]}"),
         ]
+        if session:
+            rows += _session_rows(summary)
+        else:
+            rows += [
+                (
+                    "cycles",
+                    f"{summary['cycles']['total']} ({summary['cycles']['dry_run']} dry-run, "
+                    f"{summary['cycles']['converted']} converted to live)",
+                ),
+                (
+                    "time",
+                    f"run {summary['timings_s']['run']:.2f} s, compile "
+                    f"{summary['timings_s']['compile']:.1f} s, load "
+                    f"{summary['timings_s']['load']:.2f} s",
+                ),
+            ]
+        rows.append(("seed, config hash", f"{summary['seed']}, {summary['config_hash'][:12]}"))
         for key, value in rows:
             table.add_row(key, value)
         out.print(table)
+        if session:
+            out.print(_agent_table(summary))
         if summary.get("run_dir"):
             out.print(f"run folder: {summary['run_dir']}")
 
@@ -131,13 +201,21 @@ def backtest_command(
         ),
     ] = None,
     seed: SeedOpt = None,
+    trader: Annotated[
+        str | None,
+        typer.Option(
+            "--trader",
+            help="cycle, session (the [[agents]]) or auto (session when agents exist).",
+        ),
+    ] = None,
     save: Annotated[
         bool | None, typer.Option("--save/--no-save", help="Write the run folder.")
     ] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Backtest the cycle trader over stored candles; print a summary, save a run folder."""
+    """Backtest the cycle trader or the session of [[agents]] over stored candles; print a
+    summary, save a run folder and record the run in the trade book."""
     rt = make_runtime(
         ctx,
         config=config,
@@ -153,6 +231,7 @@ def backtest_command(
             "backtest.end": end,
             "backtest.save": save,
             "backtest.detail": detail,
+            "backtest.trader": trader,
             "seed": seed,
         },
     )

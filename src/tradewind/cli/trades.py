@@ -59,33 +59,18 @@ def list_trades(
     rt = make_runtime(ctx, config=config, home=home, json_out=json_out, quiet=quiet)
     with _book(rt) as book:
         frame = book.trades(**_filters(run, kind, pair, agent), limit=limit, offset=offset)
-    cols = [
-        "id",
-        "run_id",
-        "kind",
-        "pair",
-        "side",
-        "status",
-        "entry_at",
-        "entry_price",
-        "exit_at",
-        "exit_price",
-        "exit_reason",
-        "pnl",
-    ]
-    rows = json.loads(
-        frame.loc[:, [c for c in cols if c in frame]].to_json(orient="records", date_format="iso")
-    )
+    rows = json.loads(frame.to_json(orient="records", date_format="iso"))
 
     def human(out: Console) -> None:
         table = Table(title=f"trades ({len(rows)} shown; --json for every column)")
-        for col in ("id", "run", "kind", "pair", "entry (UTC)", "exit reason", "pnl"):
+        for col in ("id", "run", "agent", "kind", "pair", "entry (UTC)", "exit reason", "pnl"):
             table.add_column(col)
         for row in rows:
             pnl = row.get("pnl")
             table.add_row(
                 str(row["id"]),
                 str(row["run_id"]),
+                str(row.get("agent") or "-"),
                 str(row["kind"]),
                 str(row["pair"]),
                 str(row.get("entry_at") or "")[:16],
