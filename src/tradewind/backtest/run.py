@@ -27,7 +27,7 @@ from tradewind import __version__
 from tradewind.backtest.metrics import summarize
 from tradewind.config import Settings, config_hash, resolved_dict
 from tradewind.data.markets import load_market_rules
-from tradewind.data.panel import Panel, load_panel
+from tradewind.data.panel import Panel, load_panel, row_times
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe, parse_utc, utc_now
 from tradewind.engine.records import EXIT_NAMES, KIND_NAMES, POOL_NAMES, STATUS_NAMES, Status
@@ -67,14 +67,6 @@ def data_fingerprint(panel: Panel) -> str:
     return digest.hexdigest()
 
 
-def _times(index: pd.DatetimeIndex, rows: np.ndarray) -> pd.Series:
-    rows = np.asarray(rows, dtype=np.int64)
-    out = pd.Series(pd.NaT, index=range(len(rows)), dtype="datetime64[ns, UTC]")
-    ok = rows >= 0
-    out[ok] = index[rows[ok]]
-    return out
-
-
 def _trade_tables(trader: CycleTrader) -> tuple[pd.DataFrame, pd.DataFrame]:
     tr = trader.trades[: trader.n_trades]
     index = trader.panel.index
@@ -88,17 +80,17 @@ def _trade_tables(trader: CycleTrader) -> tuple[pd.DataFrame, pd.DataFrame]:
             "pair": symbols[tr["pair"]],
             "side": tr["side"],
             "status": np.array(STATUS_NAMES)[tr["status"]],
-            "nominated_time": _times(index, tr["nominated_t"]),
+            "nominated_time": row_times(index, tr["nominated_t"]),
             "p0": tr["p0"],
             "limit": tr["limit"],
             "window_stop": tr["window_stop"],
             "alloc": tr["alloc"],
-            "entry_time": _times(index, tr["entry_t"]),
+            "entry_time": row_times(index, tr["entry_t"]),
             "entry_price": np.where(tr["entry_t"] >= 0, tr["entry_price"], np.nan),
             "qty": tr["qty"],
             "cost": tr["cost"],
             "legs": tr["legs"],
-            "exit_time": _times(index, tr["exit_t"]),
+            "exit_time": row_times(index, tr["exit_t"]),
             "exit_price": np.where(tr["status"] == Status.CLOSED, tr["exit_price"], np.nan),
             "exit_reason": np.array(EXIT_NAMES)[tr["exit_reason"]],
             "pnl": tr["pnl"],
@@ -115,12 +107,12 @@ def _trade_tables(trader: CycleTrader) -> tuple[pd.DataFrame, pd.DataFrame]:
             "of_kind": np.array(KIND_NAMES)[done["kind"]],
             "pair": symbols[done["pair"]],
             "side": done["side"],
-            "entry_time": _times(index, done["entry_t"]),
+            "entry_time": row_times(index, done["entry_t"]),
             "entry_price": done["entry_price"],
-            "closed_time": _times(index, done["exit_t"]),
+            "closed_time": row_times(index, done["exit_t"]),
             "closed_price": done["exit_price"],
             "closed_reason": np.array(EXIT_NAMES)[done["exit_reason"]],
-            "exit_time": _times(index, done["track_exit_t"]),
+            "exit_time": row_times(index, done["track_exit_t"]),
             "exit_price": done["track_exit_price"],
             "exit_reason": np.array(EXIT_NAMES)[done["track_reason"]],
             "cost": done["cost"],
@@ -137,7 +129,7 @@ def _ledger_table(trader: CycleTrader) -> pd.DataFrame:
     names = np.array(POOL_NAMES)
     return pd.DataFrame(
         {
-            "time": _times(trader.panel.index, led["t"]),
+            "time": row_times(trader.panel.index, led["t"]),
             "amount": led["amount"],
             "from": names[led["src"]],
             "to": names[led["dst"]],
@@ -155,10 +147,10 @@ def _cycle_table(trader: CycleTrader) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "cycle": cy["id"],
-            "start_time": _times(index, cy["start_t"]),
-            "end_time": _times(index, cy["end_t"]),
+            "start_time": row_times(index, cy["start_t"]),
+            "end_time": row_times(index, cy["end_t"]),
             "mode": modes[cy["mode"]],
-            "converted_time": _times(index, cy["converted_t"]),
+            "converted_time": row_times(index, cy["converted_t"]),
             "pnl": cy["pnl"],
             "paper_pnl": cy["paper_pnl"],
             "trades": cy["trades"],

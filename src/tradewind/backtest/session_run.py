@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from tradewind import __version__
@@ -21,7 +20,6 @@ from tradewind.backtest.run import (
     _metric_trades,
     _record,
     _save,
-    _times,
     data_fingerprint,
     load_backtest_panel,
 )
@@ -29,143 +27,10 @@ from tradewind.config import Settings, config_hash
 from tradewind.data.markets import load_market_rules
 from tradewind.data.panel import Panel
 from tradewind.data.store import CandleStore
-from tradewind.engine.records import EXIT_NAMES, KIND_NAMES, POOL_NAMES, STATUS_NAMES, Status
-from tradewind.portfolio.ledger import LEDGER_REASONS
-from tradewind.trading import session_kernel as sk
 from tradewind.trading.session import Session
+from tradewind.trading.session_report import agent_table, mode_switches, session_tables
 
-__all__ = ["agent_table", "run_session_backtest", "session_tables"]
-
-
-def _r_multiple(tr: np.ndarray, pnl: np.ndarray) -> np.ndarray:
-    risk = tr["qty"] * np.abs(tr["entry_price"] - tr["initial_stop"])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(risk > 0, pnl / np.where(risk > 0, risk, 1.0), np.nan)
-
-
-def session_tables(session: Session) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Trades, tracked continuations and ledger of a session, with agent names."""
-    tr = session.trades[: session.n_trades]
-    index = session.panel.index
-    symbols = np.array(session.panel.symbols)
-    names = np.array([a.name for a in session.agents])
-    tfs = np.array([a.timeframe for a in session.agents])
-    closed = tr["status"] == Status.CLOSED
-    entered = tr["entry_t"] >= 0
-    trades = pd.DataFrame(
-        {
-            "id": tr["id"],
-            "agent": names[tr["agent"]],
-            "timeframe": tfs[tr["agent"]],
-            "kind": np.array(KIND_NAMES)[tr["kind"]],
-            "sim_reason": np.array(sk.SIM_REASONS)[tr["reason"]],
-            "pair": symbols[tr["pair"]],
-            "side": tr["side"],
-            "status": np.array(STATUS_NAMES)[tr["status"]],
-            "nominated_time": _times(index, tr["nominated_t"]),
-            "p0": tr["p0"],
-            "limit": tr["limit"],
-            "alloc": tr["alloc"],
-            "entry_time": _times(index, tr["entry_t"]),
-            "entry_price": np.where(entered, tr["entry_price"], np.nan),
-            "initial_stop": tr["initial_stop"],
-            "stop": tr["stop"],
-            "target": tr["target"],
-            "qty": np.where(entered, tr["qty"], tr["target_qty"]),
-            "cost": tr["cost"],
-            "legs": tr["legs"],
-            "exit_time": _times(index, tr["exit_t"]),
-            "exit_price": np.where(closed, tr["exit_price"], np.nan),
-            "exit_reason": np.array(EXIT_NAMES)[tr["exit_reason"]],
-            "pnl": np.where(closed, tr["pnl"], np.nan),
-            "r_multiple": np.where(closed, _r_multiple(tr, tr["pnl"]), np.nan),
-            "fees": tr["fees"],
-            "ambiguous": tr["ambiguous"],
-            "parent": tr["parent"],
-        }
-    )
-    done = tr[tr["track"] == 2]
-    tracked = pd.DataFrame(
-        {
-            "trade": done["id"],
-            "agent": names[done["agent"]],
-            "timeframe": tfs[done["agent"]],
-            "kind": "tracked",
-            "of_kind": np.array(KIND_NAMES)[done["kind"]],
-            "pair": symbols[done["pair"]],
-            "side": done["side"],
-            "entry_time": _times(index, done["entry_t"]),
-            "entry_price": done["entry_price"],
-            "closed_time": _times(index, done["exit_t"]),
-            "closed_price": done["exit_price"],
-            "closed_reason": np.array(EXIT_NAMES)[done["exit_reason"]],
-            "exit_time": _times(index, done["track_exit_t"]),
-            "exit_price": done["track_exit_price"],
-            "exit_reason": np.array(EXIT_NAMES)[done["track_reason"]],
-            "cost": done["cost"],
-            "pnl": done["track_pnl"],
-            "pnl_taken": done["pnl"],
-            "r_multiple": _r_multiple(done, done["track_pnl"]),
-            "fees": done["fees"],
-        }
-    )
-    led = session.ledger[: int(session.counters[sk.C_NLEDGER])]
-    pools = np.array(POOL_NAMES)
-    ledger = pd.DataFrame(
-        {
-            "time": _times(index, led["t"]),
-            "amount": led["amount"],
-            "from": pools[led["src"]],
-            "to": pools[led["dst"]],
-            "reason": np.array(LEDGER_REASONS)[led["reason"]],
-            "trade": led["trade"],
-            "book": names[led["book"]],
-        }
-    )
-    return trades, tracked, ledger
-
-
-def agent_table(session: Session, trades: pd.DataFrame) -> pd.DataFrame:
-    """One row per agent: what it did, what it made, where its money is."""
-    rows: list[dict[str, Any]] = []
-    for a, agent in enumerate(session.agents):
-        mine = trades[trades["agent"] == agent.name]
-        real = mine[(mine["kind"] == "real") & (mine["status"] == "closed")]
-        sim = mine[mine["kind"] == "sim"]
-        pools = session.pools[a]
-        rows.append(
-            {
-                "agent": agent.name,
-                "strategy": agent.strategy,
-                "side": agent.side,
-                "timeframe": agent.timeframe,
-                "real_trades": len(real),
-                "sim_trades": len(sim),
-                "pnl": float(real["pnl"].sum()),
-                "win_rate": float((real["pnl"] > 0).mean()) if len(real) else float("nan"),
-                "mean_r": float(real["r_multiple"].mean()) if len(real) else float("nan"),
-                "refused_open_risk": int((sim["sim_reason"] == "open_risk").sum()),
-                "mode": "dry_run" if session.agent_mode[a] else "live",
-                "main": float(pools[0]),
-                "in_positions": float(pools[1] + pools[2]),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _mode_switches(session: Session) -> list[dict[str, Any]]:
-    modes = session.modes[: int(session.counters[sk.C_NMODES])]
-    index = session.panel.index
-    step = session.panel.timeframe.timedelta
-    return [
-        {
-            "time": (index[int(m["t"])] + step).isoformat(),
-            "agent": session.agents[int(m["agent"])].name,
-            "to": "dry_run" if m["mode"] else "live",
-            "reason": "losing days" if m["mode"] else "winning paper day",
-        }
-        for m in modes
-    ]
+__all__ = ["run_session_backtest"]
 
 
 def run_session_backtest(
@@ -209,7 +74,7 @@ def run_session_backtest(
             str(k): int(v)
             for k, v in trades.loc[trades["kind"] == "sim", "sim_reason"].value_counts().items()
         },
-        "mode_switches": _mode_switches(session),
+        "mode_switches": mode_switches(session),
         "data": {
             "exchange": settings.data.exchange,
             "timeframe": panel.timeframe.name,

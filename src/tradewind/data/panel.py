@@ -24,7 +24,7 @@ from tradewind.data.store import CandleStore
 from tradewind.domain.types import CANDLE_COLUMNS, Timeframe
 from tradewind.errors import ConfigError, DataError
 
-__all__ = ["DEFAULT_FIELDS", "Panel", "load_panel", "resample_panel"]
+__all__ = ["DEFAULT_FIELDS", "Panel", "load_panel", "resample_panel", "row_times"]
 
 DEFAULT_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 
@@ -224,3 +224,12 @@ def resample_panel(panel: Panel, target: Timeframe | str) -> Panel:
     out[~any_valid] = np.nan
     grid = first + tgt.nanoseconds * np.arange(n_b, dtype=np.int64)
     return Panel(tgt, grid, panel.symbols, panel.fields, out, any_valid)
+
+
+def row_times(index: pd.DatetimeIndex, rows: np.ndarray) -> pd.Series:
+    """Grid times of ``rows`` (bar indices the engine stores; -1 = not yet → NaT)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    out = pd.Series(pd.NaT, index=range(len(rows)), dtype="datetime64[ns, UTC]")
+    ok = rows >= 0
+    out[ok] = index[rows[ok]]
+    return out

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table, func, insert, select
+from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import Float, Integer
 
@@ -21,6 +22,8 @@ from tradewind.store.models import Base, UTCDateTime
 
 __all__ = [
     "CYCLE_COLUMNS",
+    "ORDER_COLUMNS",
+    "SavedSession",
     "LEDGER_COLUMNS",
     "TRACKED_COLUMNS",
     "TRADE_COLUMNS",
@@ -117,6 +120,23 @@ TRADES: Table = TABLES["trades"]
 LEDGER: Table = TABLES["ledger"]
 CYCLES: Table = TABLES["cycles"]
 MODE_CHANGES: Table = TABLES["mode_changes"]
+ORDERS: Table = TABLES["orders"]
+STATES: Table = TABLES["session_states"]
+
+#: order frame column → trade book column (``trade_no`` is mapped to the stored trade's id)
+ORDER_COLUMNS: dict[str, str] = {
+    "trade": "trade_no",
+    "client_order_id": "client_order_id",
+    "role": "role",
+    "side": "side",
+    "type": "type",
+    "qty": "qty",
+    "price": "price",
+    "status": "status",
+    "created_time": "created_at",
+    "updated_time": "updated_at",
+    "exchange_order_id": "exchange_order_id",
+}
 
 ExportFormat = Literal["json", "csv", "parquet"]
 
@@ -179,6 +199,69 @@ def _frame(table: Table, rows: Sequence[Any], keys: Sequence[str]) -> pd.DataFra
     return frame
 
 
+@dataclass(frozen=True, slots=True)
+class SavedSession:
+    """A paper or live session's saved state (see :meth:`TradeBook.save_session_pass`)."""
+
+    name: str
+    source: str
+    run_id: int | None
+    clock: datetime | None
+    config_hash: str | None
+    payload: bytes
+
+
+def _run_row(summary: Mapping[str, Any], kind: str, source: str) -> dict[str, Any]:
+    data = summary.get("data") or {}
+    fingerprint = data.get("fingerprint") if isinstance(data, Mapping) else None
+    seed = summary.get("seed")
+    return {
+        "created_at": datetime.now(UTC),
+        "kind": kind,
+        "source": source,
+        "config_hash": summary.get("config_hash"),
+        "data_fingerprint": summary.get("data_fingerprint", fingerprint),
+        "seed": None if seed is None else int(seed),
+        "summary": json.dumps(summary, default=str, sort_keys=True),
+    }
+
+
+def _insert_run_tables(
+    conn: Connection,
+    run_id: int,
+    summary: Mapping[str, Any],
+    trades: pd.DataFrame,
+    tracked: pd.DataFrame,
+    ledger: pd.DataFrame,
+    cycles: pd.DataFrame,
+    mode_switches: Sequence[Mapping[str, Any]],
+    *,
+    source: str,
+    timeframe: str | None = None,
+    agent: str | None = None,
+) -> None:
+    """Insert a run's tables (inside the caller's transaction)."""
+    data = summary.get("data") or {}
+    timeframe = timeframe or (data.get("timeframe") if isinstance(data, Mapping) else None)
+    at = {"run_id": run_id}
+    common = {"source": source}
+    defaults = {"agent": agent, "timeframe": timeframe}
+    _insert_rows(conn, TRADES, _rows(trades, TRADE_COLUMNS, {**at, **common}, defaults))
+    tracked_rows = _rows(tracked, TRACKED_COLUMNS, {**at, **common}, defaults)
+    for row in tracked_rows:
+        row["kind"] = "tracked"
+        row["trade_no"] = row["parent"]
+        row["status"] = "closed" if row.get("exit_at") is not None else "active"
+    _insert_rows(conn, TRADES, tracked_rows)
+    _insert_rows(conn, LEDGER, _rows(ledger, LEDGER_COLUMNS, at))
+    _insert_rows(conn, CYCLES, _rows(cycles, CYCLE_COLUMNS, at))
+    changes = _rows(pd.DataFrame(list(mode_switches)), MODE_CHANGE_COLUMNS, at)
+    for row in changes:
+        if isinstance(row["at"], str):
+            row["at"] = pd.Timestamp(row["at"]).tz_convert(UTC).to_pydatetime()
+    _insert_rows(conn, MODE_CHANGES, changes)
+
+
 class TradeBook:
     """The durable trade book on one database (``url`` or an engine from :func:`open_book`)."""
 
@@ -211,48 +294,132 @@ class TradeBook:
         agent: str | None = None,
     ) -> int:
         """Store one backtest in ONE transaction (all of it or nothing); return the run id."""
-        data = summary.get("data") or {}
-        timeframe = timeframe or (data.get("timeframe") if isinstance(data, Mapping) else None)
-        fingerprint = data.get("fingerprint") if isinstance(data, Mapping) else None
-        seed = summary.get("seed")
-        run_row = {
-            "created_at": datetime.now(UTC),
-            "kind": kind,
-            "source": source,
-            "config_hash": summary.get("config_hash"),
-            "data_fingerprint": summary.get("data_fingerprint", fingerprint),
-            "seed": None if seed is None else int(seed),
-            "summary": json.dumps(summary, default=str, sort_keys=True),
-        }
-        common = {"source": source}
-        defaults = {"agent": agent, "timeframe": timeframe}
         try:
             with self.engine.begin() as conn:
-                result = conn.execute(insert(RUNS).values(run_row))
+                result = conn.execute(insert(RUNS).values(_run_row(summary, kind, source)))
                 key = result.inserted_primary_key
                 if key is None:  # pragma: no cover - every backend returns it
                     raise StateError("trade book: the new run got no id")
                 run_id = int(key[0])
-                at = {"run_id": run_id}
-                _insert_rows(
-                    conn, TRADES, _rows(trades, TRADE_COLUMNS, {**at, **common}, defaults)
+                _insert_run_tables(
+                    conn,
+                    run_id,
+                    summary,
+                    trades,
+                    tracked,
+                    ledger,
+                    cycles,
+                    mode_switches,
+                    source=source,
+                    timeframe=timeframe,
+                    agent=agent,
                 )
-                tracked_rows = _rows(tracked, TRACKED_COLUMNS, {**at, **common}, defaults)
-                for row in tracked_rows:
-                    row["kind"] = "tracked"
-                    row["trade_no"] = row["parent"]
-                    row["status"] = "closed" if row.get("exit_at") is not None else "active"
-                _insert_rows(conn, TRADES, tracked_rows)
-                _insert_rows(conn, LEDGER, _rows(ledger, LEDGER_COLUMNS, at))
-                _insert_rows(conn, CYCLES, _rows(cycles, CYCLE_COLUMNS, at))
-                changes = _rows(pd.DataFrame(list(mode_switches)), MODE_CHANGE_COLUMNS, at)
-                for row in changes:
-                    if isinstance(row["at"], str):
-                        row["at"] = pd.Timestamp(row["at"]).tz_convert(UTC).to_pydatetime()
-                _insert_rows(conn, MODE_CHANGES, changes)
         except SQLAlchemyError as exc:
             raise StateError(f"saving the backtest to the trade book failed: {exc}") from exc
         return run_id
+
+    def session_state(self, name: str) -> SavedSession | None:
+        """The saved state of the session ``name`` (``tradewind scan --execute``), if any."""
+        stmt = select(STATES).where(STATES.c.name == name)
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(stmt).mappings().first()
+        except SQLAlchemyError as exc:
+            raise StateError(f"reading session {name!r} from the trade book failed: {exc}") from exc
+        if row is None:
+            return None
+        return SavedSession(
+            name=row["name"],
+            source=row["source"],
+            run_id=row["run_id"],
+            clock=row["clock"],
+            config_hash=row["config_hash"],
+            payload=bytes(row["payload"]),
+        )
+
+    def save_session_pass(
+        self,
+        *,
+        name: str,
+        source: str,
+        summary: Mapping[str, Any],
+        payload: bytes,
+        clock: datetime | None,
+        trades: pd.DataFrame,
+        tracked: pd.DataFrame,
+        ledger: pd.DataFrame,
+        mode_switches: Sequence[Mapping[str, Any]],
+        orders: pd.DataFrame,
+    ) -> int:
+        """Store a pass of a paper or live session in ONE transaction: its run's trades,
+        orders, ledger and mode changes as they now stand, and the state the next pass
+        starts from. A crash leaves the previous pass whole. Returns the run id."""
+        now = datetime.now(UTC)
+        try:
+            with self.engine.begin() as conn:
+                state = conn.execute(select(STATES).where(STATES.c.name == name)).mappings()
+                found = state.first()
+                run_row = _run_row(summary, "session", source)
+                if found is not None and found["run_id"] is not None:
+                    run_id = int(found["run_id"])
+                    conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(run_row))
+                    old = select(TRADES.c.id).where(TRADES.c.run_id == run_id)
+                    conn.execute(delete(ORDERS).where(ORDERS.c.trade_id.in_(old)))
+                    for table in (TRADES, LEDGER, MODE_CHANGES):
+                        conn.execute(delete(table).where(table.c.run_id == run_id))
+                else:
+                    key = conn.execute(insert(RUNS).values(run_row)).inserted_primary_key
+                    if key is None:  # pragma: no cover - every backend returns it
+                        raise StateError("trade book: the new run got no id")
+                    run_id = int(key[0])
+                _insert_run_tables(
+                    conn,
+                    run_id,
+                    summary,
+                    trades,
+                    tracked,
+                    ledger,
+                    pd.DataFrame(),
+                    mode_switches,
+                    source=source,
+                )
+                ids = dict(
+                    conn.execute(
+                        select(TRADES.c.trade_no, TRADES.c.id).where(
+                            TRADES.c.run_id == run_id, TRADES.c.kind != "tracked"
+                        )
+                    ).all()
+                )
+                order_rows = _rows(orders, ORDER_COLUMNS, {})
+                for row in order_rows:
+                    row["trade_id"] = ids[int(row.pop("trade_no"))]
+                _insert_rows(conn, ORDERS, order_rows)
+                values = {
+                    "name": name,
+                    "source": source,
+                    "updated_at": now,
+                    "clock": clock,
+                    "config_hash": summary.get("config_hash"),
+                    "run_id": run_id,
+                    "payload": payload,
+                }
+                if found is None:
+                    conn.execute(insert(STATES).values(values))
+                else:
+                    conn.execute(update(STATES).where(STATES.c.name == name).values(values))
+        except SQLAlchemyError as exc:
+            raise StateError(f"saving session {name!r} to the trade book failed: {exc}") from exc
+        return run_id
+
+    def drop_session(self, name: str) -> bool:
+        """Forget the saved state of session ``name`` (its run and trades stay); True if
+        there was one."""
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(delete(STATES).where(STATES.c.name == name))
+        except SQLAlchemyError as exc:
+            raise StateError(f"dropping session {name!r} failed: {exc}") from exc
+        return bool(result.rowcount)
 
     # ------------------------------------------------------------------- read
 
@@ -309,6 +476,16 @@ class TradeBook:
         """Every stored run, oldest first."""
         table = RUNS
         return self._select(table, select(table).order_by(table.c.id))
+
+    def orders(self, run_id: int | None = None, trade_id: int | None = None) -> pd.DataFrame:
+        """Stored orders (of one run, or of one trade by its book id), oldest first."""
+        stmt = select(ORDERS)
+        if trade_id is not None:
+            stmt = stmt.where(ORDERS.c.trade_id == trade_id)
+        if run_id is not None:
+            of_run = select(TRADES.c.id).where(TRADES.c.run_id == run_id)
+            stmt = stmt.where(ORDERS.c.trade_id.in_(of_run))
+        return self._select(ORDERS, stmt.order_by(ORDERS.c.created_at, ORDERS.c.id))
 
     def table(self, name: str, run_id: int | None = None) -> pd.DataFrame:
         """All rows of one table (``ledger``, ``cycles``, ``mode_changes``, ...)."""

@@ -11,8 +11,10 @@ live node advance it row by row over new candles: the same code.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +24,7 @@ from tradewind.data.markets import MarketRules
 from tradewind.data.panel import Panel, resample_panel
 from tradewind.domain.types import Timeframe
 from tradewind.engine.records import Pool, Status, new_trades
-from tradewind.errors import ConfigError
+from tradewind.errors import ConfigError, StateError
 from tradewind.portfolio.allocation import allocation_shares
 from tradewind.portfolio.ledger import R_INITIAL, new_ledger, transfer
 from tradewind.strategies.panel import PanelSetups, panel_setups
@@ -31,7 +33,16 @@ from tradewind.trading import session_kernel as sk
 from tradewind.trading.cycle import lifecycle_params
 from tradewind.trading.schedule import due_timeframes
 
-__all__ = ["AgentView", "Session", "SetupEvents", "get_timeframes"]
+__all__ = [
+    "AgentView",
+    "Session",
+    "SetupEvents",
+    "dump_state",
+    "get_timeframes",
+    "load_state",
+    "restore",
+    "snapshot",
+]
 
 _DAY_NS = 86_400_000_000_000
 
@@ -100,14 +111,20 @@ class Session:
         rules: Mapping[str, MarketRules] | None = None,
         expectancy_trades: int | None = None,
         events: SetupEvents | None = None,
+        start: int = 0,
+        close_at_end: bool = True,
     ) -> None:
         """``events`` replaces the strategies' setups (tests, or setups from elsewhere);
-        it must be sorted as :meth:`_events` sorts."""
+        it must be sorted as :meth:`_events` sorts. ``start`` is the first clock row the
+        session trades on (a paper session starts at the newest candle, not at the
+        beginning of the history its strategies need); ``close_at_end`` settles every trade
+        at the last candle (a backtest) instead of leaving it open for the next pass."""
         if not agents:
             raise ConfigError("the session has no agents: declare [[agents]] in the config")
         self.panel = panel
         self.agents = list(agents)
         self.cfg = session
+        self.close_at_end = close_at_end
         self.tf = panel.timeframe
         for agent in self.agents:
             tf = Timeframe.parse(agent.timeframe)
@@ -141,7 +158,7 @@ class Session:
         self.day_end = ((stamps + step) // _DAY_NS) != (stamps // _DAY_NS)
         self.views = self._prepare()
         self.events = events if events is not None else self._events()
-        self._init_state(expectancy_trades or session.expectancy_trades)
+        self._init_state(expectancy_trades or session.expectancy_trades, start)
 
     # -- preparation (pure: depends on candles only) ---------------------------------------
 
@@ -233,7 +250,7 @@ class Session:
 
     # -- state -------------------------------------------------------------------------
 
-    def _init_state(self, expectancy_trades: int) -> None:
+    def _init_state(self, expectancy_trades: int, start: int) -> None:
         n_agents = len(self.agents)
         n_pairs = len(self.panel.symbols)
         n_t = len(self.panel.timestamps)
@@ -279,7 +296,7 @@ class Session:
                 self.ledger,
                 self.counters,
                 sk.C_NLEDGER,
-                0,
+                start,
                 float(shares[a]),
                 Pool.SESSION,
                 Pool.MAIN,
@@ -287,7 +304,7 @@ class Session:
                 -1,
                 a,
             )
-        self.next_t = 0
+        self.next_t = start
 
     # -- running -------------------------------------------------------------------------
 
@@ -355,6 +372,7 @@ class Session:
             e.target,
             self.params,
             self.sparams,
+            self.close_at_end,
             self.next_t,
             t1,
         )
@@ -373,3 +391,134 @@ class Session:
         tr = self.trades[: self.n_trades]
         out: np.ndarray = tr[(tr["status"] == Status.PENDING) | (tr["status"] == Status.ACTIVE)]
         return out
+
+
+# -- saving and restoring a session between passes (paper / live) -------------------------
+
+#: Trade fields holding clock rows; saved as candle open times so a new panel maps them.
+_TIME_FIELDS = ("nominated_t", "expiry_t", "entry_t", "exit_t", "track_exit_t")
+#: Per-agent and per-(agent, pair) state arrays saved as they are.
+_AGENT_ARRAYS = ("agent_mode", "agent_streak", "day_pnl", "day_paper", "r_hist", "r_count")
+
+
+def _rows_to_ns(rows: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+    out = np.full(rows.shape, -1, dtype=np.int64)
+    ok = rows >= 0
+    out[ok] = stamps[rows[ok]]
+    return out
+
+
+def _ns_to_rows(ns: np.ndarray, stamps: np.ndarray, what: str) -> np.ndarray:
+    out = np.full(ns.shape, -1, dtype=np.int64)
+    ok = ns >= 0
+    rows = np.searchsorted(stamps, ns[ok])
+    bad = (rows >= len(stamps)) | (stamps[np.minimum(rows, len(stamps) - 1)] != ns[ok])
+    if bad.any():
+        missing = pd.Timestamp(int(ns[ok][bad][0]), tz="UTC")
+        raise StateError(
+            f"saved session: {what} at {missing} is not on the candle grid any more "
+            "(candles deleted or a different data.timeframe); start a new session with --reset"
+        )
+    out[ok] = rows
+    return out
+
+
+def snapshot(session: Session) -> dict[str, np.ndarray]:
+    """Everything a session needs to go on later, as plain arrays (times as ns, pairs and
+    agents by name): what ``tradewind scan --execute`` keeps in the trade book."""
+    stamps = session.panel.timestamps
+    trades = session.trades[: session.n_trades].copy()
+    for name in _TIME_FIELDS:
+        trades[name] = _rows_to_ns(trades[name], stamps)
+    ledger = session.ledger[: int(session.counters[sk.C_NLEDGER])].copy()
+    ledger["t"] = _rows_to_ns(ledger["t"], stamps)
+    modes = session.modes[: int(session.counters[sk.C_NMODES])].copy()
+    modes["t"] = _rows_to_ns(modes["t"], stamps)
+    open_ids = session.open_list[: int(session.counters[sk.C_NOPEN])].copy()
+    out = {
+        "symbols": np.array(session.panel.symbols, dtype=str),
+        "agents": np.array([a.name for a in session.agents], dtype=str),
+        "clock": np.array([int(stamps[session.next_t - 1]) if session.next_t else -1]),
+        "trades": trades,
+        "ledger": ledger,
+        "modes": modes,
+        "open_ids": open_ids,
+        "pools": session.pools.copy(),
+        "last_close": session.last_close.copy(),
+        "open_slot": session.open_slot.copy(),
+        "last_level": session.last_level.copy(),
+    }
+    for name in _AGENT_ARRAYS:
+        out[name] = getattr(session, name).copy()
+    return out
+
+
+def restore(session: Session, saved: Mapping[str, np.ndarray]) -> None:
+    """Put ``saved`` (from :func:`snapshot`) into a freshly built ``session`` over a panel
+    that may have grown (new candles, new pairs); it goes on after the saved clock."""
+    names = [str(x) for x in saved["agents"]]
+    mine = [a.name for a in session.agents]
+    if names != mine:
+        raise StateError(
+            f"saved session ran agents {names}, the config has {mine}: agents cannot change "
+            "under a running session; start a new one with --reset (or another --name)"
+        )
+    stamps = session.panel.timestamps
+    where = {s: i for i, s in enumerate(session.panel.symbols)}
+    old_symbols = [str(x) for x in saved["symbols"]]
+    trades = saved["trades"].copy()
+    gone = sorted({old_symbols[p] for p in trades["pair"].tolist()} - set(where))
+    if gone:
+        raise StateError(
+            f"saved session trades pairs whose candles are gone from the store: "
+            f"{', '.join(gone)}"
+        )
+    pair_map = np.array([where.get(s, -1) for s in old_symbols], dtype=np.int64)
+    if len(trades):
+        trades["pair"] = pair_map[trades["pair"]]
+    for name in _TIME_FIELDS:
+        trades[name] = _ns_to_rows(trades[name], stamps, f"trade field {name}")
+    ledger = saved["ledger"].copy()
+    ledger["t"] = _ns_to_rows(ledger["t"], stamps, "a ledger entry")
+    modes = saved["modes"].copy()
+    modes["t"] = _ns_to_rows(modes["t"], stamps, "a mode change")
+    clock = int(saved["clock"][0])
+    next_t = int(_ns_to_rows(np.array([clock]), stamps, "the session clock")[0]) + 1
+
+    n = len(trades)
+    session.trades = new_trades(max(2 * n, 1024))
+    session.trades[:n] = trades
+    session.ledger = new_ledger(max(2 * len(ledger), 4096))
+    session.ledger[: len(ledger)] = ledger
+    session.modes = np.zeros(max(2 * len(modes), 64), dtype=sk.MODE_DTYPE)
+    session.modes[: len(modes)] = modes
+    open_ids = saved["open_ids"]
+    session.open_list = np.zeros(max(2 * n, 1024), dtype=np.int64)
+    session.open_list[: len(open_ids)] = open_ids
+    session.counters[:] = 0
+    session.counters[sk.C_NTRADES] = n
+    session.counters[sk.C_NLEDGER] = len(ledger)
+    session.counters[sk.C_NMODES] = len(modes)
+    session.counters[sk.C_NOPEN] = len(open_ids)
+    session.pools[:] = saved["pools"]
+    for name in _AGENT_ARRAYS:
+        getattr(session, name)[...] = saved[name]
+    kept = pair_map >= 0
+    session.last_close[pair_map[kept]] = saved["last_close"][kept]
+    session.open_slot[:, pair_map[kept]] = saved["open_slot"][:, kept]
+    session.last_level[:, pair_map[kept]] = saved["last_level"][:, kept]
+    session.next_t = next_t
+
+
+def dump_state(saved: Mapping[str, np.ndarray]) -> bytes:
+    """A snapshot as ``.npz`` bytes (plain arrays only: nothing that unpickles)."""
+    buffer = io.BytesIO()
+    arrays: dict[str, Any] = dict(saved)
+    np.savez_compressed(buffer, allow_pickle=False, **arrays)
+    return buffer.getvalue()
+
+
+def load_state(payload: bytes) -> dict[str, np.ndarray]:
+    """Arrays of :func:`dump_state`, read with ``allow_pickle=False``."""
+    with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}

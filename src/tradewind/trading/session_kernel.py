@@ -308,6 +308,7 @@ def advance(
     ev_target: np.ndarray,
     params: Params,
     sparams: Params,
+    close_at_end: bool,
     t0: int,
     t1: int,
 ) -> int:
@@ -315,7 +316,9 @@ def advance(
 
     ``candles`` is the panel's ``(time, pair, field)`` array as loaded (no copy; the fields
     of one candle sit together in memory), ``fields`` the positions of open, high, low,
-    close and volume in it, ``valid`` the panel's ``(time, pair)`` mask.
+    close and volume in it, ``valid`` the panel's ``(time, pair)`` mask. ``close_at_end``
+    settles everything at the data's end (a backtest); a paper or live pass leaves trades
+    open, since the next candle is still to come.
 
     ``bar_at[a, t]`` is the agent's own bar that closes with row ``t`` (-1: none);
     ``trail[trail_offset[a] + p * trail_bars[a] + j]`` its trailing-stop candidate for pair
@@ -370,7 +373,7 @@ def advance(
                 candles[t, p, f_c],
                 candles[t, p, f_v],
                 ok,
-                t == last_valid[p],
+                close_at_end and t == last_valid[p],
                 False,
                 0,
                 params,
@@ -382,7 +385,7 @@ def advance(
                 tr.exit_t = t
                 tr.exit_reason = ExitReason.INVALID
                 events |= EV_EXPIRED
-            if t > last_valid[p] or t == last_t:
+            if close_at_end and (t > last_valid[p] or t == last_t):
                 events |= end_trade(tr, t, last_close[p], params)
             if events and tr.kind == Kind.REAL:
                 _settle(tr, events, t, pools, ledger, counters)

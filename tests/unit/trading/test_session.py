@@ -276,3 +276,44 @@ def test_get_timeframes_runs_each_agent_once_per_close() -> None:
         assert get_timeframes(now, agents, seen) == {}  # a second pass: nothing due
     # The first pass acts on the last candle closed before it; then once per close.
     assert acted == {"1h": 1 + 48, "4h": 1 + 12, "1d": 1 + 2}
+
+
+def _head(panel: Panel, rows: int) -> Panel:
+    return Panel(
+        panel.timeframe,
+        panel.timestamps[:rows],
+        panel.symbols,
+        panel.fields,
+        panel.values[:rows],
+        panel.mask[:rows],
+    )
+
+
+def test_a_session_saved_and_restored_between_passes_trades_as_one_run() -> None:
+    from tradewind.trading.session import dump_state, load_state, restore, snapshot
+
+    panel = _market_panel(days=24)
+    agents = _agents()[:2] + _agents()[3:5]
+    start = 5 * 24
+    kwargs = {
+        "session": SessionConfig(open_risk_cap=0.03),
+        "lifecycle": LifecycleConfig(),
+        "fills": FillsConfig(fee=FEE),
+        "close_at_end": False,
+    }
+    whole = Session(panel, agents, start=start, **kwargs)  # type: ignore[arg-type]
+    whole.run()
+    saved: dict[str, np.ndarray] | None = None
+    cuts = [start + 1, start + 7, start + 30, start + 31, 16 * 24 + 5, len(panel.timestamps)]
+    for cut in cuts:
+        part = Session(_head(panel, cut), agents, start=start, **kwargs)  # type: ignore[arg-type]
+        if saved is not None:
+            restore(part, load_state(dump_state(saved)))
+        part.step(cut)
+        saved = snapshot(part)
+    assert part.n_trades == whole.n_trades > 10
+    got, want = part.trades[: part.n_trades], whole.trades[: whole.n_trades]
+    for name in want.dtype.names or ():
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)  # NaN == NaN here
+    np.testing.assert_array_equal(part.pools, whole.pools)
+    assert (whole.trades[: whole.n_trades]["status"] == Status.ACTIVE).any()  # left open
