@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_download, bench_engine, bench_panel
+from benchmarks import bench_download, bench_engine, bench_panel, bench_session
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 
@@ -34,6 +34,7 @@ BENCHMARKS = {
     "panel": _Bench(bench_panel, "## Panel loading"),
     "download": _Bench(bench_download, "## Data download"),
     "engine": _Bench(bench_engine, "## Engine speed"),
+    "session": _Bench(bench_session, "## Modular trader"),
 }
 
 _MARKED = re.compile(r"<!-- bench:(\w+) -->\n(.*?)<!-- /bench:\1 -->\n?", re.DOTALL)

@@ -7,7 +7,6 @@ engine can skip a pair until its next real candle.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -172,6 +171,49 @@ def load_panel(
     return Panel(tf, grid, tuple(names), tuple(fields), values, mask)
 
 
+_FIRST, _MAX, _MIN, _SUM, _LAST = range(5)
+
+
+def _rule(field: str) -> int:
+    """How a field aggregates (as :func:`tradewind.data.resample.resample` does it)."""
+    rules = {"open": _FIRST, "high": _MAX, "low": _MIN, "close": _LAST, "bid": _LAST}
+    rules |= {"ask": _LAST, "volume": _SUM, "quote_volume": _SUM, "trades": _SUM}
+    rules |= {"taker_buy_volume": _SUM}
+    if field not in rules:
+        raise NotImplementedError(f"resample_panel has no rule for field {field!r}")
+    return rules[field]
+
+
+@njit(cache=True)
+def _resample(
+    values: np.ndarray, mask: np.ndarray, r0: int, n_b: int, ratio: int, rules: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    n_p, n_f = values.shape[1], values.shape[2]
+    out = np.full((n_b, n_p, n_f), np.nan)
+    valid = np.zeros((n_b, n_p), dtype=np.bool_)
+    for b in range(n_b):
+        lo = r0 + b * ratio
+        for k in range(lo, lo + ratio):
+            for p in range(n_p):
+                if not mask[k, p]:
+                    continue
+                first = not valid[b, p]
+                valid[b, p] = True
+                for f in range(n_f):
+                    v = values[k, p, f]
+                    rule = rules[f]
+                    cur = out[b, p, f]
+                    if first or rule == _LAST:
+                        out[b, p, f] = v
+                    elif rule == _MAX:
+                        out[b, p, f] = max(cur, v)
+                    elif rule == _MIN:
+                        out[b, p, f] = min(cur, v)
+                    elif rule == _SUM:
+                        out[b, p, f] = cur + v
+    return out, valid
+
+
 def resample_panel(panel: Panel, target: Timeframe | str) -> Panel:
     """``panel`` aggregated into candles of ``target`` (a whole multiple of its timeframe).
 
@@ -195,33 +237,8 @@ def resample_panel(panel: Panel, target: Timeframe | str) -> Panel:
     end = tgt.floor_ns(int(stamps[-1]) + src.nanoseconds)  # end of the last whole bucket
     n_b = max(0, (end - first) // tgt.nanoseconds)
     r0 = (first - int(stamps[0])) // src.nanoseconds
-    rows = slice(r0, r0 + n_b * ratio)
-    n_p, n_f = panel.values.shape[1], panel.values.shape[2]
-    vals = panel.values[rows].reshape(n_b, ratio, n_p, n_f)
-    mask = panel.mask[rows].reshape(n_b, ratio, n_p)
-    out = np.full((n_b, n_p, n_f), np.nan)
-    any_valid: np.ndarray = np.asarray(mask.any(axis=1))
-    first_row = np.argmax(mask, axis=1)
-    last_row = ratio - 1 - np.argmax(mask[:, ::-1], axis=1)
-    b_idx, p_idx = np.indices((n_b, n_p))
-    summed = ("volume", "quote_volume", "trades", "taker_buy_volume")
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN buckets stay NaN
-        for f, name in enumerate(panel.fields):
-            v = vals[..., f]
-            if name == "open":
-                out[..., f] = v[b_idx, first_row, p_idx]
-            elif name == "high":
-                out[..., f] = np.nanmax(v, axis=1)
-            elif name == "low":
-                out[..., f] = np.nanmin(v, axis=1)
-            elif name in summed:
-                out[..., f] = np.nansum(v, axis=1)
-            elif name in ("close", "bid", "ask"):
-                out[..., f] = v[b_idx, last_row, p_idx]
-            else:
-                raise NotImplementedError(f"resample_panel has no rule for field {name!r}")
-    out[~any_valid] = np.nan
+    rules = np.array([_rule(name) for name in panel.fields], dtype=np.int64)
+    out, any_valid = _resample(panel.values, panel.mask, r0, n_b, ratio, rules)
     grid = first + tgt.nanoseconds * np.arange(n_b, dtype=np.int64)
     return Panel(tgt, grid, panel.symbols, panel.fields, out, any_valid)
 

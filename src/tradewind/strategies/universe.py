@@ -4,12 +4,13 @@ by 1-day quote volume, refreshed daily). Causal: only candles up to ``t`` are re
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from tradewind.data.panel import Panel
 from tradewind.domain.types import duration_bars
 from tradewind.errors import ConfigError
 
-__all__ = ["quote_turnover", "top_by_quote_volume"]
+__all__ = ["quote_turnover", "top_by_quote_volume", "universe_ranks"]
 
 
 def quote_turnover(panel: Panel, t: int, bars: int) -> np.ndarray:
@@ -29,15 +30,53 @@ def quote_turnover(panel: Panel, t: int, bars: int) -> np.ndarray:
     return np.asarray(np.nansum(np.where(panel.mask[lo : t + 1], quote, 0.0), axis=0))
 
 
+@njit(cache=True)
+def _ranks(quote: np.ndarray, mask: np.ndarray, rows: np.ndarray, n: int, bars: int) -> np.ndarray:
+    n_p = quote.shape[1]
+    out = np.full((len(rows), n_p), -1, dtype=np.int64)
+    turnover = np.zeros(n_p)
+    for i in range(len(rows)):
+        t = rows[i]
+        turnover[:] = 0.0
+        for k in range(max(0, t - bars + 1), t + 1):
+            for p in range(n_p):
+                if mask[k, p]:
+                    turnover[p] += quote[k, p]
+        present = np.flatnonzero(mask[t])
+        order = np.argsort(-turnover[present], kind="mergesort")  # stable: ties by pair
+        for r in range(min(n, len(present))):
+            out[i, present[order[r]]] = r
+    return out
+
+
+def universe_ranks(panel: Panel, rows: np.ndarray, n: int, lookback: str = "1d") -> np.ndarray:
+    """``(len(rows), pair)``: each pair's rank in the top ``n`` by quote volume over
+    ``lookback`` up to each row (0 = busiest; -1 = not selected). Only pairs with a candle at
+    the row are selected; equal volumes keep pair order. Causal: row ``t`` reads ``<= t``."""
+    if n < 1:
+        raise ConfigError(f"selection pairs = {n!r} must be at least 1")
+    rows = np.asarray(rows, dtype=np.int64)
+    n_t = len(panel.timestamps)
+    if len(rows) and (rows.min() < 0 or rows.max() >= n_t):
+        raise IndexError(f"rows outside the panel's {n_t} rows")
+    bars = duration_bars(lookback, panel.timeframe, "selection lookback")
+    close = panel.field("close")
+    estimate = close * panel.field("volume")
+    if "quote_volume" in panel.fields:
+        quote = panel.field("quote_volume")
+        quote = np.where(np.isnan(quote), estimate, quote)
+    else:
+        quote = estimate
+    quote = np.ascontiguousarray(np.where(panel.mask, np.nan_to_num(quote), 0.0))
+    out: np.ndarray = _ranks(quote, np.ascontiguousarray(panel.mask), rows, int(n), bars)
+    return out
+
+
 def top_by_quote_volume(panel: Panel, t: int, n: int, lookback: str = "1d") -> np.ndarray:
     """Indices of the ``n`` pairs with a candle at ``t`` and most quote volume over
     ``lookback`` up to ``t``, largest first (ties by pair order)."""
-    if n < 1:
-        raise ConfigError(f"selection pairs = {n!r} must be at least 1")
     if not 0 <= t < len(panel.timestamps):
         raise IndexError(f"row t={t!r} is outside the panel's {len(panel.timestamps)} rows")
-    bars = duration_bars(lookback, panel.timeframe, "selection lookback")
-    turnover = quote_turnover(panel, t, bars)
-    present = np.flatnonzero(panel.mask[t])
-    order = np.argsort(-turnover[present], kind="stable")
-    return present[order][:n].astype(np.int64)
+    ranks = universe_ranks(panel, np.array([t]), n, lookback)[0]
+    chosen = np.flatnonzero(ranks >= 0)
+    return chosen[np.argsort(ranks[chosen])].astype(np.int64)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from tradewind.config.models import AgentConfig, FillsConfig, LifecycleConfig, SessionConfig
 from tradewind.data.markets import MarketRules
@@ -28,7 +29,7 @@ from tradewind.errors import ConfigError, StateError
 from tradewind.portfolio.allocation import allocation_shares
 from tradewind.portfolio.ledger import R_INITIAL, new_ledger, transfer
 from tradewind.strategies.panel import PanelSetups, panel_setups
-from tradewind.strategies.universe import top_by_quote_volume
+from tradewind.strategies.universe import universe_ranks
 from tradewind.trading import session_kernel as sk
 from tradewind.trading.cycle import lifecycle_params
 from tradewind.trading.schedule import due_timeframes
@@ -63,8 +64,10 @@ class AgentView:
     config: AgentConfig
     panel: Panel  #: the agent's candles (its own timeframe)
     setups: PanelSetups  #: (pair, agent bar) arrays
+    close: np.ndarray  #: (pair, agent bar) closes: the price a setup is decided at
     close_row: np.ndarray  #: clock row on which each agent bar closes
-    universe: np.ndarray  #: (agent bar, pair) rank in the universe then (0 = busiest; -1 out)
+    bar_day: np.ndarray  #: the UTC day (index into ``universe``) of each bar's decision
+    universe: np.ndarray  #: (day, pair) rank in that day's universe (0 = busiest; -1 out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +93,109 @@ def _universe_by_day(panel: Panel, pairs: int, day_rows: np.ndarray) -> np.ndarr
     """``(day, pair)`` rank in the universe of each day (0 = busiest, -1 = not in it): the
     top ``pairs`` by quote volume over the day before the day's first row."""
     out = np.full((len(day_rows), len(panel.symbols)), -1, dtype=np.int64)
-    for d, row in enumerate(day_rows.tolist()):
-        if row >= 1:
-            ranked = top_by_quote_volume(panel, row - 1, pairs, "1d")
-            out[d, ranked] = np.arange(len(ranked))
+    ok = day_rows >= 1
+    out[ok] = universe_ranks(panel, day_rows[ok] - 1, pairs, "1d")
+    return out
+
+
+def _ranked(ranks: np.ndarray) -> np.ndarray:
+    """``(day, k)``: the pair of rank ``k`` on each day (-1 past the last one)."""
+    n = int(ranks.max()) + 1 if ranks.size else 0
+    out = np.full((ranks.shape[0], max(n, 1)), -1, dtype=np.int64)
+    day, pair = np.nonzero(ranks >= 0)
+    out[day, ranks[day, pair]] = pair
+    return out
+
+
+@njit(cache=True)
+def _collect(
+    entry: np.ndarray,
+    rejected: np.ndarray,
+    level: np.ndarray,
+    stop: np.ndarray,
+    target: np.ndarray,
+    close: np.ndarray,
+    close_row: np.ndarray,
+    bar_day: np.ndarray,
+    ranked: np.ndarray,
+    n_rows: int,
+) -> tuple[
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+]:
+    """One agent's setups inside its universe, by bar and then by the pair's rank that day
+    (the busiest pair first): the order in which the session hears of them."""
+    n_pairs, n_bars = entry.shape
+    # Bar-major copy of "any setup": the rank-ordered scan below reads one bar at a time.
+    hit = np.zeros((n_bars, n_pairs), np.bool_)
+    for p in range(n_pairs):
+        for j in range(n_bars):
+            hit[j, p] = entry[p, j] or rejected[p, j]
+    count = 0
+    for j in range(n_bars):
+        d = bar_day[j]
+        if d < 0 or close_row[j] < 0 or close_row[j] >= n_rows:
+            continue
+        for k in range(ranked.shape[1]):
+            p = ranked[d, k]
+            if p < 0:
+                break
+            if hit[j, p]:
+                count += 1
+    rows = np.empty(count, np.int64)
+    pairs = np.empty(count, np.int64)
+    bars = np.empty(count, np.int64)
+    rej = np.empty(count, np.bool_)
+    ref = np.empty(count)
+    lvl = np.empty(count)
+    stp = np.empty(count)
+    tgt = np.empty(count)
+    i = 0
+    for j in range(n_bars):
+        d = bar_day[j]
+        if d < 0 or close_row[j] < 0 or close_row[j] >= n_rows:
+            continue
+        for k in range(ranked.shape[1]):
+            p = ranked[d, k]
+            if p < 0:
+                break
+            if hit[j, p]:
+                rows[i] = close_row[j]
+                pairs[i] = p
+                bars[i] = j
+                rej[i] = rejected[p, j] and not entry[p, j]
+                ref[i] = close[p, j]
+                lvl[i] = level[p, j]
+                stp[i] = stop[p, j]
+                tgt[i] = target[p, j]
+                i += 1
+    return rows, pairs, bars, rej, ref, lvl, stp, tgt
+
+
+@njit(cache=True)
+def _merge_order(rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Merge the agents' row-sorted runs (concatenated, ``counts`` long each) by row, the
+    earlier agent first on a tie, each run keeping its own order."""
+    n_agents = len(counts)
+    start = np.zeros(n_agents, np.int64)
+    for a in range(1, n_agents):
+        start[a] = start[a - 1] + counts[a - 1]
+    head = start.copy()
+    end = start + counts
+    out = np.empty(len(rows), np.int64)
+    for i in range(len(rows)):
+        best = -1
+        for a in range(n_agents):
+            if head[a] < end[a] and (best < 0 or rows[head[a]] < rows[head[best]]):
+                best = a
+        out[i] = head[best]
+        head[best] += 1
     return out
 
 
@@ -197,55 +299,45 @@ class Session:
             n = agent.selection.pairs
             if n not in universes:
                 universes[n] = _universe_by_day(base, n, day_starts)
-            by_day = universes[n]
-            rank = np.full((len(apanel.timestamps), len(base.symbols)), -1, dtype=np.int64)
-            day = np.searchsorted(day_starts, first_row_of_day[close_row[ok]])
-            rank[ok] = by_day[day]
-            views.append(AgentView(agent, apanel, setups, close_row, rank))
+            bar_day = np.full(len(close_row), -1, dtype=np.int64)
+            bar_day[ok] = np.searchsorted(day_starts, first_row_of_day[close_row[ok]])
+            views.append(
+                AgentView(agent, apanel, setups, hlc[2], close_row, bar_day, universes[n])
+            )
         return views
 
     def _events(self) -> SetupEvents:
-        parts: list[tuple[np.ndarray, ...]] = []
-        n_t = len(self.panel.timestamps)
-        for a, view in enumerate(self.views):
+        parts = []
+        for view in self.views:
             s = view.setups
-            hit = (s.entry | s.rejected) & (view.universe.T >= 0)
-            pairs, bars = np.nonzero(hit)
-            rows = view.close_row[bars]
-            keep = (rows >= 0) & (rows < n_t)
-            pairs, bars, rows = pairs[keep], bars[keep], rows[keep]
-            # Within a row and an agent, the busiest pair of the day's universe goes first.
-            rank = view.universe[bars, pairs]
             parts.append(
-                (
-                    rows,
-                    np.full(len(rows), a, np.int64),
-                    pairs.astype(np.int64),
-                    bars.astype(np.int64),
-                    s.rejected[pairs, bars] & ~s.entry[pairs, bars],
-                    view.panel.field("close")[bars, pairs] if len(bars) else np.zeros(0),
-                    s.level[pairs, bars],
-                    s.stop[pairs, bars],
-                    s.target[pairs, bars],
-                    rank,
+                _collect(
+                    s.entry,
+                    s.rejected,
+                    s.level,
+                    s.stop,
+                    s.target,
+                    view.close,
+                    view.close_row,
+                    view.bar_day,
+                    _ranked(view.universe),
+                    len(self.panel.timestamps),
                 )
             )
-        cols = [np.concatenate([p[i] for p in parts]) for i in range(10)]
-        # One integer key (row, agent, rank; each pair has one rank per day) sorts them.
-        n_p = len(self.panel.symbols)
-        key = (cols[0] * len(self.views) + cols[1]) * n_p + cols[9]
-        order = np.argsort(key)
-        cols = [c[order] for c in cols]
+        counts = np.array([len(p[0]) for p in parts], dtype=np.int64)
+        cols = [np.concatenate([p[i] for p in parts]) for i in range(8)]
+        order = _merge_order(cols[0], counts)
+        agent = np.repeat(np.arange(len(parts), dtype=np.int64), counts)
         return SetupEvents(
-            t=np.ascontiguousarray(cols[0]),
-            agent=np.ascontiguousarray(cols[1]),
-            pair=np.ascontiguousarray(cols[2]),
-            bar=np.ascontiguousarray(cols[3]),
-            rejected=np.ascontiguousarray(cols[4], dtype=np.bool_),
-            ref=np.ascontiguousarray(cols[5], dtype=np.float64),
-            level=np.ascontiguousarray(cols[6], dtype=np.float64),
-            stop=np.ascontiguousarray(cols[7], dtype=np.float64),
-            target=np.ascontiguousarray(cols[8], dtype=np.float64),
+            t=cols[0][order],
+            agent=agent[order],
+            pair=cols[1][order],
+            bar=cols[2][order],
+            rejected=cols[3][order],
+            ref=cols[4][order],
+            level=cols[5][order],
+            stop=cols[6][order],
+            target=cols[7][order],
         )
 
     # -- state -------------------------------------------------------------------------
