@@ -356,6 +356,9 @@ class Session:
         self.equity = np.full(n_t, np.nan)
         self.last_close = np.full(n_pairs, np.nan)
         self.agent_side = np.array([_side(a) for a in self.agents], dtype=np.int64)
+        self.agent_dedupe = np.array(
+            [a.strategy == "trail_fractals" for a in self.agents], dtype=np.int64
+        )
         self.agent_switch = np.array([a.dry_run_switch for a in self.agents], dtype=np.int64)
         self.agent_mode = np.zeros(n_agents, dtype=np.int64)
         self.agent_streak = np.zeros(n_agents, dtype=np.int64)
@@ -441,6 +444,7 @@ class Session:
             self.tick,
             self.min_notional,
             self.agent_side,
+            self.agent_dedupe,
             self.agent_switch,
             self.agent_mode,
             self.agent_streak,

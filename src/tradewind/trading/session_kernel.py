@@ -285,6 +285,7 @@ def advance(
     tick: np.ndarray,
     min_notional: np.ndarray,
     agent_side: np.ndarray,
+    agent_dedupe: np.ndarray,
     agent_switch: np.ndarray,
     agent_mode: np.ndarray,
     agent_streak: np.ndarray,
@@ -438,9 +439,14 @@ def advance(
                 p = ev_pair[e]
                 level = ev_level[e]
                 e += 1
-                if open_slot[a, p] >= 0 or level == last_level[a, p]:
-                    continue  # in this pair already, or the same setup seen again
-                last_level[a, p] = level
+                if open_slot[a, p] >= 0:
+                    continue  # one trade per agent and pair at a time
+                if agent_dedupe[a]:
+                    # A breakout strategy reports every close past the same level: only
+                    # the first is a new setup.
+                    if level == last_level[a, p]:
+                        continue
+                    last_level[a, p] = level
                 side = agent_side[a]
                 ref = ev_ref[e - 1]
                 stop = ev_stop[e - 1]

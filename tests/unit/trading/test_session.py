@@ -317,3 +317,119 @@ def test_a_session_saved_and_restored_between_passes_trades_as_one_run() -> None
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)  # NaN == NaN here
     np.testing.assert_array_equal(part.pools, whole.pools)
     assert (whole.trades[: whole.n_trades]["status"] == Status.ACTIVE).any()  # left open
+
+
+def _two_sided_events(rows: list[tuple[int, int, int, float, float, float]]) -> SetupEvents:
+    """(row, agent, pair, ref, stop, target) setups."""
+    arr = np.array(rows, dtype=np.float64)
+    ev = _events([(int(r[0]), int(r[1]), int(r[2]), r[3], r[4]) for r in rows])
+    return SetupEvents(
+        t=ev.t,
+        agent=ev.agent,
+        pair=ev.pair,
+        bar=ev.bar,
+        rejected=ev.rejected,
+        ref=ev.ref,
+        level=ev.level,
+        stop=ev.stop,
+        target=arr[:, 5].copy(),
+    )
+
+
+def test_an_agent_with_the_dry_run_switch_goes_to_paper_and_back() -> None:
+    days = 5
+    panel = _flat_panel(1, 24 * days)
+    low, high = 2, 1
+    panel.values[0 * 24 + 12, 0, low] = 90.0  # day 0: the stop (95) is hit
+    panel.values[1 * 24 + 12, 0, low] = 90.0  # day 1: again
+    panel.values[2 * 24 + 12, 0, high] = 110.0  # day 2: the target (105) is hit
+    rows = [(d * 24 + 10, 0, 0, 100.0, 95.0, 105.0) for d in range(4)]
+    agent = AgentConfig(
+        name="a", strategy="channel_run", side="long", timeframe="1h", dry_run_switch=True
+    )
+    session = Session(
+        panel,
+        [agent],
+        session=SessionConfig(dry_run_loss_days=2, open_risk_cap=1.0),
+        lifecycle=LifecycleConfig(),
+        fills=FillsConfig(fee=FEE, slippage=0.0),
+        events=_two_sided_events(rows),
+    )
+    session.run()
+    tr = session.trades[: session.n_trades]
+    assert tr["kind"].tolist() == [Kind.REAL, Kind.REAL, Kind.SIM, Kind.REAL]
+    assert tr["reason"][2] == sk.SIM_DRY_RUN
+    assert tr["exit_reason"].tolist()[:3] == [
+        ExitReason.STOP,
+        ExitReason.STOP,
+        ExitReason.TAKE_PROFIT,
+    ]
+    modes = session.modes[: int(session.counters[sk.C_NMODES])]
+    # At the close of day 1 (its second losing day) to paper; a winning paper day 2 back.
+    assert modes["mode"].tolist() == [sk.MODE_DRY, sk.MODE_LIVE]
+    assert modes["t"].tolist() == [2 * 24 - 1, 3 * 24 - 1]
+
+
+def test_sizes_below_the_exchange_minimum_become_sim_trades() -> None:
+    from tradewind.data.markets import MarketRules
+
+    session = Session(
+        _flat_panel(2, 20),
+        [_agent()],
+        session=SessionConfig(capital=1_000.0, risk_per_trade=0.001),
+        lifecycle=LifecycleConfig(),
+        fills=FillsConfig(fee=FEE, slippage=0.0),
+        rules={
+            "P0USDT": MarketRules(lot_step=0.01, min_notional=5.0),
+            "P1USDT": MarketRules(lot_step=0.01, min_notional=50.0),
+        },
+        events=_events([(5, 0, 0, 100.0, 95.0), (5, 0, 1, 100.0, 95.0)]),
+    )
+    session.step(7)
+    tr = session.trades[: session.n_trades]
+    # 0.1 % of 1,000 over a ~5.3-wide loss per unit: 0.19 units, rounded to 0.18 (18 quote).
+    assert tr["kind"].tolist() == [Kind.REAL, Kind.SIM]
+    assert tr["qty"][0] == pytest.approx(0.18)
+    assert tr["reason"][1] == sk.SIM_TOO_SMALL
+
+
+def test_the_venue_nets_agents_on_one_pair() -> None:
+    from tradewind.trading.scan import net_positions
+
+    agents = [
+        _agent("long"),
+        AgentConfig(name="short", strategy="trail_fractals", side="short", timeframe="1h"),
+    ]
+    rows = [(5, 0, 0, 100.0, 95.0, np.nan), (5, 1, 0, 100.0, 103.0, np.nan)]
+    session = Session(
+        _flat_panel(1, 20),
+        agents,
+        session=SessionConfig(open_risk_cap=1.0),
+        lifecycle=LifecycleConfig(),
+        fills=FillsConfig(fee=FEE, slippage=0.0),
+        events=_two_sided_events(rows),
+        close_at_end=False,
+    )
+    session.run()
+    tr = session.trades[: session.n_trades]
+    assert (tr["status"] == Status.ACTIVE).all()
+    (pos,) = net_positions(session)
+    assert pos["net_qty"] == pytest.approx(tr["qty"][0] - tr["qty"][1])
+    assert pos["agents"] == ["long", "short"]
+
+
+def test_a_breakout_level_already_traded_is_not_a_new_setup() -> None:
+    rows = [(5, 0, 0, 100.0, 95.0), (9, 0, 0, 100.0, 95.0), (12, 0, 0, 100.5, 95.0)]
+    panel = _flat_panel(1, 20)
+    panel.values[7, 0, 2] = 90.0  # the first trade stops out at row 7
+    session = Session(
+        panel,
+        [_agent()],  # trail fractals: every close past a fractal high repeats its level
+        session=SessionConfig(open_risk_cap=1.0),
+        lifecycle=LifecycleConfig(),
+        fills=FillsConfig(fee=FEE, slippage=0.0),
+        events=_events(rows),
+    )
+    session.run()
+    tr = session.trades[: session.n_trades]
+    assert tr["nominated_t"].tolist() == [5, 12]  # row 9 repeats the level of row 5
