@@ -51,3 +51,12 @@ def test_configuration_reference_is_generated_from_the_models() -> None:
         "regenerate the key tables: python -c 'from tradewind.config.starter import "
         "reference_markdown; print(reference_markdown())'"
     )
+
+
+def test_the_example_agents_config_is_valid() -> None:
+    from tradewind.config import load_config
+
+    settings = load_config(DOCS.parent / "examples" / "agents.toml", environ={})
+    assert len(settings.agents) == 6
+    assert {a.strategy for a in settings.agents} == {"channel_run", "trail_fractals"}
+    assert {a.timeframe for a in settings.agents} == {"1h", "4h", "1d"}
