@@ -91,10 +91,12 @@ def show_trade(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Every stored field of one trade."""
+    """Every stored field of one trade, with its orders."""
     rt = make_runtime(ctx, config=config, home=home, json_out=json_out, quiet=quiet)
     with _book(rt) as book:
         trade = book.trade(trade_id)
+        orders = book.orders(trade_id=trade_id)
+    trade["orders"] = json.loads(orders.to_json(orient="records", date_format="iso"))
     payload = json.loads(json.dumps(trade, default=str))
     rt.emit(payload, lambda out: out.print_json(json.dumps(payload)))
 

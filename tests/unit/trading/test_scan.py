@@ -157,3 +157,45 @@ def test_cli_scan_json_and_live_is_refused(paper: Path, capsys: pytest.CaptureFi
         main(["scan", "--config", cfg, "--live"])
     assert done.value.code == 3
     assert "paper venue only" in capsys.readouterr().err
+
+
+def test_a_pass_that_fails_while_saving_leaves_the_previous_pass_whole(
+    paper: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tradewind.store import repository
+
+    settings = _settings(paper)
+    now = T0 + pd.Timedelta(days=8)
+    scan(settings, now=now, execute=True)
+    with TradeBook(settings.book_url) as book:
+        before = book.session_state("paper")
+        counts = book.count("trades"), book.count("orders"), book.count("ledger")
+    real = repository._insert_rows
+
+    def crash(conn, table, rows):  # type: ignore[no-untyped-def]
+        if table is repository.ORDERS:
+            raise repository.SQLAlchemyError("disk full")
+        real(conn, table, rows)
+
+    monkeypatch.setattr(repository, "_insert_rows", crash)
+    with pytest.raises(StateError, match="disk full"):
+        scan(settings, now=now + pd.Timedelta(days=1), execute=True)
+    monkeypatch.setattr(repository, "_insert_rows", real)
+    with TradeBook(settings.book_url) as book:
+        assert (book.count("trades"), book.count("orders"), book.count("ledger")) == counts
+        after = book.session_state("paper")
+        assert after is not None
+        assert before is not None
+        assert (after.clock, after.payload) == (before.clock, before.payload)
+    # ...and the next pass picks up where the last saved one ended.
+    again = scan(settings, now=now + pd.Timedelta(days=1), execute=True)
+    assert again.resumed
+    assert again.candles == 24
+    # trades show lists a trade's orders.
+    with TradeBook(settings.book_url) as book:
+        orders = book.orders(run_id=again.run_id)
+    trade_id = int(orders["trade_id"].iloc[0])
+    with pytest.raises(SystemExit):
+        main(["trades", "show", str(trade_id), "--config", str(paper / "tradewind.toml"), "--json"])
+    shown = json.loads(capsys.readouterr().out)
+    assert {o["role"] for o in shown["orders"]} >= {"entry"}
