@@ -13,6 +13,11 @@ loaded beforehand. The cost that is compared is time per pair-bar of the clock.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +63,23 @@ def _best(fn: Callable[[], Any], repeat: int = REPEAT) -> tuple[float, Any]:
         out = fn()
         times.append(time.perf_counter() - start)
     return min(times), out
+
+
+def cold_compile() -> float:
+    """Seconds to compile the session's kernels in a fresh process with an empty cache."""
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="numba-cold-") as cache:
+        env["NUMBA_CACHE_DIR"] = cache
+        env["TRADEWIND_NUMBA_CACHE_ROOT"] = cache
+        code = (
+            "import json; from tradewind.backtest.session_run import _compile; "
+            "print(json.dumps(_compile()))"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+    value: float = json.loads(proc.stdout.strip().splitlines()[-1])
+    return value
 
 
 def run() -> dict[str, Any] | None:
@@ -132,6 +154,7 @@ def run() -> dict[str, Any] | None:
         "cycle_bars": len(cycle_panel.timestamps),
         "cycle_pair_bars": cycle_pair_bars,
         "cycle_trades": int(trader.n_trades),
+        "compile_cold_s": cold_compile(),
     }
 
 
@@ -166,6 +189,11 @@ configuration over every 5m candle ({r['cycle_pairs']} pairs × {r['cycle_bars']
 **The session costs {ratio:.2f}× the cycle trader per pair-bar** (target: within 2×).
 Counted per agent pair-bar (every agent's own candles) it runs at
 {r['agent_pair_bars'] / r['total_s'] / 1e6:.1f} M pair-bars/s.
+
+Compiling the session's kernels (strategies, universe, resampling, the bar loop) in a fresh
+process with an empty numba cache: {r['compile_cold_s']:.1f} s, once per machine and
+version — later runs load them from the cache (`timings_s.compile` of a backtest's summary
+says which happened).
 """
 
 

@@ -83,7 +83,8 @@ def _session_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         (
             "time",
             f"prepare {summary['timings_s']['prepare']:.2f} s, run "
-            f"{summary['timings_s']['run']:.2f} s, load {summary['timings_s']['load']:.2f} s",
+            f"{summary['timings_s']['run']:.2f} s, compile "
+            f"{summary['timings_s']['compile']:.1f} s, load {summary['timings_s']['load']:.2f} s",
         ),
     ]
 
