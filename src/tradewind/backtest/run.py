@@ -31,6 +31,7 @@ from tradewind.data.panel import Panel, load_panel, row_times
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe, parse_utc, utc_now
 from tradewind.engine.records import EXIT_NAMES, KIND_NAMES, POOL_NAMES, STATUS_NAMES, Status
+from tradewind.engine.tables import tracked_table
 from tradewind.errors import DataError
 from tradewind.portfolio.ledger import LEDGER_REASONS
 from tradewind.store.db import upgrade
@@ -39,7 +40,7 @@ from tradewind.strategies.nominators import make_nominator
 from tradewind.trading import cycle_kernel as ck
 from tradewind.trading.cycle import CycleTrader
 
-__all__ = ["BacktestResult", "data_fingerprint", "run_backtest"]
+__all__ = ["BacktestResult", "data_fingerprint", "data_summary", "run_backtest"]
 
 
 @dataclass
@@ -65,6 +66,19 @@ def data_fingerprint(panel: Panel) -> str:
     for array in (panel.timestamps, panel.values, panel.mask):
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
+
+
+def data_summary(settings: Settings, panel: Panel) -> dict[str, Any]:
+    """Which candles a run saw: source, grid, size and content hash."""
+    return {
+        "exchange": settings.data.exchange,
+        "timeframe": panel.timeframe.name,
+        "pairs": len(panel.symbols),
+        "start": panel.index[0].isoformat(),
+        "end": panel.index[-1].isoformat(),
+        "bars": len(panel.timestamps),
+        "fingerprint": data_fingerprint(panel),
+    }
 
 
 def _trade_tables(trader: CycleTrader) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -99,28 +113,7 @@ def _trade_tables(trader: CycleTrader) -> tuple[pd.DataFrame, pd.DataFrame]:
             "parent": tr["parent"],
         }
     )
-    done = tr[tr["track"] == 2]
-    tracked = pd.DataFrame(
-        {
-            "trade": done["id"],
-            "kind": "tracked",
-            "of_kind": np.array(KIND_NAMES)[done["kind"]],
-            "pair": symbols[done["pair"]],
-            "side": done["side"],
-            "entry_time": row_times(index, done["entry_t"]),
-            "entry_price": done["entry_price"],
-            "closed_time": row_times(index, done["exit_t"]),
-            "closed_price": done["exit_price"],
-            "closed_reason": np.array(EXIT_NAMES)[done["exit_reason"]],
-            "exit_time": row_times(index, done["track_exit_t"]),
-            "exit_price": done["track_exit_price"],
-            "exit_reason": np.array(EXIT_NAMES)[done["track_reason"]],
-            "cost": done["cost"],
-            "pnl": done["track_pnl"],
-            "pnl_taken": done["pnl"],
-            "fees": done["fees"],
-        }
-    )
+    tracked = tracked_table(tr[tr["track"] == 2], index, symbols)
     return trades, tracked
 
 
@@ -337,15 +330,7 @@ def run_backtest(
             ),
         },
         "mode_switches": mode_switches(cycles),
-        "data": {
-            "exchange": settings.data.exchange,
-            "timeframe": panel.timeframe.name,
-            "pairs": len(panel.symbols),
-            "start": panel.index[0].isoformat(),
-            "end": panel.index[-1].isoformat(),
-            "bars": len(panel.timestamps),
-            "fingerprint": data_fingerprint(panel),
-        },
+        "data": data_summary(settings, panel),
         "detail": settings.backtest.detail,
         "market_rules": sum(symbol in rules for symbol in panel.symbols),
         "seed": settings.seed,

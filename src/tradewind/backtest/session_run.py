@@ -21,7 +21,7 @@ from tradewind.backtest.run import (
     _metric_trades,
     _record,
     _save,
-    data_fingerprint,
+    data_summary,
     load_backtest_panel,
 )
 from tradewind.config import Settings, config_hash
@@ -113,15 +113,7 @@ def run_session_backtest(
             for k, v in trades.loc[trades["kind"] == "sim", "sim_reason"].value_counts().items()
         },
         "mode_switches": mode_switches(session),
-        "data": {
-            "exchange": settings.data.exchange,
-            "timeframe": panel.timeframe.name,
-            "pairs": len(panel.symbols),
-            "start": panel.index[0].isoformat(),
-            "end": panel.index[-1].isoformat(),
-            "bars": len(panel.timestamps),
-            "fingerprint": data_fingerprint(panel),
-        },
+        "data": data_summary(settings, panel),
         "market_rules": sum(symbol in rules for symbol in panel.symbols),
         "seed": settings.seed,
         "config_hash": config_hash(settings),

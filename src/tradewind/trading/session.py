@@ -137,17 +137,7 @@ def _collect(
     for p in range(n_pairs):
         for j in range(n_bars):
             hit[j, p] = entry[p, j] or rejected[p, j]
-    count = 0
-    for j in range(n_bars):
-        d = bar_day[j]
-        if d < 0 or close_row[j] < 0 or close_row[j] >= n_rows:
-            continue
-        for k in range(ranked.shape[1]):
-            p = ranked[d, k]
-            if p < 0:
-                break
-            if hit[j, p]:
-                count += 1
+    count = int(hit.sum())  # at most this many: the universe leaves some out
     rows = np.empty(count, np.int64)
     pairs = np.empty(count, np.int64)
     bars = np.empty(count, np.int64)
@@ -175,7 +165,7 @@ def _collect(
                 stp[i] = stop[p, j]
                 tgt[i] = target[p, j]
                 i += 1
-    return rows, pairs, bars, rej, ref, lvl, stp, tgt
+    return rows[:i], pairs[:i], bars[:i], rej[:i], ref[:i], lvl[:i], stp[:i], tgt[:i]
 
 
 @njit(cache=True)

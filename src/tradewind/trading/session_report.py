@@ -10,6 +10,7 @@ import pandas as pd
 
 from tradewind.data.panel import row_times
 from tradewind.engine.records import EXIT_NAMES, KIND_NAMES, POOL_NAMES, STATUS_NAMES, Status
+from tradewind.engine.tables import tracked_table
 from tradewind.portfolio.ledger import LEDGER_REASONS
 from tradewind.trading import session_kernel as sk
 from tradewind.trading.session import Session
@@ -65,30 +66,10 @@ def session_tables(session: Session) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
         }
     )
     done = tr[tr["track"] == 2]
-    tracked = pd.DataFrame(
-        {
-            "trade": done["id"],
-            "agent": names[done["agent"]],
-            "timeframe": tfs[done["agent"]],
-            "kind": "tracked",
-            "of_kind": np.array(KIND_NAMES)[done["kind"]],
-            "pair": symbols[done["pair"]],
-            "side": done["side"],
-            "entry_time": row_times(index, done["entry_t"]),
-            "entry_price": done["entry_price"],
-            "closed_time": row_times(index, done["exit_t"]),
-            "closed_price": done["exit_price"],
-            "closed_reason": np.array(EXIT_NAMES)[done["exit_reason"]],
-            "exit_time": row_times(index, done["track_exit_t"]),
-            "exit_price": done["track_exit_price"],
-            "exit_reason": np.array(EXIT_NAMES)[done["track_reason"]],
-            "cost": done["cost"],
-            "pnl": done["track_pnl"],
-            "pnl_taken": done["pnl"],
-            "r_multiple": _r_multiple(done, done["track_pnl"]),
-            "fees": done["fees"],
-        }
-    )
+    tracked = tracked_table(done, index, symbols)
+    tracked.insert(1, "agent", names[done["agent"]])
+    tracked.insert(2, "timeframe", tfs[done["agent"]])
+    tracked["r_multiple"] = _r_multiple(done, done["track_pnl"])
     led = session.ledger[: int(session.counters[sk.C_NLEDGER])]
     pools = np.array(POOL_NAMES)
     ledger = pd.DataFrame(
