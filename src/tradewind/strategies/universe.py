@@ -10,7 +10,13 @@ from tradewind.data.panel import Panel
 from tradewind.domain.types import duration_bars
 from tradewind.errors import ConfigError
 
-__all__ = ["quote_turnover", "top_by_quote_volume", "universe_ranks"]
+__all__ = [
+    "UNIVERSE_METHODS",
+    "quote_turnover",
+    "select_universe",
+    "top_by_quote_volume",
+    "universe_ranks",
+]
 
 
 def quote_turnover(panel: Panel, t: int, bars: int) -> np.ndarray:
@@ -80,3 +86,23 @@ def top_by_quote_volume(panel: Panel, t: int, n: int, lookback: str = "1d") -> n
     ranks = universe_ranks(panel, np.array([t]), n, lookback)[0]
     chosen = np.flatnonzero(ranks >= 0)
     return chosen[np.argsort(ranks[chosen])].astype(np.int64)
+
+
+def _quote_volume_1d(panel: Panel, rows: np.ndarray, n: int) -> np.ndarray:
+    return universe_ranks(panel, rows, n, "1d")
+
+
+#: Universe selection methods by their config name (``selection.method``): each maps
+#: ``(panel, rows, n)`` to ``(len(rows), pair)`` ranks, -1 for pairs left out.
+UNIVERSE_METHODS = {"quote_volume_1d": _quote_volume_1d}
+
+
+def select_universe(method: str, panel: Panel, rows: np.ndarray, n: int) -> np.ndarray:
+    """Ranks of the pairs ``method`` selects at each of ``rows`` (see ``UNIVERSE_METHODS``)."""
+    try:
+        fn = UNIVERSE_METHODS[method]
+    except KeyError:
+        raise ConfigError(
+            f"selection method {method!r} is unknown; known: {', '.join(UNIVERSE_METHODS)}"
+        ) from None
+    return fn(panel, rows, n)

@@ -29,7 +29,7 @@ from tradewind.errors import ConfigError, StateError
 from tradewind.portfolio.allocation import allocation_shares
 from tradewind.portfolio.ledger import R_INITIAL, new_ledger, transfer
 from tradewind.strategies.panel import PanelSetups, panel_setups
-from tradewind.strategies.universe import universe_ranks
+from tradewind.strategies.universe import select_universe
 from tradewind.trading import session_kernel as sk
 from tradewind.trading.cycle import lifecycle_params
 from tradewind.trading.schedule import due_timeframes
@@ -89,12 +89,13 @@ def _side(agent: AgentConfig) -> int:
     return 1 if agent.side == "long" else -1
 
 
-def _universe_by_day(panel: Panel, pairs: int, day_rows: np.ndarray) -> np.ndarray:
-    """``(day, pair)`` rank in the universe of each day (0 = busiest, -1 = not in it): the
-    top ``pairs`` by quote volume over the day before the day's first row."""
+def _universe_by_day(panel: Panel, method: str, pairs: int, day_rows: np.ndarray) -> np.ndarray:
+    """``(day, pair)`` rank in the universe of each day (0 = first, -1 = not in it), chosen
+    at the row before the day's first row (e.g. the top ``pairs`` by quote volume over the
+    day before)."""
     out = np.full((len(day_rows), len(panel.symbols)), -1, dtype=np.int64)
     ok = day_rows >= 1
-    out[ok] = universe_ranks(panel, day_rows[ok] - 1, pairs, "1d")
+    out[ok] = select_universe(method, panel, day_rows[ok] - 1, pairs)
     return out
 
 
@@ -264,7 +265,7 @@ class Session:
         first_row_of_day = np.searchsorted(base.timestamps, day_of_row * _DAY_NS, side="left")
         panels: dict[str, Panel] = {}
         columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        universes: dict[int, np.ndarray] = {}
+        universes: dict[tuple[str, int], np.ndarray] = {}
         views: list[AgentView] = []
         day_starts = np.unique(first_row_of_day)
         for agent in self.agents:
@@ -286,14 +287,12 @@ class Session:
                 np.int64
             )
             ok = (close_row >= 0) & (close_row < n_t)
-            n = agent.selection.pairs
+            n = (agent.selection.method, agent.selection.pairs)
             if n not in universes:
-                universes[n] = _universe_by_day(base, n, day_starts)
+                universes[n] = _universe_by_day(base, *n, day_starts)
             bar_day = np.full(len(close_row), -1, dtype=np.int64)
             bar_day[ok] = np.searchsorted(day_starts, first_row_of_day[close_row[ok]])
-            views.append(
-                AgentView(agent, apanel, setups, hlc[2], close_row, bar_day, universes[n])
-            )
+            views.append(AgentView(agent, apanel, setups, hlc[2], close_row, bar_day, universes[n]))
         return views
 
     def _events(self) -> SetupEvents:
@@ -556,8 +555,7 @@ def restore(session: Session, saved: Mapping[str, np.ndarray]) -> None:
     gone = sorted({old_symbols[p] for p in trades["pair"].tolist()} - set(where))
     if gone:
         raise StateError(
-            f"saved session trades pairs whose candles are gone from the store: "
-            f"{', '.join(gone)}"
+            f"saved session trades pairs whose candles are gone from the store: {', '.join(gone)}"
         )
     pair_map = np.array([where.get(s, -1) for s in old_symbols], dtype=np.int64)
     if len(trades):

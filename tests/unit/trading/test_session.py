@@ -433,3 +433,21 @@ def test_a_breakout_level_already_traded_is_not_a_new_setup() -> None:
     session.run()
     tr = session.trades[: session.n_trades]
     assert tr["nominated_t"].tolist() == [5, 12]  # row 9 repeats the level of row 5
+
+
+def test_agents_trade_only_their_universe_of_the_day(ran: Session) -> None:
+    from tradewind.strategies.universe import universe_ranks
+
+    tr = ran.trades[: ran.n_trades]
+    stamps = ran.panel.timestamps
+    seen_out = 0
+    for a, view in enumerate(ran.views):
+        mine = tr[tr["agent"] == a]
+        for t, p in zip(mine["nominated_t"].tolist(), mine["pair"].tolist(), strict=True):
+            # The universe of the UTC day the decision falls in, ranked the row before it.
+            day_start = (int(stamps[t]) + HOUR) // 86_400_000_000_000 * 86_400_000_000_000
+            row = int(np.searchsorted(stamps, day_start)) - 1
+            ranks = universe_ranks(ran.panel, np.array([row]), view.config.selection.pairs)[0]
+            assert ranks[p] >= 0
+        seen_out += int((view.universe < 0).sum())
+    assert seen_out > 0  # 4 of 6 pairs: some pairs were left out on some days
