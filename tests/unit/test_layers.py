@@ -17,6 +17,19 @@ ALLOWED: dict[str, set[str]] = {
     "data": {"errors", "domain", "config"},
     "strategies": {"errors", "domain", "config", "data"},
     "portfolio": {"errors", "domain", "config", "data"},
+    "features": {"errors", "domain", "config", "data"},
+    "ml": {
+        "errors",
+        "domain",
+        "config",
+        "data",
+        "features",
+        "strategies",
+        "portfolio",
+        "engine",
+        "store",
+        "__init__",
+    },
     "engine": {"errors", "domain", "config", "data", "strategies", "portfolio"},
     "trading": {
         "errors",
@@ -53,6 +66,8 @@ ALLOWED: dict[str, set[str]] = {
         "backtest",
         "store",
         "testing",
+        "features",
+        "ml",
         "__init__",
     },
 }

@@ -30,6 +30,7 @@ __all__ = [
     "Cycle",
     "LedgerEntry",
     "ModeChange",
+    "ModelRecord",
     "Order",
     "Run",
     "SessionState",
@@ -221,3 +222,26 @@ class SessionState(Base):
     config_hash: Mapped[str | None] = mapped_column(String(64))
     run_id: Mapped[int | None] = mapped_column(Integer)
     payload: Mapped[bytes] = mapped_column(LargeBinary())
+
+
+class ModelRecord(Base):
+    """A trained model in the registry (the artefact is a skops file at ``path``)."""
+
+    __tablename__ = "models"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  #: content hash
+    role: Mapped[str] = mapped_column(String(32), index=True)  #: regime, technical, risk, ...
+    scope: Mapped[str] = mapped_column(String(64), index=True)  #: an agent's name, or "cycle"
+    kind: Mapped[str] = mapped_column(String(64))  #: the estimator's class
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    train_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    train_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    data_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    feature_signature: Mapped[str | None] = mapped_column(String(32))
+    features: Mapped[str] = mapped_column(Text)  #: JSON list, the order the model expects
+    params: Mapped[str] = mapped_column(Text)  #: JSON
+    metrics: Mapped[str] = mapped_column(Text)  #: JSON
+    versions: Mapped[str] = mapped_column(Text)  #: JSON: library versions at training
+    path: Mapped[str] = mapped_column(String(512))  #: relative to the models folder
+    sha256: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,1 @@
+"""Models: labels, training protocol, registry (skops), walk-forward."""
