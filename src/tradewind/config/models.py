@@ -29,6 +29,7 @@ __all__ = [
     "ExchangeConfig",
     "FillsConfig",
     "LifecycleConfig",
+    "MLConfig",
     "SelectionConfig",
     "SessionConfig",
     "Settings",
@@ -333,6 +334,59 @@ class SessionConfig(_Section):
     )
 
 
+class MLConfig(_Section):
+    """Training: models, split protocol, feature selection, imbalance, hyperparameters."""
+
+    model: Literal["random_forest", "hist_gradient_boosting", "logistic_regression"] = Field(
+        default="random_forest", description="The classifier (scikit-learn)."
+    )
+    model_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Its parameters, e.g. {n_estimators = 300, min_samples_leaf = 50}.",
+    )
+    split: list[float] = Field(
+        default_factory=lambda: [0.6, 0.2, 0.2],
+        description="Train / validation / test shares, in time order.",
+    )
+    embargo: str = Field(default="1d", description="Rows left out after each split boundary.")
+    label_horizon: str = Field(
+        default="7d", description="A label's trade is closed at the close after this long."
+    )
+    sampler: Literal["none", "random_under", "near_miss"] = Field(
+        default="random_under", description="Class balancing of the training rows."
+    )
+    select_k: int = Field(
+        default=40, ge=0, description="Mutual-information filter keeps this many (0 = all)."
+    )
+    permutation: bool = Field(
+        default=True, description="Then drop features without permutation importance."
+    )
+    trials: int = Field(default=0, ge=0, description="Optuna trials (0 = the given params).")
+    study_url: str | None = Field(
+        default=None, description="Optuna storage; empty = sqlite:///<home>/optuna.sqlite."
+    )
+    regime_k: int = Field(
+        default=0, ge=0, description="Regime clusters (k-means); 0 = chosen by silhouette."
+    )
+    recency_half_life: str | None = Field(
+        default="90d", description="Weight of a training row halves with this age; empty = off."
+    )
+    min_samples: int = Field(
+        default=200, ge=10, description="Fewer labelled rows than this: no model is trained."
+    )
+
+    _durations = field_validator("embargo", "label_horizon", "recency_half_life")(
+        _check_duration
+    )
+
+    @field_validator("split")
+    @classmethod
+    def _shares(cls, value: list[float]) -> list[float]:
+        if len(value) != 3 or min(value) <= 0 or abs(sum(value) - 1.0) > 1e-9:
+            raise ValueError(f"split {list(value)} must be three positive shares adding to 1")
+        return value
+
+
 class StoreConfig(_Section):
     """The trade book: where trades, orders, ledger, cycles and runs are kept."""
 
@@ -456,6 +510,7 @@ class Settings(BaseSettings):
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     session: SessionConfig = Field(default_factory=SessionConfig)
+    ml: MLConfig = Field(default_factory=MLConfig)
     agents: list[AgentConfig] = Field(
         default_factory=list, description="Agents of the modular trader ([[agents]] tables)."
     )
