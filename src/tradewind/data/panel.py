@@ -23,7 +23,14 @@ from tradewind.data.store import CandleStore
 from tradewind.domain.types import CANDLE_COLUMNS, Timeframe
 from tradewind.errors import ConfigError, DataError
 
-__all__ = ["DEFAULT_FIELDS", "Panel", "load_panel", "resample_panel", "row_times"]
+__all__ = [
+    "DEFAULT_FIELDS",
+    "Panel",
+    "decision_bars",
+    "load_panel",
+    "resample_panel",
+    "row_times",
+]
 
 DEFAULT_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 
@@ -250,3 +257,23 @@ def row_times(index: pd.DatetimeIndex, rows: np.ndarray) -> pd.Series:
     ok = rows >= 0
     out[ok] = index[rows[ok]]
     return out
+
+
+def decision_bars(
+    timestamps: np.ndarray, timeframe: Timeframe, hhmm: str, first: int = 0
+) -> np.ndarray:
+    """Grid rows whose close is the last one at or before ``hh:mm`` UTC of each day.
+
+    With 5m candles and 23:55 that is the candle opening at 23:50; with 1h candles, the one
+    opening at 22:00 (its close, 23:00, is the last known price at 23:55).
+    """
+    hours, minutes = (int(x) for x in hhmm.split(":"))
+    offset = (hours * 3600 + minutes * 60) * 1_000_000_000
+    day = 86_400 * 1_000_000_000
+    step = timeframe.nanoseconds
+    start, end = int(timestamps[0]), int(timestamps[-1])
+    days = np.arange(start // day, end // day + 1, dtype=np.int64)
+    instants = days * day + offset
+    rows = (instants - step - start) // step
+    rows = rows[(rows >= max(first, 0)) & (rows < len(timestamps))]
+    return np.unique(rows)

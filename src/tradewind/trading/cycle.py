@@ -16,10 +16,9 @@ import numpy as np
 
 from tradewind.config.models import CycleConfig, FillsConfig, LifecycleConfig
 from tradewind.data.markets import MarketRules
-from tradewind.data.panel import Panel
-from tradewind.domain.types import Timeframe, duration_bars
+from tradewind.data.panel import Panel, decision_bars
+from tradewind.domain.types import duration_bars
 from tradewind.engine.lifecycle import (
-    LIFECYCLE_PARAMS,
     P_EXPIRY,
     P_LIMIT,
     P_WSTOP,
@@ -27,6 +26,7 @@ from tradewind.engine.lifecycle import (
     level,
     round_price,
 )
+from tradewind.engine.params import lifecycle_params
 from tradewind.engine.records import Kind, Pool, Status, new_trades
 from tradewind.errors import ConfigError
 from tradewind.portfolio.ledger import (
@@ -47,55 +47,6 @@ from tradewind.strategies.nominators import Nominator
 from tradewind.trading import cycle_kernel as ck
 
 __all__ = ["CycleTrader", "decision_bars", "lifecycle_params"]
-
-
-def lifecycle_params(
-    lifecycle: LifecycleConfig, fills: FillsConfig, timeframe: Timeframe
-) -> Params:
-    """The parameter tuple of the lifecycle kernels, in ``LIFECYCLE_PARAMS`` order."""
-    values = {
-        "fee": fills.fee,
-        "slippage": fills.slippage,
-        "take_profit": lifecycle.take_profit,
-        "stop_loss": lifecycle.stop_loss,
-        "trail_activation": lifecycle.trail_activation,
-        "trail_distance": lifecycle.trail_distance,
-        "trail_on_high": 1.0 if lifecycle.trail_reference == "high" else 0.0,
-        "max_hold_bars": float(
-            duration_bars(lifecycle.max_hold, timeframe, "lifecycle.max_hold")
-            if lifecycle.max_hold
-            else 0
-        ),
-        "track_horizon_bars": float(
-            duration_bars(lifecycle.track_horizon, timeframe, "lifecycle.track_horizon")
-        ),
-        "both_directions": 1.0 if lifecycle.breakout == "both" else 0.0,
-        "limit_mult": lifecycle.limit,
-        "window_stop_mult": lifecycle.window_stop,
-        "expiry_bars": float(duration_bars(lifecycle.expiry, timeframe, "lifecycle.expiry")),
-        "max_volume_share": fills.max_volume_share,
-    }
-    return tuple(float(values[name]) for name in LIFECYCLE_PARAMS)
-
-
-def decision_bars(
-    timestamps: np.ndarray, timeframe: Timeframe, hhmm: str, first: int = 0
-) -> np.ndarray:
-    """Grid rows whose close is the last one at or before ``hh:mm`` UTC of each day.
-
-    With 5m candles and 23:55 that is the candle opening at 23:50; with 1h candles, the one
-    opening at 22:00 (its close, 23:00, is the last known price at 23:55).
-    """
-    hours, minutes = (int(x) for x in hhmm.split(":"))
-    offset = (hours * 3600 + minutes * 60) * 1_000_000_000
-    day = 86_400 * 1_000_000_000
-    step = timeframe.nanoseconds
-    start, end = int(timestamps[0]), int(timestamps[-1])
-    days = np.arange(start // day, end // day + 1, dtype=np.int64)
-    instants = days * day + offset
-    rows = (instants - step - start) // step
-    rows = rows[(rows >= max(first, 0)) & (rows < len(timestamps))]
-    return np.unique(rows)
 
 
 @dataclass
