@@ -8,7 +8,6 @@ a run behind.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,7 +26,7 @@ from tradewind import __version__
 from tradewind.backtest.metrics import summarize
 from tradewind.config import Settings, config_hash, resolved_dict
 from tradewind.data.markets import load_market_rules
-from tradewind.data.panel import Panel, load_panel, row_times
+from tradewind.data.panel import Panel, data_fingerprint, load_panel, row_times
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe, parse_utc, utc_now
 from tradewind.engine.records import EXIT_NAMES, KIND_NAMES, POOL_NAMES, STATUS_NAMES, Status
@@ -55,17 +54,6 @@ class BacktestResult:
     cycles: pd.DataFrame
     run_dir: Path | None = None
     extras: dict[str, Any] = field(default_factory=dict)
-
-
-def data_fingerprint(panel: Panel) -> str:
-    """A content hash of exactly the candles a run saw (BLAKE2b, 32 hex digits)."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(
-        json.dumps([panel.timeframe.name, list(panel.symbols), list(panel.fields)]).encode()
-    )
-    for array in (panel.timestamps, panel.values, panel.mask):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
 
 
 def data_summary(settings: Settings, panel: Panel) -> dict[str, Any]:

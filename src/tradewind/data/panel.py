@@ -7,6 +7,8 @@ engine can skip a pair until its next real candle.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from tradewind.errors import ConfigError, DataError
 __all__ = [
     "DEFAULT_FIELDS",
     "Panel",
+    "data_fingerprint",
     "decision_bars",
     "load_panel",
     "resample_panel",
@@ -277,3 +280,14 @@ def decision_bars(
     rows = (instants - step - start) // step
     rows = rows[(rows >= max(first, 0)) & (rows < len(timestamps))]
     return np.unique(rows)
+
+
+def data_fingerprint(panel: Panel) -> str:
+    """A content hash of exactly the candles a run saw (BLAKE2b, 32 hex digits)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(
+        json.dumps([panel.timeframe.name, list(panel.symbols), list(panel.fields)]).encode()
+    )
+    for array in (panel.timestamps, panel.values, panel.mask):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
