@@ -1,0 +1,1 @@
+"""Features for the models: TA-Lib indicators, spread and liquidity, market context."""
