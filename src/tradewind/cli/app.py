@@ -31,6 +31,7 @@ from tradewind.cli._runtime import (
 )
 from tradewind.cli.backtest import backtest_command, human_summary, run_backtest_cli
 from tradewind.cli.data import data_app, run_synth
+from tradewind.cli.models import models_app, train_command
 from tradewind.cli.scan import scan_command
 from tradewind.cli.trades import trades_app
 from tradewind.config import DEFAULT_CONFIG_NAME, json_schema, resolved_dict, starter_toml
@@ -53,6 +54,8 @@ app.add_typer(data_app, name="data")
 app.add_typer(trades_app, name="trades")
 app.command("backtest")(backtest_command)
 app.command("scan")(scan_command)
+app.command("train")(train_command)
+app.add_typer(models_app, name="models")
 
 
 def _version(value: bool) -> None:

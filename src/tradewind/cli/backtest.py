@@ -22,7 +22,7 @@ from tradewind.cli._runtime import (
 )
 from tradewind.errors import ConfigError
 
-__all__ = ["backtest_command", "human_summary", "run_backtest_cli"]
+__all__ = ["backtest_command", "ensure_market", "human_summary", "run_backtest_cli"]
 
 
 def which_trader(rt: Runtime) -> str:
@@ -39,9 +39,8 @@ def which_trader(rt: Runtime) -> str:
     return trader
 
 
-def run_backtest_cli(rt: Runtime) -> dict[str, Any]:
-    """Run the configured backtest with a progress bar; return its summary."""
-    from tradewind.backtest.run import run_backtest
+def ensure_market(rt: Runtime) -> None:
+    """Generate the synthetic market first when it is configured and not there yet."""
     from tradewind.cli.data import SYNTH_EXCHANGE, run_synth
 
     settings = rt.settings
@@ -51,6 +50,14 @@ def run_backtest_cli(rt: Runtime) -> dict[str, Any]:
     if settings.data.exchange == SYNTH_EXCHANGE and not store_exists:
         rt.note("no synthetic market yet: generating it first")
         run_synth(rt)
+
+
+def run_backtest_cli(rt: Runtime) -> dict[str, Any]:
+    """Run the configured backtest with a progress bar; return its summary."""
+    from tradewind.backtest.run import run_backtest
+
+    settings = rt.settings
+    ensure_market(rt)
     if which_trader(rt) == "session":
         from tradewind.backtest.session_run import run_session_backtest
 

@@ -337,6 +337,11 @@ class SessionConfig(_Section):
 class MLConfig(_Section):
     """Training: models, split protocol, feature selection, imbalance, hyperparameters."""
 
+    timeframe: str = Field(
+        default="1h",
+        description="Candles the features are computed on (resampled from data.timeframe; "
+        "a model reads the last one closed at its decision).",
+    )
     model: Literal["random_forest", "hist_gradient_boosting", "logistic_regression"] = Field(
         default="random_forest", description="The classifier (scikit-learn)."
     )
@@ -378,6 +383,7 @@ class MLConfig(_Section):
     _durations = field_validator("embargo", "label_horizon", "recency_half_life")(
         _check_duration
     )
+    _tf = field_validator("timeframe")(_check_timeframe)
 
     @field_validator("split")
     @classmethod

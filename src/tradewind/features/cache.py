@@ -53,7 +53,9 @@ def cached_features(
         with np.load(path, allow_pickle=False) as archive:
             names = [str(n) for n in archive["names"]]
             if names == [s.name for s in specs]:
-                return Features(specs, panel.timestamps, panel.symbols, archive["values"])
+                return Features(
+                    specs, panel.timestamps, panel.symbols, archive["values"], panel.timeframe.name
+                )
     features = compute_features(panel, pair_blocks, panel_blocks)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".features-", suffix=".npz", dir=path.parent)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tradewind.data.panel import Panel
+from tradewind.domain.types import Timeframe
 from tradewind.errors import ConfigError, DataError
 from tradewind.features.base import GROUPS, Candles, FeatureSpec, PairBlock, PanelBlock
 
@@ -39,6 +40,7 @@ class Features:
     timestamps: np.ndarray
     symbols: tuple[str, ...]
     values: np.ndarray  #: float32, (T, P, F)
+    timeframe: str = "1h"  #: the grid's timeframe
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -53,10 +55,19 @@ class Features:
         out: np.ndarray = self.values[:, :, f]
         return out
 
+    def row_at(self, instants_ns: np.ndarray) -> np.ndarray:
+        """The row of the last candle closed at each instant (-1 before the first): how a
+        decision on another grid reads these features without looking ahead."""
+        closes = self.timestamps + Timeframe.parse(self.timeframe).nanoseconds
+        out: np.ndarray = np.searchsorted(closes, np.asarray(instants_ns), side="right") - 1
+        return out.astype(np.int64)
+
     def rows(self, t: np.ndarray, p: np.ndarray, names: Sequence[str] | None = None) -> np.ndarray:
         """``(n, F)`` float64: the features of pair ``p[i]`` at row ``t[i]`` (in ``names``'
         order when given — a model's stored feature order)."""
-        out: np.ndarray = self.values[np.asarray(t), np.asarray(p)].astype(np.float64)
+        t = np.asarray(t)
+        out: np.ndarray = self.values[np.maximum(t, 0), np.asarray(p)].astype(np.float64)
+        out[t < 0] = np.nan  # no candle closed yet
         if names is None:
             return out
         where = {n: i for i, n in enumerate(self.names)}
@@ -120,8 +131,7 @@ def _pair_values(
     }
     for start, end in runs(valid):
         piece = {
-            k: (None if v is None else np.ascontiguousarray(v[start:end]))
-            for k, v in cols.items()
+            k: (None if v is None else np.ascontiguousarray(v[start:end])) for k, v in cols.items()
         }
         candles = Candles(
             open=piece["open"],  # type: ignore[arg-type]
@@ -176,8 +186,7 @@ def compute_features(
         got = np.asarray(block.compute(panel), dtype=np.float64)
         if got.shape != (n_t, n_p, k):
             raise ValueError(
-                f"feature block {block.name!r} returned shape {got.shape}, expected "
-                f"{(n_t, n_p, k)}"
+                f"feature block {block.name!r} returned shape {got.shape}, expected {(n_t, n_p, k)}"
             )
         for j, spec in enumerate(block.specs):
             got[: min(spec.warmup, n_t), :, j] = np.nan
@@ -185,4 +194,4 @@ def compute_features(
         got[~panel.mask] = np.nan
         values[:, :, col : col + k] = got
         col += k
-    return Features(specs, panel.timestamps, panel.symbols, values)
+    return Features(specs, panel.timestamps, panel.symbols, values, panel.timeframe.name)

@@ -1,0 +1,197 @@
+"""``tradewind train`` and ``tradewind models list|show|promote|prune``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tradewind.cli._runtime import (
+    ConfigOpt,
+    DataDirOpt,
+    ExchangeOpt,
+    HomeOpt,
+    JsonOpt,
+    QuietOpt,
+    Runtime,
+    SeedOpt,
+    TimeframeOpt,
+    make_runtime,
+)
+
+__all__ = ["models_app", "train_command"]
+
+models_app = typer.Typer(help="The model registry: list, show, promote, prune.")
+
+
+def _registry(rt: Runtime) -> Any:
+    from tradewind.ml.registry import Registry
+
+    return Registry(rt.settings.home / "models", rt.settings.book_url)
+
+
+def _fmt(x: Any, spec: str = ".3f") -> str:
+    return "n/a" if x is None or x != x else format(x, spec)
+
+
+def train_command(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    data_dir: DataDirOpt = None,
+    exchange: ExchangeOpt = None,
+    timeframe: TimeframeOpt = None,
+    start: Annotated[str | None, typer.Option("--start", help="First candle (UTC).")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last candle (UTC).")] = None,
+    seed: SeedOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train every model the config names (the cycle trader's nominator, each agent's
+    technical model), register them, and promote those that beat their baseline."""
+    from tradewind.backtest.run import load_backtest_panel
+    from tradewind.cli.backtest import ensure_market
+    from tradewind.ml.pipeline import train_all
+
+    rt = make_runtime(
+        ctx,
+        config=config,
+        home=home,
+        json_out=json_out,
+        quiet=quiet,
+        overrides={
+            "data.data_dir": data_dir,
+            "data.exchange": exchange,
+            "data.timeframe": timeframe,
+            "backtest.start": start,
+            "backtest.end": end,
+            "seed": seed,
+        },
+    )
+    ensure_market(rt)
+    panel = load_backtest_panel(rt.settings)
+    with rt.progress() as bar:
+        task = bar.add_task("features", total=None)
+
+        def on_model(name: str) -> None:
+            bar.update(task, description=f"training: {name}")
+
+        report = train_all(rt.settings, panel, on_model=on_model)
+        bar.update(task, description="done", completed=1, total=1)
+    payload = report.to_dict()
+
+    def human(out: Console) -> None:
+        table = Table(title="Models trained (out-of-sample figures: the test split)")
+        for col in ("model", "id", "rows", "feat.", "AUC ± se", "accepted / all", "latest"):
+            table.add_column(col)
+        for m in payload["models"]:
+            t = m["test"]
+            table.add_row(
+                m["name"],
+                m["id"],
+                str(m["rows"]),
+                str(m["features"]),
+                f"{_fmt(t['roc_auc'])} ± {_fmt(t['roc_auc_se'])}",
+                f"{_fmt(t['expectancy_accepted'], '+.4f')} / {_fmt(t['expectancy_all'], '+.4f')}",
+                "promoted" if m["promoted"] else "kept back",
+            )
+        out.print(table)
+        for m in payload["models"]:
+            out.print(f"{m['name']}: {m['verdict']}")
+        for s in payload["skipped"]:
+            out.print(f"skipped {s['name']}: {s['reason']}", markup=False)
+        out.print(f"time: {payload['timings_s'].get('total', 0):.1f} s")
+
+    rt.emit(payload, human)
+
+
+@models_app.command("list")
+def list_models(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    role: Annotated[str | None, typer.Option("--role", help="Only this role.")] = None,
+    scope: Annotated[str | None, typer.Option("--scope", help="Only this scope.")] = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Registered models, newest first."""
+    rt = make_runtime(ctx, config=config, home=home, json_out=json_out, quiet=quiet)
+    with _registry(rt) as reg:
+        cards = [c.to_dict() for c in reg.list(role=role, scope=scope)]
+
+    def human(out: Console) -> None:
+        table = Table(title=f"models ({len(cards)})")
+        for col in ("id", "role", "scope", "kind", "created (UTC)", "promoted", "test AUC"):
+            table.add_column(col)
+        for c in cards:
+            auc = c["metrics"].get("test", {}).get("roc_auc")
+            table.add_row(
+                c["id"],
+                c["role"],
+                c["scope"],
+                c["kind"],
+                c["created_at"][:16],
+                (c["promoted_at"] or "")[:16],
+                _fmt(auc),
+            )
+        out.print(table)
+
+    rt.emit({"models": cards}, human)
+
+
+@models_app.command("show")
+def show_model(
+    ctx: typer.Context,
+    model_id: Annotated[str, typer.Argument(help="Model id.")],
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Everything the registry knows about one model."""
+    rt = make_runtime(ctx, config=config, home=home, json_out=json_out, quiet=quiet)
+    with _registry(rt) as reg:
+        card = reg.get(model_id).to_dict()
+    payload = json.loads(json.dumps(card, default=str))
+    rt.emit(payload, lambda out: out.print_json(json.dumps(payload)))
+
+
+@models_app.command("promote")
+def promote_model(
+    ctx: typer.Context,
+    model_id: Annotated[str, typer.Argument(help="Model id.")],
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Make a model the ``latest`` of its role and scope."""
+    rt = make_runtime(ctx, config=config, home=home, json_out=json_out, quiet=quiet)
+    with _registry(rt) as reg:
+        card = reg.promote(model_id)
+    rt.emit(
+        {"id": card.id, "role": card.role, "scope": card.scope, "latest": True},
+        lambda out: out.print(f"{card.id} is now the latest {card.role} model of {card.scope}"),
+    )
+
+
+@models_app.command("prune")
+def prune_models(
+    ctx: typer.Context,
+    role: Annotated[str, typer.Option("--role", help="Role to prune.")],
+    scope: Annotated[str, typer.Option("--scope", help="Scope to prune.")],
+    keep: Annotated[int, typer.Option("--keep", help="Newest models kept.")] = 3,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Delete all but the newest ``--keep`` models of a role and scope (never ``latest``)."""
+    rt = make_runtime(ctx, config=config, home=home, json_out=json_out, quiet=quiet)
+    with _registry(rt) as reg:
+        gone = reg.prune(role, scope, keep)
+    rt.emit({"removed": gone}, lambda out: out.print(f"removed {len(gone)} model(s)"))

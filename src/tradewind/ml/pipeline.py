@@ -1,0 +1,195 @@
+"""``tradewind train``: every model the config names, trained by one protocol, registered.
+
+* the cycle trader's nominator (role ``nominator``, scope ``cycle``): which pairs, at the
+  daily decision, would have made a profitable trade;
+* each agent's technical model (role ``technical``, scope the agent's name) when the agent
+  names one: which of its setups would have made money.
+
+Each is trained on features of the decision rows and labels from the lifecycle
+(:mod:`tradewind.ml.datasets`), by :func:`tradewind.ml.train.train_classifier`, then
+registered; it is promoted to ``latest`` only when it beats its baseline out of sample.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from tradewind.config import Settings
+from tradewind.data.panel import Panel, data_fingerprint, resample_panel
+from tradewind.domain.types import Timeframe, duration_bars
+from tradewind.engine.params import lifecycle_params
+from tradewind.errors import DataError
+from tradewind.features.cache import cached_features
+from tradewind.features.compute import Features, feature_signature
+from tradewind.ml.datasets import agent_dataset, cycle_dataset
+from tradewind.ml.registry import Registry
+from tradewind.ml.train import Dataset, TrainResult, train_classifier
+from tradewind.strategies.agents import agent_side, prepare_agents
+
+__all__ = ["TrainReport", "feature_panel", "train_all"]
+
+
+@dataclass
+class TrainReport:
+    """What ``tradewind train`` did, model by model."""
+
+    models: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"models": self.models, "skipped": self.skipped, "timings_s": self.timings_s}
+
+
+def _fit_and_register(
+    name: str,
+    role: str,
+    scope: str,
+    data: Dataset,
+    settings: Settings,
+    panel: Panel,
+    features: Features,
+    registry: Registry,
+    storage: str,
+) -> dict[str, Any]:
+    cfg = settings.ml
+    tf = panel.timeframe
+    started = time.perf_counter()
+    result: TrainResult = train_classifier(
+        data,
+        cfg,
+        embargo_rows=duration_bars(cfg.embargo, tf, "ml.embargo"),
+        half_life_rows=(
+            float(duration_bars(cfg.recency_half_life, tf, "ml.recency_half_life"))
+            if cfg.recency_half_life
+            else None
+        ),
+        seed=settings.seed,
+        study_name=f"{role}-{scope}-{feature_signature(features.specs)}",
+        storage=storage if cfg.trials > 0 else None,
+    )
+    index = panel.index
+    train_rows = data.t[: result.split["train"]] if result.split["train"] else data.t[:1]
+    card = registry.register(
+        result.model,
+        role=role,
+        scope=scope,
+        features=result.features,
+        params={"model": cfg.model, **result.params, "threshold": result.threshold},
+        metrics={**result.metrics, "split": result.split, "selection": result.selection},
+        train_start=index[int(np.min(train_rows))].to_pydatetime(),
+        train_end=index[int(np.max(train_rows))].to_pydatetime(),
+        data_fingerprint=data_fingerprint(panel),
+        feature_signature=feature_signature(features.specs),
+        promote=result.beats_baseline,
+    )
+    test = result.metrics["test"]
+    return {
+        "name": name,
+        "id": card.id,
+        "role": role,
+        "scope": scope,
+        "promoted": result.beats_baseline,
+        "verdict": result.verdict,
+        "rows": len(data.y),
+        "features": len(result.features),
+        "threshold": result.threshold,
+        "test": test,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def feature_panel(panel: Panel, timeframe: str) -> Panel:
+    """The candles features are computed on: ``timeframe`` resampled from the trading
+    clock, or the clock itself when it is that timeframe or longer."""
+    tf = Timeframe.parse(timeframe)
+    if tf.seconds <= panel.timeframe.seconds:
+        return panel
+    return resample_panel(panel, tf)
+
+
+def train_all(
+    settings: Settings,
+    panel: Panel,
+    *,
+    on_model: Callable[[str], None] | None = None,
+) -> TrainReport:
+    """Train, register and (when they earn it) promote every model of ``settings``."""
+    report = TrainReport()
+    started = time.perf_counter()
+    home = settings.home
+    features = cached_features(
+        feature_panel(panel, settings.ml.timeframe), home / "cache" / "features"
+    )
+    report.timings_s["features"] = time.perf_counter() - started
+    params = lifecycle_params(settings.lifecycle, settings.fills, panel.timeframe)
+    storage = settings.ml.study_url or f"sqlite:///{(home / 'optuna.sqlite').as_posix()}"
+    home.mkdir(parents=True, exist_ok=True)
+    jobs: list[tuple[str, str, str, Callable[[], Dataset]]] = [
+        (
+            "cycle trader nominator",
+            "nominator",
+            "cycle",
+            partial(
+                cycle_dataset,
+                panel,
+                features,
+                params,
+                cycle=settings.cycle,
+                horizon=settings.ml.label_horizon,
+            ),
+        )
+    ]
+    wanted = [a for a, agent in enumerate(settings.agents) if "technical" in agent.models]
+    if wanted:
+        prepared = prepare_agents(panel, settings.agents)
+        ev = prepared.events
+        for a in wanted:
+            agent = settings.agents[a]
+            mine = ev.agent == a
+            jobs.append(
+                (
+                    f"agent {agent.name} technical",
+                    "technical",
+                    agent.name,
+                    partial(
+                        agent_dataset,
+                        panel,
+                        features,
+                        params,
+                        t=ev.t[mine],
+                        pair=ev.pair[mine],
+                        side=agent_side(agent),
+                        ref=ev.ref[mine],
+                        stop=ev.stop[mine],
+                        target=ev.target[mine],
+                        horizon=settings.ml.label_horizon,
+                        bar_at=prepared.bar_at,
+                        trail=prepared.trail,
+                        trail_offset=prepared.trail_offset,
+                        trail_bars=prepared.trail_bars,
+                        agent_index=a,
+                    ),
+                )
+            )
+    with Registry(home / "models", settings.book_url) as registry:
+        for name, role, scope, build in jobs:
+            if on_model:
+                on_model(name)
+            try:
+                data = build()
+                report.models.append(
+                    _fit_and_register(
+                        name, role, scope, data, settings, panel, features, registry, storage
+                    )
+                )
+            except DataError as exc:
+                report.skipped.append({"name": name, "reason": str(exc)})
+    report.timings_s["total"] = time.perf_counter() - started
+    return report

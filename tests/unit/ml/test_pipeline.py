@@ -1,0 +1,88 @@
+"""``tradewind train`` end to end on a small synthetic market, and the models commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tradewind.cli.app import main
+from tradewind.data.store import CandleStore
+from tradewind.data.synthetic import generate_market, write_market
+
+CONFIG = """
+[data]
+exchange = "synthetic"
+timeframe = "1h"
+
+[ml]
+min_samples = 50
+select_k = 15
+model_params = { n_estimators = 40, min_samples_leaf = 10 }
+
+[[agents]]
+name = "tf-long-1h"
+strategy = "trail_fractals"
+side = "long"
+timeframe = "1h"
+selection = { pairs = 6 }
+models = { technical = "latest" }
+
+[[agents]]
+name = "cr-long-4h"
+strategy = "channel_run"
+side = "long"
+timeframe = "4h"
+params = { lookback = 30 }
+"""
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> dict:  # type: ignore[type-arg]
+    with pytest.raises(SystemExit) as done:
+        main(list(args))
+    out, err = capsys.readouterr()
+    assert done.value.code == 0, err
+    result: dict = json.loads(out)  # type: ignore[type-arg]
+    return result
+
+
+def test_train_registers_models_and_the_registry_commands_manage_them(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    market = generate_market(pairs=6, timeframe="1h", days=70, seed=3, signal=1.0)
+    write_market(market, CandleStore(home / "data", "synthetic"))
+    cfg = home / "tradewind.toml"
+    cfg.write_text(CONFIG)
+    report = _run(capsys, "train", "--config", str(cfg), "--json", "--quiet")
+    names = {m["name"] for m in report["models"]} | {s["name"] for s in report["skipped"]}
+    assert names == {"cycle trader nominator", "agent tf-long-1h technical"}  # not cr-long-4h
+    assert report["models"], report["skipped"]
+    for m in report["models"]:
+        assert m["test"]["rows"] > 0
+        assert 0.0 <= m["test"]["roc_auc"] <= 1.0
+        assert ("beats its baseline" in m["verdict"]) == m["promoted"]
+    listed = _run(capsys, "models", "list", "--config", str(cfg), "--json")["models"]
+    assert {c["id"] for c in listed} == {m["id"] for m in report["models"]}
+    one = report["models"][0]
+    shown = _run(capsys, "models", "show", one["id"], "--config", str(cfg), "--json")
+    assert shown["features"]
+    assert shown["versions"]["scikit-learn"]
+    assert shown["metrics"]["split"]["train"] > 0
+    promoted = _run(capsys, "models", "promote", one["id"], "--config", str(cfg), "--json")
+    assert promoted["latest"] is True
+    again = _run(
+        capsys,
+        "models",
+        "prune",
+        "--role",
+        one["role"],
+        "--scope",
+        one["scope"],
+        "--keep",
+        "0",
+        "--config",
+        str(cfg),
+        "--json",
+    )
+    assert again["removed"] == []  # the only one is latest: never pruned
