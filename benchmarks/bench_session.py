@@ -129,7 +129,7 @@ def run() -> dict[str, Any] | None:
             cycle=settings.cycle,
             lifecycle=settings.lifecycle,
             fills=settings.fills,
-            nominator=make_nominator(settings.cycle.nominator),
+            nominator=make_nominator("momentum"),
             rng=np.random.default_rng(settings.seed),
             rules=rules,
         )

@@ -40,6 +40,8 @@ ALLOWED: dict[str, set[str]] = {
         "portfolio",
         "engine",
         "store",
+        "features",
+        "ml",
     },
     "backtest": {
         "errors",
@@ -51,6 +53,8 @@ ALLOWED: dict[str, set[str]] = {
         "engine",
         "trading",
         "store",
+        "features",
+        "ml",
     },
     "store": {"errors", "domain", "config", "data", "strategies", "portfolio", "engine"},
     "testing": {"errors", "domain", "config", "data"},

@@ -35,7 +35,7 @@ from tradewind.errors import DataError
 from tradewind.portfolio.ledger import LEDGER_REASONS
 from tradewind.store.db import upgrade
 from tradewind.store.repository import TradeBook
-from tradewind.strategies.nominators import make_nominator
+from tradewind.strategies.nominators import Nominator, make_nominator
 from tradewind.trading import cycle_kernel as ck
 from tradewind.trading.cycle import CycleTrader
 
@@ -255,6 +255,23 @@ def _compile() -> float:
     return time.perf_counter() - started
 
 
+def _nominator(settings: Settings, panel: Panel) -> tuple[Nominator, str]:
+    """The configured nominator: a trained model (``auto`` when one is promoted, ``model``
+    always), else the rule-based one — and a line saying which."""
+    params = {k: v for k, v in settings.cycle.nominator_params.items() if k != "model"}
+    choice = settings.cycle.nominator
+    if choice in ("auto", "model"):
+        from tradewind.ml.apply import nominator_model
+        from tradewind.ml.registry import Registry
+
+        with Registry(settings.home / "models", settings.book_url) as registry:
+            model, note = nominator_model(settings, panel, registry)
+        if model is not None:
+            return model, note
+        return make_nominator("momentum", **params), note
+    return make_nominator(choice, **params), f"nominator: {choice} (rule-based, as configured)"
+
+
 def run_backtest(
     settings: Settings,
     *,
@@ -268,12 +285,11 @@ def run_backtest(
     load_s = time.perf_counter() - t_load
     compile_s = _compile()
     rules = load_market_rules(CandleStore(settings.data_dir, settings.data.exchange))
-    params = dict(settings.cycle.nominator_params)
-    nominator = make_nominator(settings.cycle.nominator, **params)
+    nominator, nominator_note = _nominator(settings, panel)
     warmup = nominator.warmup_bars(panel.timeframe)
     if len(panel.timestamps) <= warmup + 1:
         raise DataError(
-            f"the {settings.cycle.nominator} nominator needs {warmup} {panel.timeframe} candles "
+            f"the {nominator.name} nominator needs {warmup} {panel.timeframe} candles "
             f"of history before its first decision, and the data has {len(panel.timestamps)}: "
             "use a longer period, a longer timeframe, or shorter nominator lookbacks"
         )
@@ -318,6 +334,7 @@ def run_backtest(
             ),
         },
         "mode_switches": mode_switches(cycles),
+        "nominator": nominator_note,
         "data": data_summary(settings, panel),
         "detail": settings.backtest.detail,
         "market_rules": sum(symbol in rules for symbol in panel.symbols),

@@ -28,6 +28,8 @@ from tradewind.config import Settings, config_hash
 from tradewind.data.markets import load_market_rules
 from tradewind.data.panel import Panel
 from tradewind.data.store import CandleStore
+from tradewind.ml.apply import session_vetoes
+from tradewind.strategies.agents import prepare_agents
 from tradewind.trading.session import Session
 from tradewind.trading.session_report import agent_table, mode_switches, session_tables
 
@@ -80,6 +82,8 @@ def run_session_backtest(
     compile_s = _compile()
     rules = load_market_rules(CandleStore(settings.data_dir, settings.data.exchange))
     t_prep = time.perf_counter()
+    prepared = prepare_agents(panel, settings.agents)
+    models = session_vetoes(settings, panel, prepared)
     session = Session(
         panel,
         settings.agents,
@@ -87,6 +91,8 @@ def run_session_backtest(
         lifecycle=settings.lifecycle,
         fills=settings.fills,
         rules=rules,
+        prepared=prepared,
+        veto=models.veto,
     )
     prepare_s = time.perf_counter() - t_prep
     started = time.perf_counter()
@@ -113,6 +119,8 @@ def run_session_backtest(
             for k, v in trades.loc[trades["kind"] == "sim", "sim_reason"].value_counts().items()
         },
         "mode_switches": mode_switches(session),
+        "models": models.models,
+        "model_notes": models.notes,
         "data": data_summary(settings, panel),
         "market_rules": sum(symbol in rules for symbol in panel.symbols),
         "seed": settings.seed,

@@ -184,6 +184,9 @@ def human_summary(summary: dict[str, Any]) -> Any:
         out.print(table)
         if session:
             out.print(_agent_table(summary))
+        for note in summary.get("model_notes", []) or [summary.get("nominator")]:
+            if note:
+                out.print(note, markup=False)
         if summary.get("run_dir"):
             out.print(f"run folder: {summary['run_dir']}")
 

@@ -69,6 +69,8 @@ def _human(report: dict[str, Any]) -> Any:
             out.print(
                 f"position: {p['pair']} net {p['net_qty']:+.6g} ({', '.join(p['agents'])})"
             )
+        for note in report.get("model_notes", []):
+            out.print(note, markup=False)
         if report["equity"] == report["equity"]:
             out.print(f"equity: {report['equity']:,.2f}")
 

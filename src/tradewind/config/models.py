@@ -214,8 +214,10 @@ class CycleConfig(_Section):
     capital: float = Field(default=10_000.0, gt=0, description="Starting capital (quote).")
     decision_time: str = Field(default="23:55", description="Daily prediction time (UTC HH:MM).")
     pairs_per_cycle: int = Field(default=5, ge=1, description="K pairs chosen per cycle.")
-    nominator: Literal["momentum", "random"] = Field(
-        default="momentum", description="Who nominates pairs (the ML predictor comes later)."
+    nominator: Literal["auto", "model", "momentum", "random"] = Field(
+        default="auto",
+        description="Who nominates pairs: the trained model (model), the rule-based momentum "
+        "ranking, random, or auto (the model when one is promoted, else momentum).",
     )
     nominator_params: dict[str, Any] = Field(
         default_factory=dict, description="Parameters of the nominator, e.g. {top_n = 10}."
@@ -378,6 +380,11 @@ class MLConfig(_Section):
     )
     min_samples: int = Field(
         default=200, ge=10, description="Fewer labelled rows than this: no model is trained."
+    )
+    require_models: bool = Field(
+        default=False,
+        description="Refuse to backtest or scan when a named model is missing (else run "
+        "without it and say so).",
     )
 
     _durations = field_validator("embargo", "label_horizon", "recency_half_life")(

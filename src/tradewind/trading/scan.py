@@ -29,8 +29,10 @@ from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe, utc_now
 from tradewind.engine.records import Kind, Status
 from tradewind.errors import ConfigError, DataError
+from tradewind.ml.apply import session_vetoes
 from tradewind.store.db import upgrade
 from tradewind.store.repository import TradeBook
+from tradewind.strategies.agents import prepare_agents
 from tradewind.trading import session_kernel as sk
 from tradewind.trading.session import Session, dump_state, load_state, restore, snapshot
 from tradewind.trading.session_report import mode_switches, session_tables
@@ -55,6 +57,7 @@ class ScanReport:
     positions: list[dict[str, Any]] = field(default_factory=list)
     equity: float = float("nan")
     run_id: int | None = None
+    model_notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         def iso(x: pd.Timestamp | None) -> str | None:
@@ -74,6 +77,7 @@ class ScanReport:
             "positions": self.positions,
             "equity": self.equity,
             "run_id": self.run_id,
+            "model_notes": self.model_notes,
         }
 
 
@@ -254,12 +258,16 @@ def scan(
         if reset and execute:
             book.drop_session(name)  # its run and trades stay in the book
         saved = None if reset else book.session_state(name)
+        prepared = prepare_agents(panel, settings.agents)
+        models = session_vetoes(settings, panel, prepared)
         common: dict[str, Any] = {
             "session": settings.session,
             "lifecycle": settings.lifecycle,
             "fills": settings.fills,
             "rules": rules,
             "close_at_end": False,
+            "prepared": prepared,
+            "veto": models.veto,
         }
         if saved is not None:
             session = Session(panel, settings.agents, **common)
@@ -279,6 +287,7 @@ def scan(
             last_candle=index[n_t - 1],
             candles=max(0, n_t - first),
             due={},
+            model_notes=models.notes,
         )
         if first >= n_t:
             report.equity = float("nan")

@@ -26,6 +26,7 @@ from tradewind.errors import ConfigError, StateError
 from tradewind.portfolio.allocation import allocation_shares
 from tradewind.portfolio.ledger import R_INITIAL, new_ledger, transfer
 from tradewind.strategies.agents import (
+    AgentSetups,
     AgentView,
     SetupEvents,
     agent_side,
@@ -72,6 +73,8 @@ class Session:
         rules: Mapping[str, MarketRules] | None = None,
         expectancy_trades: int | None = None,
         events: SetupEvents | None = None,
+        prepared: AgentSetups | None = None,
+        veto: np.ndarray | None = None,
         start: int = 0,
         close_at_end: bool = True,
     ) -> None:
@@ -80,7 +83,9 @@ class Session:
         them. ``start`` is the first clock row the session trades on (a paper session
         starts at the newest candle, not at the beginning of the history its strategies
         need); ``close_at_end`` settles every trade at the last candle (a backtest)
-        instead of leaving it open for the next pass."""
+        instead of leaving it open for the next pass. ``prepared`` reuses the agents' setups
+        computed before (to apply models to them); ``veto`` (one flag per setup) marks
+        setups the agents' models refused: they become sim trades (reason ``model``)."""
         if not agents:
             raise ConfigError("the session has no agents: declare [[agents]] in the config")
         self.panel = panel
@@ -111,9 +116,18 @@ class Session:
         stamps = panel.timestamps
         step = self.tf.nanoseconds
         self.day_end = ((stamps + step) // _DAY_NS) != (stamps // _DAY_NS)
-        prepared = prepare_agents(panel, self.agents)
+        if prepared is None:
+            prepared = prepare_agents(panel, self.agents)
         self.views = prepared.views
         self.events = events if events is not None else prepared.events
+        n_ev = len(self.events.t)
+        self.veto = (
+            np.zeros(n_ev, dtype=np.bool_)
+            if veto is None
+            else np.ascontiguousarray(veto, dtype=np.bool_)
+        )
+        if len(self.veto) != n_ev:
+            raise ValueError(f"veto has {len(self.veto)} flags for {n_ev} setups")
         self.bar_at = prepared.bar_at
         self.trail = prepared.trail
         self.trail_offset = prepared.trail_offset
@@ -228,6 +242,7 @@ class Session:
             e.agent,
             e.pair,
             e.rejected,
+            self.veto,
             e.ref,
             e.level,
             e.stop,

@@ -6,8 +6,8 @@ same function the cycle trader and the live node call — settles fills and exit
 agent's own budget book, and then, for the agents whose candle closed on this row, trails
 their stops and turns their setups into trades:
 
-* a setup the strategy itself rejected, or one an agent in dry run sees, becomes a sim
-  trade (followed on paper, no money moves);
+* a setup the strategy itself rejected, one the agent's models veto, or one an agent in
+  dry run sees, becomes a sim trade (followed on paper, no money moves);
 * otherwise it is sized to risk ``risk_per_trade`` of the session's equity between entry
   and stop, capped by the agent's free budget and the pair's lot size; a size below the
   exchange minimum, no budget, or a risk that would lift the session's open risk above
@@ -69,8 +69,9 @@ N_COUNTERS = 5
 MODE_LIVE, MODE_DRY = 0, 1
 
 #: Why a setup became a sim trade instead of a real one.
-SIM_REASONS = ("", "rejected", "dry_run", "no_budget", "too_small", "open_risk")
+SIM_REASONS = ("", "rejected", "dry_run", "no_budget", "too_small", "open_risk", "model")
 SIM_REJECTED, SIM_DRY_RUN, SIM_NO_BUDGET, SIM_TOO_SMALL, SIM_OPEN_RISK = 1, 2, 3, 4, 5
+SIM_MODEL = 6
 
 #: Headroom reserved above the sized cost for a gap between the decision's close and the
 #: next open; what the entry does not use goes straight back to ``main``.
@@ -303,6 +304,7 @@ def advance(
     ev_agent: np.ndarray,
     ev_pair: np.ndarray,
     ev_rejected: np.ndarray,
+    ev_veto: np.ndarray,
     ev_ref: np.ndarray,
     ev_level: np.ndarray,
     ev_stop: np.ndarray,
@@ -460,6 +462,8 @@ def advance(
                 risk = 0.0
                 if ev_rejected[e - 1]:
                     kind, reason = Kind.SIM, SIM_REJECTED
+                elif ev_veto[e - 1]:
+                    kind, reason = Kind.SIM, SIM_MODEL  # the agent's models said no
                 elif agent_mode[a] == MODE_DRY:
                     kind, reason = Kind.SIM, SIM_DRY_RUN
                 else:

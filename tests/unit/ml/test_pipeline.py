@@ -86,3 +86,42 @@ def test_train_registers_models_and_the_registry_commands_manage_them(
         "--json",
     )
     assert again["removed"] == []  # the only one is latest: never pruned
+
+
+def test_backtests_use_the_latest_models_or_say_they_run_without(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tradewind.backtest.run import run_backtest
+    from tradewind.backtest.session_run import run_session_backtest
+    from tradewind.config import load_config
+    from tradewind.errors import ConfigError
+    from tradewind.ml.registry import Registry
+
+    market = generate_market(pairs=6, timeframe="1h", days=70, seed=3, signal=1.0)
+    write_market(market, CandleStore(home / "data", "synthetic"))
+    cfg = home / "tradewind.toml"
+    cfg.write_text(CONFIG)
+    settings = load_config(cfg, environ={})
+    # No model yet: the session runs unfiltered and says so; the cycle trader falls back.
+    before = run_session_backtest(settings, save=False)
+    assert before.summary["models"] == {}
+    assert any("taken unfiltered" in n for n in before.summary["model_notes"])
+    assert "momentum" in run_backtest(settings, save=False).summary["nominator"]
+    strict = load_config(cfg, environ={"TRADEWIND__ML__REQUIRE_MODELS": "true"})
+    with pytest.raises(ConfigError, match="no promoted technical model"):
+        run_session_backtest(strict, save=False)
+    # Train, then promote whatever was trained (the test is about use, not quality).
+    report = _run(capsys, "train", "--config", str(cfg), "--json", "--quiet")
+    with Registry(home / "models", settings.book_url) as reg:
+        for m in report["models"]:
+            reg.promote(m["id"])
+    ids = {m["scope"]: m["id"] for m in report["models"]}
+    after = run_session_backtest(settings, save=False)
+    assert after.summary["models"] == {"tf-long-1h": ids["tf-long-1h"]}
+    vetoed = int(after.summary["model_notes"][0].split(" vetoed ")[1].split(" of ")[0])
+    sims = after.trades[after.trades["sim_reason"] == "model"]
+    assert len(sims) <= vetoed  # a vetoed setup may also be skipped (pair already taken)
+    assert len(sims) > 0 or vetoed == 0
+    assert set(sims["agent"]) <= {"tf-long-1h"}
+    cycle = run_backtest(settings, save=False).summary["nominator"]
+    assert cycle == f"nominator: model {ids['cycle']}"

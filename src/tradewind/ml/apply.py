@@ -1,0 +1,168 @@
+"""Models at work: the cycle trader's nominator and the agents' setup filters.
+
+Backtests and the scanner load the model a config names (``latest`` or an id) from the
+registry, check its feature schema, and use it:
+
+* the cycle trader ranks the pairs at each decision by the nominator's probability and
+  nominates those above its threshold (:class:`ModelNominator`);
+* an agent's setups whose technical-model probability is below its threshold are vetoed:
+  the session records them as sim trades (reason ``model``).
+
+With no trained model they run without it and say so (the rule-based nominator, setups
+unfiltered) — unless ``ml.require_models`` is set, which makes a missing model an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tradewind.config import Settings
+from tradewind.data.panel import Panel, resample_panel
+from tradewind.domain.types import Timeframe
+from tradewind.errors import ConfigError
+from tradewind.features.cache import cached_features
+from tradewind.features.compute import Features
+from tradewind.ml.registry import ModelCard, Registry
+from tradewind.strategies.agents import AgentSetups
+
+__all__ = [
+    "ModelNominator",
+    "ModelUse",
+    "agent_vetoes",
+    "model_features",
+    "nominator_model",
+    "session_vetoes",
+]
+
+
+def model_features(settings: Settings, panel: Panel) -> Features:
+    """The features models read, on ``ml.timeframe`` candles (cached)."""
+    tf = Timeframe.parse(settings.ml.timeframe)
+    source = panel if tf.seconds <= panel.timeframe.seconds else resample_panel(panel, tf)
+    return cached_features(source, settings.home / "cache" / "features")
+
+
+def _rows_for(panel: Panel, features: Features, t: np.ndarray, pair: np.ndarray) -> np.ndarray:
+    decided = panel.timestamps[t] + panel.timeframe.nanoseconds
+    rows = features.row_at(decided)
+    where = {s: i for i, s in enumerate(features.symbols)}
+    pairs = np.array([where[s] for s in panel.symbols], dtype=np.int64)[pair]
+    return np.stack([rows, pairs])
+
+
+@dataclass
+class ModelUse:
+    """Which models a run used, and what it did without the missing ones."""
+
+    veto: np.ndarray
+    models: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _resolve(
+    registry: Registry, ref: str, role: str, scope: str, settings: Settings
+) -> ModelCard | None:
+    card = registry.resolve(ref, role, scope, required=settings.ml.require_models)
+    return card
+
+
+def agent_vetoes(
+    settings: Settings, panel: Panel, prepared: AgentSetups, registry: Registry
+) -> ModelUse:
+    """One veto flag per setup of ``prepared``: the agent's technical model scored it below
+    its threshold."""
+    ev = prepared.events
+    use = ModelUse(veto=np.zeros(len(ev.t), dtype=np.bool_))
+    features: Features | None = None
+    for a, agent in enumerate(settings.agents):
+        ref = agent.models.get("technical")
+        if ref is None:
+            continue
+        card = _resolve(registry, ref, "technical", agent.name, settings)
+        if card is None:
+            use.notes.append(
+                f"agent {agent.name}: no promoted technical model — setups taken unfiltered "
+                "(run `tradewind train`)"
+            )
+            continue
+        model = registry.load(card)
+        if features is None:
+            features = model_features(settings, panel)
+        mine = np.flatnonzero(ev.agent == a)
+        if len(mine) == 0:
+            continue
+        rows, pairs = _rows_for(panel, features, ev.t[mine], ev.pair[mine])
+        X = features.rows(rows, pairs, card.features)
+        p = model.predict_proba(X)[:, 1]
+        threshold = float(card.params.get("threshold", 0.5))
+        use.veto[mine] = p < threshold
+        use.models[agent.name] = card.id
+        use.notes.append(
+            f"agent {agent.name}: technical model {card.id} (threshold {threshold:.3f}) "
+            f"vetoed {int((p < threshold).sum())} of {len(mine)} setups"
+        )
+    return use
+
+
+@dataclass
+class ModelNominator:
+    """The cycle trader's nominator from a trained model: pairs ranked by probability,
+    those at or above the model's threshold, the best ``top_n``."""
+
+    model: Any
+    card: ModelCard
+    features: Features
+    top_n: int = 10
+    name: str = "model"
+
+    def nominate(self, panel: Panel, t: int, rng: np.random.Generator) -> np.ndarray:
+        present = np.flatnonzero(panel.mask[t])
+        if len(present) == 0:
+            return np.zeros(0, dtype=np.int64)
+        rows, pairs = _rows_for(panel, self.features, np.full(len(present), t), present)
+        X = self.features.rows(rows, pairs, self.card.features)
+        p = self.model.predict_proba(X)[:, 1]
+        threshold = float(self.card.params.get("threshold", 0.5))
+        order = np.argsort(-p, kind="stable")
+        chosen = [int(present[i]) for i in order if p[i] >= threshold][: self.top_n]
+        return np.array(chosen, dtype=np.int64)
+
+    def warmup_bars(self, timeframe: Timeframe | str) -> int:
+        return 1
+
+
+def nominator_model(
+    settings: Settings, panel: Panel, registry: Registry
+) -> tuple[ModelNominator | None, str]:
+    """The model nominator the config asks for (``cycle.nominator`` = model or auto), or
+    None with the reason the rule-based one runs instead."""
+    choice = settings.cycle.nominator
+    if choice in ("momentum", "random"):
+        return None, f"nominator: {choice} (rule-based, as configured)"
+    ref = str(settings.cycle.nominator_params.get("model", "latest"))
+    required = choice == "model" or settings.ml.require_models
+    card = registry.resolve(ref, "nominator", "cycle", required=required)
+    if card is None:
+        return None, (
+            "nominator: momentum — no promoted nominator model yet (run `tradewind train`)"
+        )
+    model = registry.load(card)
+    top_n = int(settings.cycle.nominator_params.get("top_n", 10))
+    if top_n < 1:
+        raise ConfigError(f"cycle.nominator_params.top_n = {top_n} must be at least 1")
+    return (
+        ModelNominator(model, card, model_features(settings, panel), top_n),
+        f"nominator: model {card.id}",
+    )
+
+
+def session_vetoes(settings: Settings, panel: Panel, prepared: AgentSetups) -> ModelUse:
+    """:func:`agent_vetoes` with the home's registry, opened only when an agent names a
+    model (a session without models touches no database)."""
+    if not any("technical" in a.models for a in settings.agents):
+        return ModelUse(veto=np.zeros(len(prepared.events.t), dtype=np.bool_))
+    with Registry(settings.home / "models", settings.book_url) as registry:
+        return agent_vetoes(settings, panel, prepared, registry)
