@@ -278,18 +278,20 @@ def run_backtest(
     panel: Panel | None = None,
     save: bool | None = None,
     on_day: Callable[[int, int], None] | None = None,
+    nominator: tuple[Nominator, str] | None = None,
 ) -> BacktestResult:
-    """Backtest the cycle trader of ``settings`` (on ``panel``, or the configured data)."""
+    """Backtest the cycle trader of ``settings`` (on ``panel``, or the configured data);
+    ``nominator`` (with the line that names it) replaces the configured one."""
     t_load = time.perf_counter()
     panel = panel if panel is not None else load_backtest_panel(settings)
     load_s = time.perf_counter() - t_load
     compile_s = _compile()
     rules = load_market_rules(CandleStore(settings.data_dir, settings.data.exchange))
-    nominator, nominator_note = _nominator(settings, panel)
-    warmup = nominator.warmup_bars(panel.timeframe)
+    chosen, nominator_note = nominator if nominator is not None else _nominator(settings, panel)
+    warmup = chosen.warmup_bars(panel.timeframe)
     if len(panel.timestamps) <= warmup + 1:
         raise DataError(
-            f"the {nominator.name} nominator needs {warmup} {panel.timeframe} candles "
+            f"the {chosen.name} nominator needs {warmup} {panel.timeframe} candles "
             f"of history before its first decision, and the data has {len(panel.timestamps)}: "
             "use a longer period, a longer timeframe, or shorter nominator lookbacks"
         )
@@ -298,7 +300,7 @@ def run_backtest(
         cycle=settings.cycle,
         lifecycle=settings.lifecycle,
         fills=settings.fills,
-        nominator=nominator,
+        nominator=chosen,
         rng=np.random.default_rng(settings.seed),
         detail=_detail_panel(settings, panel),
         rules=rules,

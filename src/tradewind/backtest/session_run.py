@@ -28,8 +28,8 @@ from tradewind.config import Settings, config_hash
 from tradewind.data.markets import load_market_rules
 from tradewind.data.panel import Panel
 from tradewind.data.store import CandleStore
-from tradewind.ml.apply import session_vetoes
-from tradewind.strategies.agents import prepare_agents
+from tradewind.ml.apply import ModelUse, session_vetoes
+from tradewind.strategies.agents import AgentSetups, prepare_agents
 from tradewind.trading.session import Session
 from tradewind.trading.session_report import agent_table, mode_switches, session_tables
 
@@ -73,17 +73,26 @@ def _compile() -> float:
 
 
 def run_session_backtest(
-    settings: Settings, *, panel: Panel | None = None, save: bool | None = None
+    settings: Settings,
+    *,
+    panel: Panel | None = None,
+    save: bool | None = None,
+    models: ModelUse | None = None,
+    prepared: AgentSetups | None = None,
 ) -> BacktestResult:
-    """Backtest the session of ``settings.agents`` (on ``panel``, or the configured data)."""
+    """Backtest the session of ``settings.agents`` (on ``panel``, or the configured data).
+
+    ``models`` replaces the registry's models (walk-forward passes its out-of-sample
+    vetoes), with the ``prepared`` setups they refer to."""
     t_load = time.perf_counter()
     panel = panel if panel is not None else load_backtest_panel(settings)
     load_s = time.perf_counter() - t_load
     compile_s = _compile()
     rules = load_market_rules(CandleStore(settings.data_dir, settings.data.exchange))
     t_prep = time.perf_counter()
-    prepared = prepare_agents(panel, settings.agents)
-    models = session_vetoes(settings, panel, prepared)
+    if prepared is None or models is None:
+        prepared = prepare_agents(panel, settings.agents)
+        models = session_vetoes(settings, panel, prepared)
     session = Session(
         panel,
         settings.agents,

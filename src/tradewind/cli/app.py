@@ -31,7 +31,7 @@ from tradewind.cli._runtime import (
 )
 from tradewind.cli.backtest import backtest_command, human_summary, run_backtest_cli
 from tradewind.cli.data import data_app, run_synth
-from tradewind.cli.models import models_app, train_command
+from tradewind.cli.models import models_app, train_command, walkforward_command
 from tradewind.cli.scan import scan_command
 from tradewind.cli.trades import trades_app
 from tradewind.config import DEFAULT_CONFIG_NAME, json_schema, resolved_dict, starter_toml
@@ -55,6 +55,7 @@ app.add_typer(trades_app, name="trades")
 app.command("backtest")(backtest_command)
 app.command("scan")(scan_command)
 app.command("train")(train_command)
+app.command("walkforward")(walkforward_command)
 app.add_typer(models_app, name="models")
 
 

@@ -22,7 +22,7 @@ from tradewind.cli._runtime import (
     make_runtime,
 )
 
-__all__ = ["models_app", "train_command"]
+__all__ = ["models_app", "train_command", "walkforward_command"]
 
 models_app = typer.Typer(help="The model registry: list, show, promote, prune.")
 
@@ -195,3 +195,77 @@ def prune_models(
     with _registry(rt) as reg:
         gone = reg.prune(role, scope, keep)
     rt.emit({"removed": gone}, lambda out: out.print(f"removed {len(gone)} model(s)"))
+
+
+def walkforward_command(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    data_dir: DataDirOpt = None,
+    exchange: ExchangeOpt = None,
+    timeframe: TimeframeOpt = None,
+    train: Annotated[str, typer.Option("--train", help="Training window, e.g. 90d.")] = "90d",
+    test: Annotated[str, typer.Option("--test", help="Test window, e.g. 30d.")] = "30d",
+    anchored: Annotated[
+        bool, typer.Option("--anchored", help="Train on everything since the start.")
+    ] = False,
+    start: Annotated[str | None, typer.Option("--start", help="First candle (UTC).")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last candle (UTC).")] = None,
+    seed: SeedOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Retrain per window, score the next, and backtest the stitched out-of-sample
+    decisions against the same backtest without the model."""
+    from tradewind.backtest.walkforward import run_walkforward
+    from tradewind.cli.backtest import ensure_market
+
+    rt = make_runtime(
+        ctx,
+        config=config,
+        home=home,
+        json_out=json_out,
+        quiet=quiet,
+        overrides={
+            "data.data_dir": data_dir,
+            "data.exchange": exchange,
+            "data.timeframe": timeframe,
+            "backtest.start": start,
+            "backtest.end": end,
+            "seed": seed,
+        },
+    )
+    ensure_market(rt)
+    with rt.progress() as bar:
+        bar.add_task("walk-forward", total=None)
+        report = run_walkforward(rt.settings, train=train, test=test, anchored=anchored)
+
+    def human(out: Console) -> None:
+        table = Table(title=f"Walk-forward (train {train}, test {test}; out of sample)")
+        for col in ("model", "windows", "rows", "AUC ± se", "accepted / all"):
+            table.add_column(col)
+        for m in report["models"]:
+            o = m["oos"]
+            table.add_row(
+                m["name"],
+                f"{o['windows_scored']}/{o['windows']}",
+                str(o["rows"]),
+                f"{_fmt(o['roc_auc'])} ± {_fmt(o['roc_auc_se'])}",
+                f"{_fmt(o['expectancy_accepted'], '+.4f')} / {_fmt(o['expectancy_all'], '+.4f')}",
+            )
+        out.print(table)
+        for label, bt in [
+            *((m["name"], m.get("backtest")) for m in report["models"]),
+            ("session of agents", report.get("session_backtest")),
+        ]:
+            if not bt:
+                continue
+            out.print(
+                f"{label}: from {bt['from'][:10]} model {bt['model_return']:+.2%} vs baseline "
+                f"{bt['baseline_return']:+.2%}; deflated Sharpe {_fmt(bt['deflated_sharpe'])} "
+                f"({bt['trials']} trial(s)); PBO {_fmt(bt['pbo'], '.2f')} over "
+                f"{bt['pbo_windows']} windows",
+                markup=False,
+            )
+
+    rt.emit(report, human)

@@ -68,6 +68,7 @@ class TrainResult:
     beats_baseline: bool
     verdict: str
     selection: dict[str, Any] = field(default_factory=dict)
+    test_p: np.ndarray = field(default_factory=lambda: np.zeros(0))  #: test-row probabilities
 
 
 _SPACES: dict[str, dict[str, tuple[str, float, float]]] = {
@@ -118,10 +119,12 @@ def make_estimator(name: str, params: Mapping[str, Any], seed: int) -> Any:
     return Pipeline(steps)
 
 
-def _weights(t: np.ndarray, half_life_rows: float | None) -> np.ndarray:
+def _weights(t: np.ndarray, half_life_rows: float | None, now: int) -> np.ndarray:
+    """Recency weights, 1 at row ``now`` (the last training decision: nothing later is
+    looked at), halving every ``half_life_rows`` before it."""
     if not half_life_rows:
         return np.ones(len(t))
-    age = (t.max() - t).astype(np.float64)
+    age = np.maximum(now - t, 0).astype(np.float64)
     return np.asarray(0.5 ** (age / half_life_rows))
 
 
@@ -261,21 +264,25 @@ def train_classifier(
     seed: int,
     study_name: str = "tradewind",
     storage: str | None = None,
+    split: Split | None = None,
 ) -> TrainResult:
-    """Fit a classifier on ``data`` by the protocol above; see the module docstring."""
+    """Fit a classifier on ``data`` by the protocol above; see the module docstring.
+
+    ``split`` replaces the configured one (walk-forward passes each window's own)."""
     if len(data.y) < cfg.min_samples:
         raise DataError(
             f"{len(data.y)} labelled rows, fewer than ml.min_samples = {cfg.min_samples}: "
             "use more history or more pairs"
         )
-    split: Split = time_split(data.t, data.known_t, tuple(cfg.split), embargo_rows)  # type: ignore[arg-type]
+    if split is None:
+        split = time_split(data.t, data.known_t, tuple(cfg.split), embargo_rows)  # type: ignore[arg-type]
     tr, va, te = split.train, split.validation, split.test
     if min(len(tr), len(va), len(te)) == 0 or len(np.unique(data.y[tr])) < 2:
         raise DataError(
             f"the split left train/validation/test = {len(tr)}/{len(va)}/{len(te)} rows with "
             f"{len(np.unique(data.y[tr]))} class(es) in training: too little history"
         )
-    weights = _weights(data.t, half_life_rows)
+    weights = _weights(data.t, half_life_rows, int(data.t[tr].max()))
     keep, mi = _select_mi(data.X[tr], data.y[tr], cfg.select_k, seed)
     if len(keep) == 0:
         raise DataError("no usable feature: every column is constant or mostly missing")
@@ -331,6 +338,7 @@ def train_classifier(
     }
     test = metrics["test"]
     auc, se = test["roc_auc"], test["roc_auc_se"]
+    result_test_p = p_test
     edge = auc == auc and auc - 2 * se > 0.5
     better = (
         test["accepted"] > 0
@@ -350,6 +358,7 @@ def train_classifier(
         )
     names = [data.features[c] for c in keep]
     return TrainResult(
+        test_p=result_test_p,
         model=model,
         features=names,
         threshold=threshold,

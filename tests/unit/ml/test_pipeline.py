@@ -125,3 +125,38 @@ def test_backtests_use_the_latest_models_or_say_they_run_without(
     assert set(sims["agent"]) <= {"tf-long-1h"}
     cycle = run_backtest(settings, save=False).summary["nominator"]
     assert cycle == f"nominator: model {ids['cycle']}"
+
+
+def test_walkforward_scores_each_window_with_a_model_that_never_saw_it(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    market = generate_market(pairs=6, timeframe="1h", days=70, seed=4, signal=1.0)
+    write_market(market, CandleStore(home / "data", "synthetic"))
+    cfg = home / "tradewind.toml"
+    cfg.write_text(CONFIG)
+    report = _run(
+        capsys,
+        "walkforward",
+        "--config",
+        str(cfg),
+        "--train",
+        "20d",
+        "--test",
+        "10d",
+        "--json",
+        "--quiet",
+    )
+    names = [m["name"] for m in report["models"]]
+    assert names == ["cycle trader nominator", "agent tf-long-1h technical"]
+    for m in report["models"]:
+        scored = [w for w in m["windows"] if "auc" in w]
+        assert scored, m["windows"]
+        for w in m["windows"]:
+            assert w["train"][1] <= w["test"][0]  # trained strictly before its test window
+        tests = [w["test"] for w in m["windows"]]
+        assert all(a[1] == b[0] for a, b in zip(tests, tests[1:], strict=False))  # stitched
+        assert m["oos"]["rows"] == sum(w["test_rows"] for w in scored)
+    bt = report["models"][0]["backtest"]
+    assert {"model_return", "baseline_return", "deflated_sharpe", "pbo"} <= set(bt)
+    assert 0.0 <= bt["deflated_sharpe"] <= 1.0
+    assert "session_backtest" in report
