@@ -74,6 +74,7 @@ def run_synth(rt: Runtime, *, force: bool = False) -> dict[str, Any]:
             days=cfg.days,
             seed=rt.settings.seed,
             signal=cfg.signal,
+            event_rate=cfg.event_rate,
         )
         bar.update(task, description="writing synthetic market")
         summary = write_market(market, store).to_dict()

@@ -140,6 +140,12 @@ class SynthConfig(_Section):
         le=1,
         description="Strength of the planted, learnable breakout signal (0 = none).",
     )
+    event_rate: float = Field(
+        default=0.04,
+        ge=0,
+        le=1,
+        description="Daily chance of an accumulation pattern per pair (where the signal sits).",
+    )
 
     _tf = field_validator("timeframe")(_check_timeframe)
     _start = field_validator("start")(_check_date)

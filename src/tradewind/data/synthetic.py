@@ -373,7 +373,9 @@ class _PairEvents:
     rows: list[tuple[int, int, float]]  # (last pattern bar, first drift bar, total drift)
 
 
-def _pair_events(seed: int, i: int, grid: _Grid, signal: float) -> _PairEvents:
+def _pair_events(
+    seed: int, i: int, grid: _Grid, signal: float, event_rate: float = _EVENT_PROB
+) -> _PairEvents:
     """Accumulation patterns and breakouts of pair ``i`` (see the module docstring)."""
     n = len(grid.ns)
     compress, volume, drift = np.ones(n), np.ones(n), np.zeros(n)
@@ -381,7 +383,7 @@ def _pair_events(seed: int, i: int, grid: _Grid, signal: float) -> _PairEvents:
     first_day = int(grid.ns[0] // _DAY_NS)
     n_days = int((grid.ns[-1] + grid.tf.nanoseconds - 1) // _DAY_NS) - first_day + 1
     pat, brk = _stream(seed, _S_PATTERN, i), _stream(seed, _S_DRIFT, i)
-    occurs = pat.random(n_days) < _EVENT_PROB
+    occurs = pat.random(n_days) < event_rate
     depth = pat.uniform(*_DEPTH, n_days)
     boost = pat.uniform(*_BOOST, n_days)
     follows = brk.random(n_days) < _FOLLOW_PROB
@@ -469,8 +471,12 @@ def generate_market(
     days: int = 240,
     seed: int = 42,
     signal: float = 0.0,
+    event_rate: float = _EVENT_PROB,
 ) -> SyntheticMarket:
     """Generate the synthetic market (see the module docstring for the model).
+
+    ``event_rate`` is the daily probability of an accumulation per pair (4 % by default);
+    a higher one makes the planted signal common enough to test that a model finds it.
 
     The first candle is the first one on the ``timeframe`` grid at or after ``start``; the
     market covers ``days`` days from ``start``. Raises :class:`ConfigError` on bad arguments.
@@ -481,6 +487,8 @@ def generate_market(
         raise ConfigError(f"synthetic market: seed must be non-negative, got {seed}")
     if not (math.isfinite(signal) and signal >= 0):
         raise ConfigError(f"synthetic market: signal must be a number >= 0, got {signal}")
+    if not 0.0 <= event_rate <= 1.0:
+        raise ConfigError(f"synthetic market: event_rate must be in [0, 1], got {event_rate}")
     grid = _make_grid(timeframe, start, days)
     n, sq = len(grid.ns), math.sqrt(grid.dt)
     regimes = _regime_path(_stream(seed, _S_REGIME), grid)
@@ -500,7 +508,7 @@ def generate_market(
     for i, symbol in enumerate(symbols):
         rng = _stream(seed, _S_PAIR, i)
         params = _pair_params(rng, i)
-        ev = _pair_events(seed, i, grid, signal)
+        ev = _pair_events(seed, i, grid, signal, event_rate)
         frames[symbol] = _pair_frame(rng, params, grid, market, regimes, ev)
         table.append({"pair": symbol, **params})
         events += [
@@ -581,3 +589,46 @@ def write_market(market: SyntheticMarket, store: CandleStore) -> SynthSummary:
         str(store.write(symbol, market.timeframe, df)) for symbol, df in market.frames.items()
     )
     return summarize(market, paths)
+
+
+def random_walk_frames(
+    pairs: int = 10,
+    timeframe: str = "15m",
+    start: str | pd.Timestamp = "2024-01-01",
+    days: int = 120,
+    seed: int = 0,
+    volatility: float = 0.6,
+) -> dict[str, pd.DataFrame]:
+    """The null market: i.i.d. Gaussian log returns at a constant annualised
+    ``volatility``, i.i.d. log-normal volume — nothing in it is predictable, not even
+    volatility. A model that finds an edge here has a leak (the ML honesty tests)."""
+    if pairs < 1 or days < 1 or not volatility > 0:
+        raise ConfigError("random walk: pairs and days must be >= 1 and volatility > 0")
+    grid = _make_grid(timeframe, start, days)
+    n = len(grid.ns)
+    sub = 8
+    sigma = volatility * math.sqrt(grid.dt / sub)
+    rng = np.random.default_rng(seed)
+    stamps = pd.Series(grid.ns.view("datetime64[ns]")).dt.tz_localize("UTC")
+    frames: dict[str, pd.DataFrame] = {}
+    for i in range(pairs):
+        steps = rng.normal(0.0, sigma, (n, sub))
+        path = np.cumsum(steps.ravel()).reshape(n, sub)
+        start_price = float(np.exp(rng.uniform(math.log(0.01), math.log(5000))))
+        close = start_price * np.exp(path[:, -1])
+        open_ = np.concatenate(([start_price], close[:-1]))
+        inner = start_price * np.exp(path)
+        high = np.maximum(np.maximum(open_, close), inner.max(axis=1))
+        low = np.minimum(np.minimum(open_, close), inner.min(axis=1))
+        volume = rng.lognormal(10.0, 0.5, n) / start_price
+        frames[f"RW{i:03d}USDT"] = pd.DataFrame(
+            {
+                "timestamp": stamps.astype("datetime64[ns, UTC]"),
+                "open": open_,
+                "high": high,
+                "low": low,
+                "close": close,
+                "volume": volume,
+            }
+        )
+    return frames

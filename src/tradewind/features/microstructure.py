@@ -237,7 +237,7 @@ def _specs() -> tuple[FeatureSpec, ...]:
                 f"amihud_{w}",
                 "liquidity",
                 w,
-                f"Amihud illiquidity: log1p(1e6 x mean |return| / quote volume) over {w} bars",
+                f"Amihud illiquidity: log1p(1e8 x mean |return| / quote volume) over {w} bars",
             )
         )
     for w in _WINDOWS:

@@ -22,9 +22,9 @@ import numpy as np
 from tradewind.config import Settings
 from tradewind.data.panel import Panel, resample_panel
 from tradewind.domain.types import Timeframe
-from tradewind.errors import ConfigError
+from tradewind.errors import ConfigError, StateError
 from tradewind.features.cache import cached_features
-from tradewind.features.compute import Features
+from tradewind.features.compute import Features, feature_signature
 from tradewind.ml.registry import ModelCard, Registry
 from tradewind.strategies.agents import AgentSetups
 
@@ -62,6 +62,18 @@ class ModelUse:
     notes: list[str] = field(default_factory=list)
 
 
+def _check_signature(card: ModelCard, features: Features) -> None:
+    """A model reads features by name; a feature set whose definitions changed (same names,
+    other computations) would feed it numbers it never saw. Refuse that."""
+    now = feature_signature(features.specs)
+    if card.feature_signature and card.feature_signature != now:
+        raise StateError(
+            f"model {card.id} ({card.role} of {card.scope}) was trained on feature set "
+            f"{card.feature_signature}; this version computes {now}: retrain it "
+            "(`tradewind train`)"
+        )
+
+
 def _resolve(
     registry: Registry, ref: str, role: str, scope: str, settings: Settings
 ) -> ModelCard | None:
@@ -91,6 +103,7 @@ def agent_vetoes(
         model = registry.load(card)
         if features is None:
             features = model_features(settings, panel)
+        _check_signature(card, features)
         mine = np.flatnonzero(ev.agent == a)
         if len(mine) == 0:
             continue
@@ -150,11 +163,13 @@ def nominator_model(
             "nominator: momentum — no promoted nominator model yet (run `tradewind train`)"
         )
     model = registry.load(card)
+    features = model_features(settings, panel)
+    _check_signature(card, features)
     top_n = int(settings.cycle.nominator_params.get("top_n", 10))
     if top_n < 1:
         raise ConfigError(f"cycle.nominator_params.top_n = {top_n} must be at least 1")
     return (
-        ModelNominator(model, card, model_features(settings, panel), top_n),
+        ModelNominator(model, card, features, top_n),
         f"nominator: model {card.id}",
     )
 

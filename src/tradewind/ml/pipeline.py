@@ -26,7 +26,7 @@ from tradewind.domain.types import Timeframe, duration_bars
 from tradewind.engine.params import lifecycle_params
 from tradewind.errors import DataError
 from tradewind.features.cache import cached_features
-from tradewind.features.compute import Features, feature_signature
+from tradewind.features.compute import Features, check_history, feature_signature
 from tradewind.ml.datasets import agent_dataset, cycle_dataset
 from tradewind.ml.registry import Registry
 from tradewind.ml.train import Dataset, TrainResult, train_classifier
@@ -71,11 +71,11 @@ def _fit_and_register(
             else None
         ),
         seed=settings.seed,
-        study_name=f"{role}-{scope}-{feature_signature(features.specs)}",
+        study_name=f"{role}-{scope}-{feature_signature(features.specs)}-{data_fingerprint(panel)[:12]}",
         storage=storage if cfg.trials > 0 else None,
     )
     index = panel.index
-    train_rows = data.t[: result.split["train"]] if result.split["train"] else data.t[:1]
+    train_rows = data.t[result.train_rows] if len(result.train_rows) else data.t[:1]
     card = registry.register(
         result.model,
         role=role,
@@ -124,9 +124,9 @@ def train_all(
     report = TrainReport()
     started = time.perf_counter()
     home = settings.home
-    features = cached_features(
-        feature_panel(panel, settings.ml.timeframe), home / "cache" / "features"
-    )
+    source = feature_panel(panel, settings.ml.timeframe)
+    features = cached_features(source, home / "cache" / "features")
+    check_history(features.specs, len(source.timestamps), source.timeframe.name)
     report.timings_s["features"] = time.perf_counter() - started
     params = lifecycle_params(settings.lifecycle, settings.fills, panel.timeframe)
     storage = settings.ml.study_url or f"sqlite:///{(home / 'optuna.sqlite').as_posix()}"

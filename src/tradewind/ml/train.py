@@ -69,6 +69,7 @@ class TrainResult:
     verdict: str
     selection: dict[str, Any] = field(default_factory=dict)
     test_p: np.ndarray = field(default_factory=lambda: np.zeros(0))  #: test-row probabilities
+    train_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  #: indices
 
 
 _SPACES: dict[str, dict[str, tuple[str, float, float]]] = {
@@ -359,6 +360,7 @@ def train_classifier(
     names = [data.features[c] for c in keep]
     return TrainResult(
         test_p=result_test_p,
+        train_rows=tr,
         model=model,
         features=names,
         threshold=threshold,
