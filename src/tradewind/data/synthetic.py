@@ -86,6 +86,7 @@ __all__ = [
     "SyntheticMarket",
     "generate_market",
     "pair_symbols",
+    "random_walk_frames",
     "summarize",
     "write_market",
 ]
