@@ -122,25 +122,41 @@ def agent_vetoes(
 
 @dataclass
 class ModelNominator:
-    """The cycle trader's nominator from a trained model: pairs ranked by probability,
-    those at or above the model's threshold, the best ``top_n``."""
+    """The cycle trader's nominator from trained models: each pair's regime (when a regime
+    model is promoted) picks the classifier — the regime's own where one is promoted, the
+    global one otherwise; pairs are ranked by probability, those at or above their
+    model's threshold, the best ``top_n``."""
 
     model: Any
     card: ModelCard
     features: Features
     top_n: int = 10
     name: str = "model"
+    regime: tuple[Any, ModelCard] | None = None
+    by_regime: dict[int, tuple[Any, ModelCard]] = field(default_factory=dict)
+
+    def _score(
+        self, model: Any, card: ModelCard, rows: np.ndarray, pairs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        X = self.features.rows(rows, pairs, card.features)
+        p = model.predict_proba(X)[:, 1]
+        return p, np.full(len(p), float(card.params.get("threshold", 0.5)))
 
     def nominate(self, panel: Panel, t: int, rng: np.random.Generator) -> np.ndarray:
         present = np.flatnonzero(panel.mask[t])
         if len(present) == 0:
             return np.zeros(0, dtype=np.int64)
         rows, pairs = _rows_for(panel, self.features, np.full(len(present), t), present)
-        X = self.features.rows(rows, pairs, self.card.features)
-        p = self.model.predict_proba(X)[:, 1]
-        threshold = float(self.card.params.get("threshold", 0.5))
+        p, thr = self._score(self.model, self.card, rows, pairs)
+        if self.regime is not None and self.by_regime:
+            rmodel, rcard = self.regime
+            regimes = rmodel.predict(self.features.rows(rows, pairs, rcard.features))
+            for r, (model, card) in self.by_regime.items():
+                mine = regimes == r
+                if mine.any():
+                    p[mine], thr[mine] = self._score(model, card, rows[mine], pairs[mine])
         order = np.argsort(-p, kind="stable")
-        chosen = [int(present[i]) for i in order if p[i] >= threshold][: self.top_n]
+        chosen = [int(present[i]) for i in order if p[i] >= thr[i]][: self.top_n]
         return np.array(chosen, dtype=np.int64)
 
     def warmup_bars(self, timeframe: Timeframe | str) -> int:
@@ -168,10 +184,23 @@ def nominator_model(
     top_n = int(settings.cycle.nominator_params.get("top_n", 10))
     if top_n < 1:
         raise ConfigError(f"cycle.nominator_params.top_n = {top_n} must be at least 1")
-    return (
-        ModelNominator(model, card, features, top_n),
-        f"nominator: model {card.id}",
-    )
+    nominator = ModelNominator(model, card, features, top_n)
+    note = f"nominator: model {card.id}"
+    regime = registry.resolve("latest", "regime", "cycle", required=False)
+    if regime is not None:
+        _check_signature(regime, features)
+        for r in range(int(regime.params.get("k", 0))):
+            rc = registry.resolve("latest", "nominator", f"cycle.r{r}", required=False)
+            if rc is not None and rc.params.get("regime_model") == regime.id:
+                _check_signature(rc, features)
+                nominator.by_regime[r] = (registry.load(rc), rc)
+        if nominator.by_regime:
+            nominator.regime = (registry.load(regime), regime)
+            note += (
+                f", regime model {regime.id} with its own nominator in regime(s) "
+                + ", ".join(str(r) for r in sorted(nominator.by_regime))
+            )
+    return nominator, note
 
 
 def session_vetoes(settings: Settings, panel: Panel, prepared: AgentSetups) -> ModelUse:

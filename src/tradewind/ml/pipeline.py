@@ -28,8 +28,10 @@ from tradewind.errors import DataError
 from tradewind.features.cache import cached_features
 from tradewind.features.compute import Features, check_history, feature_signature
 from tradewind.ml.datasets import agent_dataset, cycle_dataset
+from tradewind.ml.regime import fit_regimes, regime_columns
 from tradewind.ml.registry import Registry
 from tradewind.ml.train import Dataset, TrainResult, train_classifier
+from tradewind.ml.validation import time_split
 from tradewind.strategies.agents import agent_side, prepare_agents
 
 __all__ = ["TrainReport", "feature_panel", "train_all"]
@@ -57,6 +59,7 @@ def _fit_and_register(
     features: Features,
     registry: Registry,
     storage: str,
+    extra_params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     cfg = settings.ml
     tf = panel.timeframe
@@ -81,7 +84,12 @@ def _fit_and_register(
         role=role,
         scope=scope,
         features=result.features,
-        params={"model": cfg.model, **result.params, "threshold": result.threshold},
+        params={
+            "model": cfg.model,
+            **result.params,
+            "threshold": result.threshold,
+            **(extra_params or {}),
+        },
         metrics={**result.metrics, "split": result.split, "selection": result.selection},
         train_start=index[int(np.min(train_rows))].to_pydatetime(),
         train_end=index[int(np.max(train_rows))].to_pydatetime(),
@@ -103,6 +111,86 @@ def _fit_and_register(
         "test": test,
         "seconds": time.perf_counter() - started,
     }
+
+
+def _regimes(
+    data: Dataset,
+    settings: Settings,
+    panel: Panel,
+    features: Features,
+    registry: Registry,
+    storage: str,
+    report: TrainReport,
+) -> None:
+    """The regime model and one nominator per regime (seed 000's predictor)."""
+    cfg = settings.ml
+    embargo = duration_bars(cfg.embargo, panel.timeframe, "ml.embargo")
+    split = time_split(data.t, data.known_t, tuple(cfg.split), embargo)  # type: ignore[arg-type]
+    cols = regime_columns(features.specs)
+    names = [features.names[c] for c in cols]
+    if len(split.train) < cfg.min_samples or not cols:
+        report.skipped.append({"name": "regime model", "reason": "too few training rows"})
+        return
+    fit = fit_regimes(
+        data.X[np.ix_(split.train, np.asarray(cols))], names, cfg.regime_k, settings.seed
+    )
+    card = registry.register(
+        fit.model,
+        role="regime",
+        scope="cycle",
+        features=fit.features,
+        params={"k": fit.k},
+        metrics={"silhouette": fit.silhouette},
+        data_fingerprint=data_fingerprint(panel),
+        feature_signature=feature_signature(features.specs),
+        promote=True,
+    )
+    keep = [names.index(n) for n in fit.features]
+    regime = fit.assign(data.X[:, [cols[i] for i in keep]])
+    report.models.append(
+        {
+            "name": f"regime model (k = {fit.k})",
+            "id": card.id,
+            "role": "regime",
+            "scope": "cycle",
+            "promoted": True,
+            "verdict": "clusters: "
+            + ", ".join(f"{r}: {int((regime == r).sum())} rows" for r in range(fit.k)),
+            "rows": len(regime),
+            "features": len(fit.features),
+            "threshold": None,
+            "test": {},
+        }
+    )
+    for r in range(fit.k):
+        rows = np.flatnonzero(regime == r)
+        sub = Dataset(
+            X=data.X[rows],
+            y=data.y[rows],
+            t=data.t[rows],
+            known_t=data.known_t[rows],
+            value=data.value[rows],
+            features=data.features,
+            pair=None if data.pair is None else data.pair[rows],
+        )
+        name = f"cycle trader nominator, regime {r}"
+        try:
+            entry = _fit_and_register(
+                name,
+                "nominator",
+                f"cycle.r{r}",
+                sub,
+                settings,
+                panel,
+                features,
+                registry,
+                storage,
+                extra_params={"regime_model": card.id, "regime": r},
+            )
+        except DataError as exc:
+            report.skipped.append({"name": name, "reason": str(exc)})
+            continue
+        report.models.append(entry)
 
 
 def feature_panel(panel: Panel, timeframe: str) -> Panel:
@@ -191,5 +279,8 @@ def train_all(
                 )
             except DataError as exc:
                 report.skipped.append({"name": name, "reason": str(exc)})
+                continue
+            if role == "nominator":
+                _regimes(data, settings, panel, features, registry, storage, report)
     report.timings_s["total"] = time.perf_counter() - started
     return report
