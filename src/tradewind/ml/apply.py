@@ -85,38 +85,40 @@ def agent_vetoes(
     settings: Settings, panel: Panel, prepared: AgentSetups, registry: Registry
 ) -> ModelUse:
     """One veto flag per setup of ``prepared``: the agent's technical model scored it below
-    its threshold."""
+    its threshold, or its risk model judged it unsafe (a likely stop-out or a large
+    adverse excursion)."""
     ev = prepared.events
     use = ModelUse(veto=np.zeros(len(ev.t), dtype=np.bool_))
     features: Features | None = None
     for a, agent in enumerate(settings.agents):
-        ref = agent.models.get("technical")
-        if ref is None:
-            continue
-        card = _resolve(registry, ref, "technical", agent.name, settings)
-        if card is None:
+        for role in ("technical", "risk"):
+            ref = agent.models.get(role)
+            if ref is None:
+                continue
+            card = _resolve(registry, ref, role, agent.name, settings)
+            if card is None:
+                use.notes.append(
+                    f"agent {agent.name}: no promoted {role} model — its setups are not "
+                    f"filtered by one (run `tradewind train`)"
+                )
+                continue
+            model = registry.load(card)
+            if features is None:
+                features = model_features(settings, panel)
+            _check_signature(card, features)
+            mine = np.flatnonzero(ev.agent == a)
+            if len(mine) == 0:
+                continue
+            rows, pairs = _rows_for(panel, features, ev.t[mine], ev.pair[mine])
+            X = features.rows(rows, pairs, card.features)
+            p = model.predict_proba(X)[:, 1]
+            threshold = float(card.params.get("threshold", 0.5))
+            use.veto[mine] |= p < threshold
+            use.models[agent.name if role == "technical" else f"{agent.name}:{role}"] = card.id
             use.notes.append(
-                f"agent {agent.name}: no promoted technical model — setups taken unfiltered "
-                "(run `tradewind train`)"
+                f"agent {agent.name}: {role} model {card.id} (threshold {threshold:.3f}) "
+                f"vetoed {int((p < threshold).sum())} of {len(mine)} setups"
             )
-            continue
-        model = registry.load(card)
-        if features is None:
-            features = model_features(settings, panel)
-        _check_signature(card, features)
-        mine = np.flatnonzero(ev.agent == a)
-        if len(mine) == 0:
-            continue
-        rows, pairs = _rows_for(panel, features, ev.t[mine], ev.pair[mine])
-        X = features.rows(rows, pairs, card.features)
-        p = model.predict_proba(X)[:, 1]
-        threshold = float(card.params.get("threshold", 0.5))
-        use.veto[mine] = p < threshold
-        use.models[agent.name] = card.id
-        use.notes.append(
-            f"agent {agent.name}: technical model {card.id} (threshold {threshold:.3f}) "
-            f"vetoed {int((p < threshold).sum())} of {len(mine)} setups"
-        )
     return use
 
 
@@ -206,7 +208,7 @@ def nominator_model(
 def session_vetoes(settings: Settings, panel: Panel, prepared: AgentSetups) -> ModelUse:
     """:func:`agent_vetoes` with the home's registry, opened only when an agent names a
     model (a session without models touches no database)."""
-    if not any("technical" in a.models for a in settings.agents):
+    if not any("technical" in a.models or "risk" in a.models for a in settings.agents):
         return ModelUse(veto=np.zeros(len(prepared.events.t), dtype=np.bool_))
     with Registry(settings.home / "models", settings.book_url) as registry:
         return agent_vetoes(settings, panel, prepared, registry)

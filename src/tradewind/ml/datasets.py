@@ -20,6 +20,7 @@ from tradewind.data.panel import Panel, decision_bars
 from tradewind.domain.types import duration_bars
 from tradewind.engine.labels import label_nominations, label_setups
 from tradewind.engine.lifecycle import P_BOTH, P_EXPIRY, P_LIMIT, P_WSTOP, Params
+from tradewind.engine.records import ExitReason
 from tradewind.features.compute import Features
 from tradewind.ml.train import Dataset
 
@@ -30,6 +31,13 @@ _FIELDS = ("open", "high", "low", "close", "volume")
 
 def _fields(panel: Panel) -> np.ndarray:
     return np.array([panel.fields.index(f) for f in _FIELDS], dtype=np.int64)
+
+
+def _safe(labels: np.ndarray) -> np.ndarray:
+    stopped = labels["exit_reason"] == ExitReason.STOP
+    deep = labels["mae_r"] <= -0.8
+    out: np.ndarray = ((labels["entered"] == 1) & ~stopped & ~deep).astype(np.int64)
+    return out
 
 
 def _features_at(panel: Panel, features: Features, labels: np.ndarray) -> np.ndarray:
@@ -94,9 +102,14 @@ def agent_dataset(
     trail_offset: np.ndarray | None = None,
     trail_bars: np.ndarray | None = None,
     agent_index: int = 0,
+    label: str = "win",
 ) -> Dataset:
     """One agent's rows: its setups, labelled by the trade each would have been
-    (``value`` = R multiple; 0 when the entry was void)."""
+    (``value`` = R multiple; 0 when the entry was void).
+
+    ``label`` ``win``: the trade made money (the technical model). ``safe``: it was
+    neither stopped out at its initial stop nor ever 0.8 R against (the risk model, which
+    learns the opposite of a stop-out or a large adverse excursion)."""
     n = len(t)
     labels = label_setups(
         t,
@@ -119,7 +132,7 @@ def agent_dataset(
     X = _features_at(panel, features, labels)
     return Dataset(
         X=X,
-        y=labels["win"].astype(np.int64),
+        y=(labels["win"] if label == "win" else _safe(labels)).astype(np.int64),
         t=labels["t"].copy(),
         known_t=labels["known_t"].copy(),
         value=np.nan_to_num(labels["r_multiple"]),

@@ -13,7 +13,7 @@ registered; it is promoted to ``latest`` only when it beats its baseline out of 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -25,6 +25,7 @@ from tradewind.data.panel import Panel, data_fingerprint, resample_panel
 from tradewind.domain.types import Timeframe, duration_bars
 from tradewind.engine.params import lifecycle_params
 from tradewind.errors import DataError
+from tradewind.features.base import FeatureSpec
 from tradewind.features.cache import cached_features
 from tradewind.features.compute import Features, check_history, feature_signature
 from tradewind.ml.datasets import agent_dataset, cycle_dataset
@@ -193,6 +194,24 @@ def _regimes(
         report.models.append(entry)
 
 
+def _columns(data: Dataset, cols: list[int]) -> Dataset:
+    """``data`` restricted to some feature columns (the risk model's)."""
+    return Dataset(
+        X=data.X[:, cols],
+        y=data.y,
+        t=data.t,
+        known_t=data.known_t,
+        value=data.value,
+        features=[data.features[c] for c in cols],
+        pair=data.pair,
+    )
+
+
+def risk_columns(specs: Sequence[FeatureSpec]) -> list[int]:
+    """The risk model reads spread, liquidity, rank and volatility features only."""
+    return [i for i, s in enumerate(specs) if s.group in ("spread", "liquidity", "volatility")]
+
+
 def feature_panel(panel: Panel, timeframe: str) -> Panel:
     """The candles features are computed on: ``timeframe`` resampled from the trading
     clock, or the clock itself when it is that timeframe or longer."""
@@ -234,17 +253,22 @@ def train_all(
             ),
         )
     ]
-    wanted = [a for a, agent in enumerate(settings.agents) if "technical" in agent.models]
+    wanted = [
+        (a, role)
+        for a, agent in enumerate(settings.agents)
+        for role in ("technical", "risk")
+        if role in agent.models
+    ]
     if wanted:
         prepared = prepare_agents(panel, settings.agents)
         ev = prepared.events
-        for a in wanted:
+        for a, agent_role in wanted:
             agent = settings.agents[a]
             mine = ev.agent == a
             jobs.append(
                 (
-                    f"agent {agent.name} technical",
-                    "technical",
+                    f"agent {agent.name} {agent_role}",
+                    agent_role,
                     agent.name,
                     partial(
                         agent_dataset,
@@ -263,6 +287,7 @@ def train_all(
                         trail_offset=prepared.trail_offset,
                         trail_bars=prepared.trail_bars,
                         agent_index=a,
+                        label="win" if agent_role == "technical" else "safe",
                     ),
                 )
             )
@@ -272,6 +297,8 @@ def train_all(
                 on_model(name)
             try:
                 data = build()
+                if role == "risk":
+                    data = _columns(data, risk_columns(features.specs))
                 report.models.append(
                     _fit_and_register(
                         name, role, scope, data, settings, panel, features, registry, storage

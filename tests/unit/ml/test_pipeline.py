@@ -27,7 +27,7 @@ strategy = "trail_fractals"
 side = "long"
 timeframe = "1h"
 selection = { pairs = 6 }
-models = { technical = "latest" }
+models = { technical = "latest", risk = "latest" }
 
 [[agents]]
 name = "cr-long-4h"
@@ -56,7 +56,11 @@ def test_train_registers_models_and_the_registry_commands_manage_them(
     cfg.write_text(CONFIG)
     report = _run(capsys, "train", "--config", str(cfg), "--json", "--quiet")
     names = {m["name"] for m in report["models"]} | {s["name"] for s in report["skipped"]}
-    assert {"cycle trader nominator", "agent tf-long-1h technical"} <= names
+    assert {
+        "cycle trader nominator",
+        "agent tf-long-1h technical",
+        "agent tf-long-1h risk",
+    } <= names
     assert not any("cr-long-4h" in n for n in names)  # it names no model
     regime = [m for m in report["models"] if m["role"] == "regime"]
     assert len(regime) == 1
@@ -113,7 +117,7 @@ def test_backtests_use_the_latest_models_or_say_they_run_without(
     # No model yet: the session runs unfiltered and says so; the cycle trader falls back.
     before = run_session_backtest(settings, save=False)
     assert before.summary["models"] == {}
-    assert any("taken unfiltered" in n for n in before.summary["model_notes"])
+    assert any("not filtered by one" in n for n in before.summary["model_notes"])
     assert "momentum" in run_backtest(settings, save=False).summary["nominator"]
     strict = load_config(cfg, environ={"TRADEWIND__ML__REQUIRE_MODELS": "true"})
     with pytest.raises(ConfigError, match="no promoted technical model"):
@@ -123,15 +127,19 @@ def test_backtests_use_the_latest_models_or_say_they_run_without(
     with Registry(home / "models", settings.book_url) as reg:
         for m in report["models"]:
             reg.promote(m["id"])
-    ids = {m["scope"]: m["id"] for m in report["models"] if m["role"] != "regime"}
+    ids = {m["scope"]: m["id"] for m in report["models"] if m["role"] in ("nominator", "technical")}
     after = run_session_backtest(settings, save=False)
-    assert after.summary["models"] == {"tf-long-1h": ids["tf-long-1h"]}
+    assert after.summary["models"]["tf-long-1h"] == ids["tf-long-1h"]
     assert "regime model" in run_backtest(settings, save=False).summary["nominator"] or not any(
         m["scope"].startswith("cycle.r") for m in report["models"]
     )
-    vetoed = int(after.summary["model_notes"][0].split(" vetoed ")[1].split(" of ")[0])
+    vetoed = sum(
+        int(n.split(" vetoed ")[1].split(" of ")[0])
+        for n in after.summary["model_notes"]
+        if " vetoed " in n
+    )
     sims = after.trades[after.trades["sim_reason"] == "model"]
-    assert len(sims) <= vetoed  # a vetoed setup may also be skipped (pair already taken)
+    assert len(sims) <= vetoed  # a vetoed setup may be skipped (pair taken), or vetoed twice
     assert len(sims) > 0 or vetoed == 0
     assert set(sims["agent"]) <= {"tf-long-1h"}
     cycle = run_backtest(settings, save=False).summary["nominator"]
