@@ -28,7 +28,7 @@ from tradewind.config import Settings, config_hash
 from tradewind.data.markets import load_market_rules
 from tradewind.data.panel import Panel
 from tradewind.data.store import CandleStore
-from tradewind.ml.apply import ModelUse, session_vetoes
+from tradewind.ml.apply import ModelUse, session_edges, session_vetoes
 from tradewind.strategies.agents import AgentSetups, prepare_agents
 from tradewind.trading.session import Session
 from tradewind.trading.session_report import agent_table, mode_switches, session_tables
@@ -93,6 +93,8 @@ def run_session_backtest(
     if prepared is None or models is None:
         prepared = prepare_agents(panel, settings.agents)
         models = session_vetoes(settings, panel, prepared)
+    edges, edge_notes = session_edges(settings, panel, prepared)
+    models.notes.extend(edge_notes)
     session = Session(
         panel,
         settings.agents,
@@ -102,6 +104,7 @@ def run_session_backtest(
         rules=rules,
         prepared=prepared,
         veto=models.veto,
+        edges=edges,
     )
     prepare_s = time.perf_counter() - t_prep
     started = time.perf_counter()

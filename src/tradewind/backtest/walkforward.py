@@ -113,19 +113,13 @@ def _compare(
     n_trials = 1 + max(trials, 0)
     var = float(np.nanvar([sr_m, sr_b], ddof=1)) if n_trials > 1 else 0.0
     dsr = (
-        deflated_sharpe(sr_m, len(daily_m), n_trials, var, skew, kurt)
-        if sr_m == sr_m
-        else math.nan
+        deflated_sharpe(sr_m, len(daily_m), n_trials, var, skew, kurt) if sr_m == sr_m else math.nan
     )
-    per_window = np.column_stack(
-        [_window_returns(model_eq, wf), _window_returns(base_eq, wf)]
-    )
+    per_window = np.column_stack([_window_returns(model_eq, wf), _window_returns(base_eq, wf)])
     per_window = per_window[np.isfinite(per_window).all(axis=1)]
     blocks = min(8, len(per_window) - len(per_window) % 2)
     pbo = (
-        probability_of_backtest_overfitting(per_window, blocks=blocks)
-        if blocks >= 2
-        else math.nan
+        probability_of_backtest_overfitting(per_window, blocks=blocks) if blocks >= 2 else math.nan
     )
     return {
         "from": index[start].isoformat(),

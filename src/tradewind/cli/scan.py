@@ -66,9 +66,7 @@ def _human(report: dict[str, Any]) -> Any:
                 f"P/L {c['pnl']:+.2f}"
             )
         for p in report["positions"]:
-            out.print(
-                f"position: {p['pair']} net {p['net_qty']:+.6g} ({', '.join(p['agents'])})"
-            )
+            out.print(f"position: {p['pair']} net {p['net_qty']:+.6g} ({', '.join(p['agents'])})")
         for note in report.get("model_notes", []):
             out.print(note, markup=False)
         if report["equity"] == report["equity"]:

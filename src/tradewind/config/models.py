@@ -393,9 +393,7 @@ class MLConfig(_Section):
         "without it and say so).",
     )
 
-    _durations = field_validator("embargo", "label_horizon", "recency_half_life")(
-        _check_duration
-    )
+    _durations = field_validator("embargo", "label_horizon", "recency_half_life")(_check_duration)
     _tf = field_validator("timeframe")(_check_timeframe)
 
     @field_validator("split")

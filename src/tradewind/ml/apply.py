@@ -34,6 +34,7 @@ __all__ = [
     "agent_vetoes",
     "model_features",
     "nominator_model",
+    "session_edges",
     "session_vetoes",
 ]
 
@@ -198,9 +199,8 @@ def nominator_model(
                 nominator.by_regime[r] = (registry.load(rc), rc)
         if nominator.by_regime:
             nominator.regime = (registry.load(regime), regime)
-            note += (
-                f", regime model {regime.id} with its own nominator in regime(s) "
-                + ", ".join(str(r) for r in sorted(nominator.by_regime))
+            note += f", regime model {regime.id} with its own nominator in regime(s) " + ", ".join(
+                str(r) for r in sorted(nominator.by_regime)
             )
     return nominator, note
 
@@ -212,3 +212,35 @@ def session_vetoes(settings: Settings, panel: Panel, prepared: AgentSetups) -> M
         return ModelUse(veto=np.zeros(len(prepared.events.t), dtype=np.bool_))
     with Registry(settings.home / "models", settings.book_url) as registry:
         return agent_vetoes(settings, panel, prepared, registry)
+
+
+def session_edges(
+    settings: Settings, panel: Panel, prepared: AgentSetups
+) -> tuple[np.ndarray | None, list[str]]:
+    """The performance model's expected R per (clock row, agent) at each day end, for the
+    agents that name it (NaN elsewhere: the trailing mean applies) — or None."""
+    named = [a for a, agent in enumerate(settings.agents) if "performance" in agent.models]
+    if not named:
+        return None, []
+    from tradewind.engine.params import lifecycle_params
+    from tradewind.ml.pipeline import agent_records, performance_inputs
+
+    with Registry(settings.home / "models", settings.book_url) as registry:
+        refs = {settings.agents[a].models["performance"] for a in named}
+        ref = refs.pop() if len(refs) == 1 else "latest"
+        card = registry.resolve(ref, "performance", "session", required=settings.ml.require_models)
+        if card is None:
+            return None, [
+                "performance model: none promoted — capital is allocated by trailing "
+                "expectancy (run `tradewind train`)"
+            ]
+        model = registry.load(card)
+    params = lifecycle_params(settings.lifecycle, settings.fills, panel.timeframe)
+    records = agent_records(settings, panel, model_features(settings, panel), params)
+    parts = performance_inputs(settings, panel, records, require_target=False)
+    edges = np.full((len(panel.timestamps), len(settings.agents)), np.nan)
+    for a in named:
+        part = parts[a]
+        if len(part.t):
+            edges[part.t, a] = model.predict(part.X)
+    return edges, [f"performance model {card.id}: allocation by predicted expectancy"]

@@ -23,19 +23,28 @@ import numpy as np
 from tradewind.config import Settings
 from tradewind.data.panel import Panel, data_fingerprint, resample_panel
 from tradewind.domain.types import Timeframe, duration_bars
+from tradewind.engine.lifecycle import Params
 from tradewind.engine.params import lifecycle_params
 from tradewind.errors import DataError
 from tradewind.features.base import FeatureSpec
 from tradewind.features.cache import cached_features
 from tradewind.features.compute import Features, check_history, feature_signature
 from tradewind.ml.datasets import agent_dataset, cycle_dataset
+from tradewind.ml.performance import (
+    PERF_FEATURES,
+    PerformanceData,
+    fit_performance,
+    performance_rows,
+)
 from tradewind.ml.regime import fit_regimes, regime_columns
 from tradewind.ml.registry import Registry
 from tradewind.ml.train import Dataset, TrainResult, train_classifier
 from tradewind.ml.validation import time_split
 from tradewind.strategies.agents import agent_side, prepare_agents
 
-__all__ = ["TrainReport", "feature_panel", "train_all"]
+__all__ = ["TrainReport", "agent_records", "feature_panel", "performance_inputs", "train_all"]
+
+_DAY_NS = 86_400_000_000_000
 
 
 @dataclass
@@ -212,6 +221,97 @@ def risk_columns(specs: Sequence[FeatureSpec]) -> list[int]:
     return [i for i, s in enumerate(specs) if s.group in ("spread", "liquidity", "volatility")]
 
 
+def agent_records(
+    settings: Settings, panel: Panel, features: Features, params: Params
+) -> list[Dataset]:
+    """Every agent's setups labelled by the lifecycle (its real-or-sim trade record)."""
+    prepared = prepare_agents(panel, settings.agents)
+    ev = prepared.events
+    out = []
+    for a, agent in enumerate(settings.agents):
+        mine = ev.agent == a
+        out.append(
+            agent_dataset(
+                panel,
+                features,
+                params,
+                t=ev.t[mine],
+                pair=ev.pair[mine],
+                side=agent_side(agent),
+                ref=ev.ref[mine],
+                stop=ev.stop[mine],
+                target=ev.target[mine],
+                horizon=settings.ml.label_horizon,
+                bar_at=prepared.bar_at,
+                trail=prepared.trail,
+                trail_offset=prepared.trail_offset,
+                trail_bars=prepared.trail_bars,
+                agent_index=a,
+            )
+        )
+    return out
+
+
+def performance_inputs(
+    settings: Settings, panel: Panel, records: Sequence[Dataset], *, require_target: bool
+) -> list[PerformanceData]:
+    """Per agent, one row per UTC day end: its record then (and next week's outcome)."""
+    tf = panel.timeframe
+    stamps = panel.timestamps
+    day_rows = np.flatnonzero(((stamps + tf.nanoseconds) // _DAY_NS) != (stamps // _DAY_NS))
+    return [
+        performance_rows(
+            day_rows,
+            a,
+            rec.t,
+            rec.known_t,
+            rec.value,
+            last=settings.session.expectancy_trades,
+            week=duration_bars("7d", tf, "performance window"),
+            month=duration_bars("30d", tf, "performance window"),
+            require_target=require_target,
+        )
+        for a, rec in enumerate(records)
+    ]
+
+
+def _performance(
+    settings: Settings, panel: Panel, features: Features, params: Params, registry: Registry
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    records = agent_records(settings, panel, features, params)
+    parts = performance_inputs(settings, panel, records, require_target=True)
+    fit = fit_performance(
+        parts,
+        settings.ml.split,
+        duration_bars(settings.ml.embargo, panel.timeframe, "ml.embargo"),
+        settings.seed,
+    )
+    card = registry.register(
+        fit.model,
+        role="performance",
+        scope="session",
+        features=list(PERF_FEATURES),
+        params={"model": "hist_gradient_boosting_regressor"},
+        metrics=fit.metrics,
+        data_fingerprint=data_fingerprint(panel),
+        promote=fit.beats_baseline,
+    )
+    return {
+        "name": "performance model",
+        "id": card.id,
+        "role": "performance",
+        "scope": "session",
+        "promoted": fit.beats_baseline,
+        "verdict": fit.verdict,
+        "rows": int(sum(len(p.y) for p in parts)),
+        "features": len(PERF_FEATURES),
+        "threshold": None,
+        "test": fit.metrics,
+        "seconds": time.perf_counter() - started,
+    }
+
+
 def feature_panel(panel: Panel, timeframe: str) -> Panel:
     """The candles features are computed on: ``timeframe`` resampled from the trading
     clock, or the clock itself when it is that timeframe or longer."""
@@ -309,5 +409,12 @@ def train_all(
                 continue
             if role == "nominator":
                 _regimes(data, settings, panel, features, registry, storage, report)
+        if any("performance" in a.models for a in settings.agents):
+            if on_model:
+                on_model("performance model")
+            try:
+                report.models.append(_performance(settings, panel, features, params, registry))
+            except DataError as exc:
+                report.skipped.append({"name": "performance model", "reason": str(exc)})
     report.timings_s["total"] = time.perf_counter() - started
     return report

@@ -29,7 +29,7 @@ from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe, utc_now
 from tradewind.engine.records import Kind, Status
 from tradewind.errors import ConfigError, DataError
-from tradewind.ml.apply import session_vetoes
+from tradewind.ml.apply import session_edges, session_vetoes
 from tradewind.store.db import upgrade
 from tradewind.store.repository import TradeBook
 from tradewind.strategies.agents import prepare_agents
@@ -260,6 +260,8 @@ def scan(
         saved = None if reset else book.session_state(name)
         prepared = prepare_agents(panel, settings.agents)
         models = session_vetoes(settings, panel, prepared)
+        edges, edge_notes = session_edges(settings, panel, prepared)
+        models.notes.extend(edge_notes)
         common: dict[str, Any] = {
             "session": settings.session,
             "lifecycle": settings.lifecycle,
@@ -268,6 +270,7 @@ def scan(
             "close_at_end": False,
             "prepared": prepared,
             "veto": models.veto,
+            "edges": edges,
         }
         if saved is not None:
             session = Session(panel, settings.agents, **common)

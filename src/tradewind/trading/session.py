@@ -75,6 +75,7 @@ class Session:
         events: SetupEvents | None = None,
         prepared: AgentSetups | None = None,
         veto: np.ndarray | None = None,
+        edges: np.ndarray | None = None,
         start: int = 0,
         close_at_end: bool = True,
     ) -> None:
@@ -85,7 +86,9 @@ class Session:
         need); ``close_at_end`` settles every trade at the last candle (a backtest)
         instead of leaving it open for the next pass. ``prepared`` reuses the agents' setups
         computed before (to apply models to them); ``veto`` (one flag per setup) marks
-        setups the agents' models refused: they become sim trades (reason ``model``)."""
+        setups the agents' models refused: they become sim trades (reason ``model``);
+        ``edges`` (clock row × agent, NaN: none) is the performance model's expectancy,
+        which the daily allocation uses instead of the trailing mean."""
         if not agents:
             raise ConfigError("the session has no agents: declare [[agents]] in the config")
         self.panel = panel
@@ -128,6 +131,14 @@ class Session:
         )
         if len(self.veto) != n_ev:
             raise ValueError(f"veto has {len(self.veto)} flags for {n_ev} setups")
+        n_t, n_a = len(panel.timestamps), len(self.agents)
+        self.edges = (
+            np.full((n_t, n_a), np.nan)
+            if edges is None
+            else np.ascontiguousarray(edges, dtype=np.float64)
+        )
+        if self.edges.shape != (n_t, n_a):
+            raise ValueError(f"edges must be (rows, agents) = {(n_t, n_a)}")
         self.bar_at = prepared.bar_at
         self.trail = prepared.trail
         self.trail_offset = prepared.trail_offset
@@ -247,6 +258,7 @@ class Session:
             e.level,
             e.stop,
             e.target,
+            self.edges,
             self.params,
             self.sparams,
             self.close_at_end,

@@ -193,6 +193,7 @@ def _end_of_day(
     r_count: np.ndarray,
     modes: np.ndarray,
     sparams: Params,
+    edge_row: np.ndarray,
 ) -> None:
     n_agents = pools.shape[0]
     # The dry-run switch, a UTC day counting as a cycle (seed 000's rule): losing days in
@@ -223,6 +224,8 @@ def _end_of_day(
     for a in range(n_agents):
         n = min(r_count[a], k)
         edge[a] = r_hist[a, :n].mean() if n > 0 else 0.0
+        if not np.isnan(edge_row[a]):
+            edge[a] = edge_row[a]  # the performance model's prediction
         value[a] = pools[a, Pool.MAIN] + pools[a, Pool.PRE_TRADE] + pools[a, Pool.ACTIVE]
         total += value[a]
     shares = allocation_shares(total, edge, sparams[S_FLOOR])
@@ -309,6 +312,7 @@ def advance(
     ev_level: np.ndarray,
     ev_stop: np.ndarray,
     ev_target: np.ndarray,
+    edge_override: np.ndarray,
     params: Params,
     sparams: Params,
     close_at_end: bool,
@@ -432,6 +436,7 @@ def advance(
                 r_count,
                 modes,
                 sparams,
+                edge_override[t],
             )
         # 4. Setups of the agents whose candle closed now.
         if count > 0:

@@ -27,7 +27,7 @@ strategy = "trail_fractals"
 side = "long"
 timeframe = "1h"
 selection = { pairs = 6 }
-models = { technical = "latest", risk = "latest" }
+models = { technical = "latest", risk = "latest", performance = "latest" }
 
 [[agents]]
 name = "cr-long-4h"
@@ -69,7 +69,7 @@ def test_train_registers_models_and_the_registry_commands_manage_them(
     assert len(per_regime) == k  # one nominator per regime (trained or skipped, said so)
     assert report["models"], report["skipped"]
     for m in report["models"]:
-        if m["role"] == "regime":
+        if m["role"] in ("regime", "performance"):
             continue
         assert m["test"]["rows"] > 0
         assert 0.0 <= m["test"]["roc_auc"] <= 1.0
@@ -129,6 +129,11 @@ def test_backtests_use_the_latest_models_or_say_they_run_without(
             reg.promote(m["id"])
     ids = {m["scope"]: m["id"] for m in report["models"] if m["role"] in ("nominator", "technical")}
     after = run_session_backtest(settings, save=False)
+    perf = [m for m in report["models"] if m["role"] == "performance"]
+    if perf:  # promoted above: the allocation uses it and says so
+        assert any(
+            n.startswith(f"performance model {perf[0]['id']}") for n in after.summary["model_notes"]
+        )
     assert after.summary["models"]["tf-long-1h"] == ids["tf-long-1h"]
     assert "regime model" in run_backtest(settings, save=False).summary["nominator"] or not any(
         m["scope"].startswith("cycle.r") for m in report["models"]
