@@ -16,9 +16,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from tradewind.config import Settings
 from tradewind.data.panel import Panel, data_fingerprint, resample_panel
@@ -42,7 +44,14 @@ from tradewind.ml.train import Dataset, TrainResult, train_classifier
 from tradewind.ml.validation import time_split
 from tradewind.strategies.agents import agent_side, prepare_agents
 
-__all__ = ["TrainReport", "agent_records", "feature_panel", "performance_inputs", "train_all"]
+__all__ = [
+    "TrainReport",
+    "agent_records",
+    "feature_panel",
+    "own_outcomes",
+    "performance_inputs",
+    "train_all",
+]
 
 _DAY_NS = 86_400_000_000_000
 
@@ -221,6 +230,58 @@ def risk_columns(specs: Sequence[FeatureSpec]) -> list[int]:
     return [i for i, s in enumerate(specs) if s.group in ("spread", "liquidity", "volatility")]
 
 
+def own_outcomes(settings: Settings, panel: Panel, agent: str, data: Dataset) -> int:
+    """Learning from its own decisions (seed 004): where the trade book holds the agent's
+    paper or live trade for a setup in ``data`` (same decision candle and pair), the
+    recorded outcome replaces the simulated one. Backtest rows are never used (they are
+    the simulation itself). Returns how many rows came from the book."""
+    from tradewind.store.repository import TradeBook
+
+    url = settings.book_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return 0
+    with TradeBook(url) as book:
+        rows = book.trades(agent=agent)
+    if rows.empty:
+        return 0
+    mine = rows[
+        rows["source"].isin(["paper", "live"])
+        & rows["kind"].isin(["real", "sim"])
+        & (rows["status"] == "closed")
+        & rows["r_multiple"].notna()
+        & rows["nominated_at"].notna()
+    ]
+    if mine.empty or data.pair is None:
+        return 0
+    index = {s: i for i, s in enumerate(panel.symbols)}
+    stamps = panel.timestamps
+    where = {(int(t), int(p)): i for i, (t, p) in enumerate(zip(data.t, data.pair, strict=True))}
+    used = 0
+    recs: list[dict[str, Any]] = [
+        {str(k): v for k, v in r.items()} for r in mine.to_dict(orient="records")
+    ]
+    for rec in recs:
+        pair = index.get(str(rec["pair"]))
+        if pair is None:
+            continue
+        at = int(pd.Timestamp(rec["nominated_at"]).value)
+        row = int(np.searchsorted(stamps, at))
+        if row >= len(stamps) or int(stamps[row]) != at:
+            continue
+        i = where.get((row, pair))
+        if i is None:
+            continue
+        r_mult = float(rec["r_multiple"])
+        data.y[i] = 1 if r_mult > 0 else 0
+        data.value[i] = r_mult
+        exit_at = rec.get("exit_at")
+        if exit_at is not None and not pd.isna(exit_at):
+            exit_row = int(np.searchsorted(stamps, int(pd.Timestamp(exit_at).value)))
+            data.known_t[i] = max(int(data.known_t[i]), min(exit_row, len(stamps) - 1))
+        used += 1
+    return used
+
+
 def agent_records(
     settings: Settings, panel: Panel, features: Features, params: Params
 ) -> list[Dataset]:
@@ -397,13 +458,16 @@ def train_all(
                 on_model(name)
             try:
                 data = build()
+                own = 0
                 if role == "risk":
                     data = _columns(data, risk_columns(features.specs))
-                report.models.append(
-                    _fit_and_register(
-                        name, role, scope, data, settings, panel, features, registry, storage
-                    )
+                elif role == "technical":
+                    own = own_outcomes(settings, panel, scope, data)
+                entry = _fit_and_register(
+                    name, role, scope, data, settings, panel, features, registry, storage
                 )
+                entry["own_trades"] = own
+                report.models.append(entry)
             except DataError as exc:
                 report.skipped.append({"name": name, "reason": str(exc)})
                 continue
