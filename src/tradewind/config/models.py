@@ -375,6 +375,15 @@ class MLConfig(_Section):
         default=True, description="Then drop features without permutation importance."
     )
     trials: int = Field(default=0, ge=0, description="Optuna trials (0 = the given params).")
+    trial_jobs: int = Field(
+        default=1,
+        ge=1,
+        description="Optuna trials run at once; 1 is reproducible from the seed, more are "
+        "faster but not bit-reproducible.",
+    )
+    jobs: int = Field(
+        default=2, ge=1, description="Models trained at once by `tradewind train`."
+    )
     study_url: str | None = Field(
         default=None, description="Optuna storage; empty = sqlite:///<home>/optuna.sqlite."
     )

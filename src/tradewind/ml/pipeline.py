@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -453,9 +454,13 @@ def train_all(
                 )
             )
     with Registry(home / "models", settings.book_url) as registry:
-        for name, role, scope, build in jobs:
+
+        def one(job: tuple[str, str, str, Callable[[], Dataset]]) -> list[Any]:
+            """Train one job (and, for the nominator, its regimes); return report items."""
+            name, role, scope, build = job
             if on_model:
                 on_model(name)
+            part = TrainReport()
             try:
                 data = build()
                 own = 0
@@ -467,12 +472,20 @@ def train_all(
                     name, role, scope, data, settings, panel, features, registry, storage
                 )
                 entry["own_trades"] = own
-                report.models.append(entry)
+                part.models.append(entry)
             except DataError as exc:
-                report.skipped.append({"name": name, "reason": str(exc)})
-                continue
+                part.skipped.append({"name": name, "reason": str(exc)})
+                return [part]
             if role == "nominator":
-                _regimes(data, settings, panel, features, registry, storage, report)
+                _regimes(data, settings, panel, features, registry, storage, part)
+            return [part]
+
+        # Models train side by side (`ml.jobs` at once); the report keeps the jobs' order.
+        with ThreadPoolExecutor(max_workers=max(1, settings.ml.jobs)) as pool:
+            for parts in pool.map(one, jobs):
+                for part in parts:
+                    report.models.extend(part.models)
+                    report.skipped.extend(part.skipped)
         if any("performance" in a.models for a in settings.agents):
             if on_model:
                 on_model("performance model")

@@ -251,7 +251,9 @@ def _optuna_params(
     )
     remaining = cfg.trials - len([t for t in study.trials if t.state.is_finished()])
     if remaining > 0:
-        study.optimize(objective, n_trials=remaining, n_jobs=1)
+        # One job: trials follow the seeded sampler exactly. More: faster, but the order in
+        # which trials finish (and so what the sampler sees) varies from run to run.
+        study.optimize(objective, n_trials=remaining, n_jobs=cfg.trial_jobs)
     best: dict[str, Any] = {**cfg.model_params, **study.best_params}
     return best
 
