@@ -374,6 +374,12 @@ class MLConfig(_Section):
     permutation: bool = Field(
         default=True, description="Then drop features without permutation importance."
     )
+    sfs_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Then greedy forward selection on validation AUC for at most this long "
+        "(0 = off).",
+    )
     trials: int = Field(default=0, ge=0, description="Optuna trials (0 = the given params).")
     trial_jobs: int = Field(
         default=1,

@@ -5,7 +5,8 @@
 2. Recency weights: a row's weight halves every ``ml.recency_half_life``.
 3. Feature selection on the training rows only: a mutual-information filter keeps
    ``ml.select_k``; then features whose permutation importance on the validation rows is
-   not positive are dropped. The chosen features, in order, are stored with the model.
+   not positive are dropped; then, optionally, greedy forward selection on validation AUC
+   within ``ml.sfs_seconds``. The chosen features, in order, are stored with the model.
 4. Class balance: the training rows are undersampled (imbalanced-learn).
 5. Hyperparameters: the configured ones, or an Optuna study (persistent, resumable) that
    maximises validation ROC AUC.
@@ -19,6 +20,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,6 +166,42 @@ def _select_mi(X: np.ndarray, y: np.ndarray, k: int, seed: int) -> tuple[np.ndar
     order = cols[np.argsort(-scores[cols], kind="stable")]
     keep = order if k <= 0 else order[:k]
     return np.sort(keep), scores
+
+
+def _forward_select(
+    candidates: np.ndarray,
+    seconds: float,
+    fit: Any,
+    params: Mapping[str, Any],
+    X: np.ndarray,
+    y: np.ndarray,
+    va: np.ndarray,
+) -> np.ndarray:
+    """Greedy forward selection: add the feature that most raises validation AUC, while it
+    rises and the time budget lasts (checked between fits, so a fit may overrun it)."""
+    deadline = time.monotonic() + seconds
+    chosen: list[int] = []
+    best = 0.5
+    remaining = [int(c) for c in candidates]
+    while remaining and time.monotonic() < deadline:
+        scores: list[tuple[float, int]] = []
+        for c in remaining:
+            if time.monotonic() >= deadline:
+                break
+            cols = np.array(sorted([*chosen, c]))
+            est = fit(cols, params)
+            auc = _auc(y[va], est.predict_proba(X[np.ix_(va, cols)])[:, 1])
+            if auc == auc:
+                scores.append((auc, c))
+        if not scores:
+            break
+        auc, c = max(scores)
+        if auc <= best + 1e-4:
+            break
+        chosen.append(c)
+        remaining.remove(c)
+        best = auc
+    return np.array(sorted(chosen), dtype=np.int64)
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -331,6 +369,12 @@ def train_classifier(
         if useful.any() and not useful.all():
             dropped = [data.features[c] for c in keep[~useful]]
             keep = keep[useful]
+            model = fit(keep, params)
+    if cfg.sfs_seconds > 0 and len(keep) > 1 and len(np.unique(data.y[va])) == 2:
+        chosen = _forward_select(keep, cfg.sfs_seconds, fit, params, data.X, data.y, va)
+        if len(chosen) and len(chosen) < len(keep):
+            dropped += [data.features[c] for c in keep if c not in set(chosen.tolist())]
+            keep = chosen
             model = fit(keep, params)
     p_val = model.predict_proba(data.X[np.ix_(va, keep)])[:, 1]
     threshold = _threshold(p_val, data.value[va])

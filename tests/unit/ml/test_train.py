@@ -69,3 +69,17 @@ def test_an_optuna_study_resumes_where_it_stopped(tmp_path) -> None:  # type: ig
     )
     assert len(optuna.load_study(study_name="s", storage=url).trials) == 5  # 2 more, not 5
     assert set(first.params) >= {"learning_rate", "max_leaf_nodes"}
+
+
+def test_forward_selection_keeps_the_signal_within_its_budget() -> None:
+    import time
+
+    cfg = CFG.model_copy(update={"sfs_seconds": 20.0, "permutation": False})
+    started = time.monotonic()
+    result = train_classifier(
+        _data(3000, 1.5, 5), cfg, embargo_rows=24, half_life_rows=None, seed=0
+    )
+    assert time.monotonic() - started < 60
+    assert "f3" in result.features
+    assert len(result.features) < 8  # it stopped adding features that did not help
+    assert result.metrics["test"]["roc_auc"] > 0.75
