@@ -60,7 +60,13 @@ def _train(settings, data, tf: Timeframe):  # type: ignore[no-untyped-def]
 
 def test_a_planted_signal_is_found_out_of_sample() -> None:
     market = generate_market(
-        pairs=20, timeframe="15m", days=240, seed=42, signal=1.0, event_rate=0.25
+        pairs=20,
+        timeframe="15m",
+        days=240,
+        seed=42,
+        signal=1.0,
+        event_rate=0.25,
+        regime_dependent=True,
     )
     panel = _panel(market.frames, "15m")
     settings, data = _dataset(panel)

@@ -75,6 +75,7 @@ def run_synth(rt: Runtime, *, force: bool = False) -> dict[str, Any]:
             seed=rt.settings.seed,
             signal=cfg.signal,
             event_rate=cfg.event_rate,
+            regime_dependent=cfg.regime_dependent,
         )
         bar.update(task, description="writing synthetic market")
         summary = write_market(market, store).to_dict()

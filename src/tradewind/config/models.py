@@ -140,6 +140,10 @@ class SynthConfig(_Section):
         le=1,
         description="Strength of the planted, learnable breakout signal (0 = none).",
     )
+    regime_dependent: bool = Field(
+        default=False,
+        description="Breakouts follow accumulations only in calm or rising regimes.",
+    )
     event_rate: float = Field(
         default=0.04,
         ge=0,

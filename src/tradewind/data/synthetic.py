@@ -375,7 +375,12 @@ class _PairEvents:
 
 
 def _pair_events(
-    seed: int, i: int, grid: _Grid, signal: float, event_rate: float = _EVENT_PROB
+    seed: int,
+    i: int,
+    grid: _Grid,
+    signal: float,
+    event_rate: float = _EVENT_PROB,
+    regimes: npt.NDArray[np.int8] | None = None,
 ) -> _PairEvents:
     """Accumulation patterns and breakouts of pair ``i`` (see the module docstring)."""
     n = len(grid.ns)
@@ -405,7 +410,11 @@ def _pair_events(
             continue
         compress[end - n_win : end] = 1.0 - depth[d] * ramp
         volume[end - n_win : end] = 1.0 + boost[d] * ramp
-        total = float(signal * size[d]) if follows[d] else 0.0
+        follow = bool(follows[d])
+        if regimes is not None:
+            # Regime-dependent: accumulations break out only in calm or rising markets.
+            follow = follow and int(regimes[end - 1]) in (0, 1)
+        total = float(signal * size[d]) if follow else 0.0
         drift[end : end + n_drift] += total * weights
         rows.append((end - 1, end, total))
     return _PairEvents(compress, volume, drift, rows)
@@ -473,11 +482,14 @@ def generate_market(
     seed: int = 42,
     signal: float = 0.0,
     event_rate: float = _EVENT_PROB,
+    regime_dependent: bool = False,
 ) -> SyntheticMarket:
     """Generate the synthetic market (see the module docstring for the model).
 
     ``event_rate`` is the daily probability of an accumulation per pair (4 % by default);
     a higher one makes the planted signal common enough to test that a model finds it.
+    ``regime_dependent`` lets an accumulation break out only in the calm and trending-up
+    regimes, so the signal is there for a model that knows the regime.
 
     The first candle is the first one on the ``timeframe`` grid at or after ``start``; the
     market covers ``days`` days from ``start``. Raises :class:`ConfigError` on bad arguments.
@@ -509,7 +521,9 @@ def generate_market(
     for i, symbol in enumerate(symbols):
         rng = _stream(seed, _S_PAIR, i)
         params = _pair_params(rng, i)
-        ev = _pair_events(seed, i, grid, signal, event_rate)
+        ev = _pair_events(
+            seed, i, grid, signal, event_rate, regimes if regime_dependent else None
+        )
         frames[symbol] = _pair_frame(rng, params, grid, market, regimes, ev)
         table.append({"pair": symbol, **params})
         events += [
