@@ -25,11 +25,11 @@ from tradewind.data.panel import Panel
 from tradewind.domain.types import Timeframe
 from tradewind.engine.params import lifecycle_params
 from tradewind.ml.apply import ModelUse, model_features
-from tradewind.ml.datasets import agent_dataset, cycle_dataset
+from tradewind.ml.datasets import cycle_dataset, prepared_agent_dataset
 from tradewind.ml.train import Dataset
 from tradewind.ml.validation import deflated_sharpe, probability_of_backtest_overfitting
 from tradewind.ml.walkforward import WalkForward, oos_summary, walk_forward_predictions
-from tradewind.strategies.agents import agent_side, prepare_agents
+from tradewind.strategies.agents import prepare_agents
 from tradewind.strategies.nominators import Nominator, make_nominator
 
 __all__ = ["run_walkforward"]
@@ -199,22 +199,8 @@ def run_walkforward(
         for a in wanted:
             agent = settings.agents[a]
             mine = np.flatnonzero(ev.agent == a)
-            data = agent_dataset(
-                panel,
-                features,
-                params,
-                t=ev.t[mine],
-                pair=ev.pair[mine],
-                side=agent_side(agent),
-                ref=ev.ref[mine],
-                stop=ev.stop[mine],
-                target=ev.target[mine],
-                horizon=horizon,
-                bar_at=prepared.bar_at,
-                trail=prepared.trail,
-                trail_offset=prepared.trail_offset,
-                trail_bars=prepared.trail_bars,
-                agent_index=a,
+            data = prepared_agent_dataset(
+                panel, features, params, prepared, agent, a, horizon=horizon
             )
             wf, entry = evaluate(f"agent {agent.name} technical", data)
             ok = wf.scored()

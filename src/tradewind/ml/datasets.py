@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tradewind.config.models import CycleConfig
+from tradewind.config.models import AgentConfig, CycleConfig
 from tradewind.data.panel import Panel, decision_bars
 from tradewind.domain.types import duration_bars
 from tradewind.engine.labels import label_nominations, label_setups
@@ -23,8 +23,9 @@ from tradewind.engine.lifecycle import P_BOTH, P_EXPIRY, P_LIMIT, P_WSTOP, Param
 from tradewind.engine.records import ExitReason
 from tradewind.features.compute import Features
 from tradewind.ml.train import Dataset
+from tradewind.strategies.agents import AgentSetups, agent_side
 
-__all__ = ["agent_dataset", "cycle_dataset"]
+__all__ = ["agent_dataset", "cycle_dataset", "prepared_agent_dataset"]
 
 _FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -138,4 +139,39 @@ def agent_dataset(
         value=np.nan_to_num(labels["r_multiple"]),
         features=list(features.names),
         pair=labels["pair"].copy(),
+    )
+
+
+def prepared_agent_dataset(
+    panel: Panel,
+    features: Features,
+    params: Params,
+    prepared: AgentSetups,
+    agent: AgentConfig,
+    index: int,
+    *,
+    horizon: str,
+    label: str = "win",
+) -> Dataset:
+    """:func:`agent_dataset` for agent ``index`` of setups prepared by
+    :func:`tradewind.strategies.agents.prepare_agents` (its own setups, its trailing stops)."""
+    ev = prepared.events
+    mine = ev.agent == index
+    return agent_dataset(
+        panel,
+        features,
+        params,
+        t=ev.t[mine],
+        pair=ev.pair[mine],
+        side=agent_side(agent),
+        ref=ev.ref[mine],
+        stop=ev.stop[mine],
+        target=ev.target[mine],
+        horizon=horizon,
+        bar_at=prepared.bar_at,
+        trail=prepared.trail,
+        trail_offset=prepared.trail_offset,
+        trail_bars=prepared.trail_bars,
+        agent_index=index,
+        label=label,
     )

@@ -32,7 +32,7 @@ from tradewind.errors import DataError
 from tradewind.features.base import FeatureSpec
 from tradewind.features.cache import cached_features
 from tradewind.features.compute import Features, check_history, feature_signature
-from tradewind.ml.datasets import agent_dataset, cycle_dataset
+from tradewind.ml.datasets import cycle_dataset, prepared_agent_dataset
 from tradewind.ml.performance import (
     PERF_FEATURES,
     PerformanceData,
@@ -43,7 +43,7 @@ from tradewind.ml.regime import fit_regimes, regime_columns
 from tradewind.ml.registry import Registry
 from tradewind.ml.train import Dataset, TrainResult, train_classifier
 from tradewind.ml.validation import time_split
-from tradewind.strategies.agents import agent_side, prepare_agents
+from tradewind.strategies.agents import prepare_agents
 
 __all__ = [
     "TrainReport",
@@ -288,27 +288,11 @@ def agent_records(
 ) -> list[Dataset]:
     """Every agent's setups labelled by the lifecycle (its real-or-sim trade record)."""
     prepared = prepare_agents(panel, settings.agents)
-    ev = prepared.events
     out = []
     for a, agent in enumerate(settings.agents):
-        mine = ev.agent == a
         out.append(
-            agent_dataset(
-                panel,
-                features,
-                params,
-                t=ev.t[mine],
-                pair=ev.pair[mine],
-                side=agent_side(agent),
-                ref=ev.ref[mine],
-                stop=ev.stop[mine],
-                target=ev.target[mine],
-                horizon=settings.ml.label_horizon,
-                bar_at=prepared.bar_at,
-                trail=prepared.trail,
-                trail_offset=prepared.trail_offset,
-                trail_bars=prepared.trail_bars,
-                agent_index=a,
+            prepared_agent_dataset(
+                panel, features, params, prepared, agent, a, horizon=settings.ml.label_horizon
             )
         )
     return out
@@ -423,32 +407,22 @@ def train_all(
     ]
     if wanted:
         prepared = prepare_agents(panel, settings.agents)
-        ev = prepared.events
         for a, agent_role in wanted:
             agent = settings.agents[a]
-            mine = ev.agent == a
             jobs.append(
                 (
                     f"agent {agent.name} {agent_role}",
                     agent_role,
                     agent.name,
                     partial(
-                        agent_dataset,
+                        prepared_agent_dataset,
                         panel,
                         features,
                         params,
-                        t=ev.t[mine],
-                        pair=ev.pair[mine],
-                        side=agent_side(agent),
-                        ref=ev.ref[mine],
-                        stop=ev.stop[mine],
-                        target=ev.target[mine],
+                        prepared,
+                        agent,
+                        a,
                         horizon=settings.ml.label_horizon,
-                        bar_at=prepared.bar_at,
-                        trail=prepared.trail,
-                        trail_offset=prepared.trail_offset,
-                        trail_bars=prepared.trail_bars,
-                        agent_index=a,
                         label="win" if agent_role == "technical" else "safe",
                     ),
                 )
