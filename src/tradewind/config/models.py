@@ -354,8 +354,11 @@ class MLConfig(_Section):
         description="Candles the features are computed on (resampled from data.timeframe; "
         "a model reads the last one closed at its decision).",
     )
-    model: Literal["random_forest", "hist_gradient_boosting", "logistic_regression"] = Field(
-        default="random_forest", description="The classifier (scikit-learn)."
+    model: str = Field(
+        default="random_forest",
+        description="The classifier: random_forest, hist_gradient_boosting, "
+        "logistic_regression, or any scikit-learn classifier by its dotted path, e.g. "
+        "sklearn.ensemble.ExtraTreesClassifier.",
     )
     model_params: dict[str, Any] = Field(
         default_factory=dict,
@@ -414,6 +417,19 @@ class MLConfig(_Section):
 
     _durations = field_validator("embargo", "label_horizon", "recency_half_life")(_check_duration)
     _tf = field_validator("timeframe")(_check_timeframe)
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        named = ("random_forest", "hist_gradient_boosting", "logistic_regression")
+        if value in named:
+            return value
+        if not value.startswith(("sklearn.", "imblearn.")) or value.count(".") < 2:
+            raise ValueError(
+                f"ml.model {value!r}: use {', '.join(named)} or a dotted scikit-learn "
+                "(or imbalanced-learn) class path, e.g. sklearn.ensemble.ExtraTreesClassifier"
+            )
+        return value
 
     @field_validator("split")
     @classmethod

@@ -91,6 +91,23 @@ _SPACES: dict[str, dict[str, tuple[str, float, float]]] = {
 }
 
 
+def _dotted(path: str) -> Any:
+    """A scikit-learn (or imbalanced-learn) classifier class by its dotted path; only those
+    libraries, whose types the registry trusts to load back (skops)."""
+    import importlib
+
+    module, _, attr = path.rpartition(".")
+    if not module.startswith(("sklearn.", "imblearn.")):
+        raise ConfigError(f"ml.model = {path!r}: only scikit-learn or imbalanced-learn classes")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        raise ConfigError(f"ml.model = {path!r}: no such class") from None
+    if not hasattr(cls, "predict_proba"):
+        raise ConfigError(f"ml.model = {path!r} is not a classifier with predict_proba")
+    return cls
+
+
 def make_estimator(name: str, params: Mapping[str, Any], seed: int) -> Any:
     """A scikit-learn pipeline: median imputation (features may be NaN), then the model."""
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
@@ -112,7 +129,7 @@ def make_estimator(name: str, params: Mapping[str, Any], seed: int) -> Any:
             kw.setdefault("max_iter", 1000)
             clf = LogisticRegression(**kw)
         else:
-            raise ConfigError(f"ml.model = {name!r} is not a known model")
+            clf = _dotted(name)(**kw)
     except TypeError as exc:
         raise ConfigError(f"ml.model_params for {name}: {exc}") from None
     steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
@@ -262,6 +279,11 @@ def _optuna_params(
 ) -> dict[str, Any]:
     import optuna
 
+    if name not in _SPACES:
+        raise ConfigError(
+            f"ml.trials > 0: Optuna search spaces exist for {', '.join(_SPACES)}; give "
+            f"{name} its parameters in ml.model_params instead"
+        )
     space = _SPACES[name]
     Xt, yt, wt, Xv, yv = objective_data
 

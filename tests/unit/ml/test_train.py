@@ -83,3 +83,27 @@ def test_forward_selection_keeps_the_signal_within_its_budget() -> None:
     assert "f3" in result.features
     assert len(result.features) < 8  # it stopped adding features that did not help
     assert result.metrics["test"]["roc_auc"] > 0.75
+
+
+def test_any_scikit_learn_classifier_by_its_dotted_path() -> None:
+    from tradewind.errors import ConfigError
+
+    cfg = MLConfig(
+        model="sklearn.ensemble.ExtraTreesClassifier",
+        model_params={"n_estimators": 50, "min_samples_leaf": 20},
+        select_k=6,
+        permutation=False,
+    )
+    result = train_classifier(_data(2000, 1.5, 6), cfg, embargo_rows=0, half_life_rows=None, seed=0)
+    assert type(result.model[-1]).__name__ == "ExtraTreesClassifier"
+    assert result.metrics["test"]["roc_auc"] > 0.7
+    with pytest.raises(ValueError, match="dotted scikit-learn"):
+        MLConfig(model="os.system")
+    with pytest.raises(ConfigError, match="not a classifier"):
+        train_classifier(
+            _data(500, 1.0, 7),
+            MLConfig(model="sklearn.preprocessing.StandardScaler", min_samples=50),
+            embargo_rows=0,
+            half_life_rows=None,
+            seed=0,
+        )
