@@ -104,6 +104,7 @@ def run_session_backtest(
         rules=rules,
         prepared=prepared,
         veto=models.veto,
+        scale=models.scale,
         edges=edges,
     )
     prepare_s = time.perf_counter() - t_prep

@@ -394,9 +394,7 @@ class MLConfig(_Section):
         description="Optuna trials run at once; 1 is reproducible from the seed, more are "
         "faster but not bit-reproducible.",
     )
-    jobs: int = Field(
-        default=2, ge=1, description="Models trained at once by `tradewind train`."
-    )
+    jobs: int = Field(default=2, ge=1, description="Models trained at once by `tradewind train`.")
     study_url: str | None = Field(
         default=None, description="Optuna storage; empty = sqlite:///<home>/optuna.sqlite."
     )

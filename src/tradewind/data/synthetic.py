@@ -521,9 +521,7 @@ def generate_market(
     for i, symbol in enumerate(symbols):
         rng = _stream(seed, _S_PAIR, i)
         params = _pair_params(rng, i)
-        ev = _pair_events(
-            seed, i, grid, signal, event_rate, regimes if regime_dependent else None
-        )
+        ev = _pair_events(seed, i, grid, signal, event_rate, regimes if regime_dependent else None)
         frames[symbol] = _pair_frame(rng, params, grid, market, regimes, ev)
         table.append({"pair": symbol, **params})
         events += [

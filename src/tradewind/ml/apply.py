@@ -60,6 +60,7 @@ class ModelUse:
 
     veto: np.ndarray
     models: dict[str, str] = field(default_factory=dict)
+    scale: np.ndarray | None = None  #: size factor per setup (the risk model's shrink)
     notes: list[str] = field(default_factory=list)
 
 
@@ -115,6 +116,15 @@ def agent_vetoes(
             p = model.predict_proba(X)[:, 1]
             threshold = float(card.params.get("threshold", 0.5))
             use.veto[mine] |= p < threshold
+            if role == "risk":
+                # Between its threshold and its typical accepted probability the risk model
+                # shrinks a setup linearly from half to full size.
+                full = max(float(card.params.get("full_size_p", threshold)), threshold + 1e-9)
+                if use.scale is None:
+                    use.scale = np.ones(len(ev.t))
+                use.scale[mine] = np.clip(
+                    0.5 + 0.5 * (p - threshold) / (full - threshold), 0.5, 1.0
+                )
             use.models[agent.name if role == "technical" else f"{agent.name}:{role}"] = card.id
             use.notes.append(
                 f"agent {agent.name}: {role} model {card.id} (threshold {threshold:.3f}) "

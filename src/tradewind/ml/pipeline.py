@@ -108,6 +108,7 @@ def _fit_and_register(
             "model": cfg.model,
             **result.params,
             "threshold": result.threshold,
+            "full_size_p": result.full_size_p,
             **(extra_params or {}),
         },
         metrics={**result.metrics, "split": result.split, "selection": result.selection},

@@ -71,6 +71,7 @@ class TrainResult:
     verdict: str
     selection: dict[str, Any] = field(default_factory=dict)
     test_p: np.ndarray = field(default_factory=lambda: np.zeros(0))  #: test-row probabilities
+    full_size_p: float = 0.5  #: median validation probability above the threshold
     train_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  #: indices
 
 
@@ -400,6 +401,8 @@ def train_classifier(
             model = fit(keep, params)
     p_val = model.predict_proba(data.X[np.ix_(va, keep)])[:, 1]
     threshold = _threshold(p_val, data.value[va])
+    above = p_val[p_val >= threshold]
+    full_size_p = float(np.quantile(above, 0.5)) if len(above) else threshold
     p_test = model.predict_proba(data.X[np.ix_(te, keep)])[:, 1]
     metrics = {
         "validation": _report(data.y[va], p_val, data.value[va], threshold),
@@ -427,6 +430,7 @@ def train_classifier(
         )
     names = [data.features[c] for c in keep]
     return TrainResult(
+        full_size_p=full_size_p,
         test_p=result_test_p,
         train_rows=tr,
         model=model,

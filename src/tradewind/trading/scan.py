@@ -270,6 +270,7 @@ def scan(
             "close_at_end": False,
             "prepared": prepared,
             "veto": models.veto,
+            "scale": models.scale,
             "edges": edges,
         }
         if saved is not None:

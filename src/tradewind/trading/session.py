@@ -75,6 +75,7 @@ class Session:
         events: SetupEvents | None = None,
         prepared: AgentSetups | None = None,
         veto: np.ndarray | None = None,
+        scale: np.ndarray | None = None,
         edges: np.ndarray | None = None,
         start: int = 0,
         close_at_end: bool = True,
@@ -87,6 +88,7 @@ class Session:
         instead of leaving it open for the next pass. ``prepared`` reuses the agents' setups
         computed before (to apply models to them); ``veto`` (one flag per setup) marks
         setups the agents' models refused: they become sim trades (reason ``model``);
+        ``scale`` (one factor per setup, default 1) shrinks the size of the others;
         ``edges`` (clock row × agent, NaN: none) is the performance model's expectancy,
         which the daily allocation uses instead of the trailing mean."""
         if not agents:
@@ -131,6 +133,11 @@ class Session:
         )
         if len(self.veto) != n_ev:
             raise ValueError(f"veto has {len(self.veto)} flags for {n_ev} setups")
+        self.scale = (
+            np.ones(n_ev) if scale is None else np.ascontiguousarray(scale, dtype=np.float64)
+        )
+        if len(self.scale) != n_ev or not ((self.scale > 0) & (self.scale <= 1)).all():
+            raise ValueError("scale needs one factor in (0, 1] per setup")
         n_t, n_a = len(panel.timestamps), len(self.agents)
         self.edges = (
             np.full((n_t, n_a), np.nan)
@@ -254,6 +261,7 @@ class Session:
             e.pair,
             e.rejected,
             self.veto,
+            self.scale,
             e.ref,
             e.level,
             e.stop,

@@ -308,6 +308,7 @@ def advance(
     ev_pair: np.ndarray,
     ev_rejected: np.ndarray,
     ev_veto: np.ndarray,
+    ev_scale: np.ndarray,
     ev_ref: np.ndarray,
     ev_level: np.ndarray,
     ev_stop: np.ndarray,
@@ -460,7 +461,8 @@ def advance(
                 per_unit = side * (ref - stop) + (ref + stop) * fee
                 if not per_unit > 0.0 or not ref > 0.0:
                     continue  # a stop on the wrong side of the price: no trade at all
-                wanted = sparams[S_RISK] * equity_now / per_unit
+                # The risk model may shrink a setup it does not veto (1 = full size).
+                wanted = sparams[S_RISK] * equity_now / per_unit * ev_scale[e - 1]
                 kind = Kind.REAL
                 reason = 0
                 qty = round_qty(wanted, lot_step[p])

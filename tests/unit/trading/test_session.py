@@ -451,3 +451,27 @@ def test_agents_trade_only_their_universe_of_the_day(ran: Session) -> None:
             assert ranks[p] >= 0
         seen_out += int((view.universe < 0).sum())
     assert seen_out > 0  # 4 of 6 pairs: some pairs were left out on some days
+
+
+def test_a_shrunk_setup_is_sized_by_its_factor() -> None:
+    rows = [(5, 0, 0, 100.0, 95.0), (5, 0, 1, 100.0, 95.0)]
+
+    def run(scale: np.ndarray | None) -> np.ndarray:
+        s = Session(
+            _flat_panel(2, 20),
+            [_agent()],
+            session=SessionConfig(capital=100_000.0, risk_per_trade=0.001, open_risk_cap=1.0),
+            lifecycle=LifecycleConfig(),
+            fills=FillsConfig(fee=FEE, slippage=0.0),
+            events=_events(rows),
+            scale=scale,
+        )
+        s.step(6)
+        return s.trades[: s.n_trades]["target_qty"]
+
+    full = run(None)
+    half = run(np.array([0.5, 1.0]))
+    assert half[0] == pytest.approx(full[0] / 2)
+    assert half[1] == pytest.approx(full[1])
+    with pytest.raises(ValueError, match="one factor in"):
+        run(np.array([0.0, 1.0]))
