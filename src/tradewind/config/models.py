@@ -398,6 +398,11 @@ class MLConfig(_Section):
     study_url: str | None = Field(
         default=None, description="Optuna storage; empty = sqlite:///<home>/optuna.sqlite."
     )
+    technical_per_regime: bool = Field(
+        default=False,
+        description="Also train each agent's technical model per regime (of the cycle "
+        "trader's regime model); setups go to their regime's model.",
+    )
     regime_k: int = Field(
         default=0, ge=0, description="Regime clusters (k-means); 0 = chosen by silhouette."
     )

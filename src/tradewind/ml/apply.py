@@ -83,6 +83,29 @@ def _resolve(
     return card
 
 
+def _by_regime(
+    registry: Registry, agent: str, features: Features, rows: np.ndarray, pairs: np.ndarray
+) -> list[tuple[np.ndarray, tuple[Any, ModelCard]]]:
+    """Setups (as masks) that go to a promoted per-regime technical model of ``agent``."""
+    regime = registry.resolve("latest", "regime", "cycle", required=False)
+    if regime is None:
+        return []
+    out = []
+    assigned: np.ndarray | None = None
+    for r in range(int(regime.params.get("k", 0))):
+        rc = registry.resolve("latest", "technical", f"{agent}.r{r}", required=False)
+        if rc is None or rc.params.get("regime_model") != regime.id:
+            continue
+        _check_signature(rc, features)
+        if assigned is None:
+            rmodel = registry.load(regime)
+            assigned = rmodel.predict(features.rows(rows, pairs, regime.features))
+        sel = assigned == r
+        if sel.any():
+            out.append((sel, (registry.load(rc), rc)))
+    return out
+
+
 def agent_vetoes(
     settings: Settings, panel: Panel, prepared: AgentSetups, registry: Registry
 ) -> ModelUse:
@@ -114,8 +137,20 @@ def agent_vetoes(
             rows, pairs = _rows_for(panel, features, ev.t[mine], ev.pair[mine])
             X = features.rows(rows, pairs, card.features)
             p = model.predict_proba(X)[:, 1]
-            threshold = float(card.params.get("threshold", 0.5))
-            use.veto[mine] |= p < threshold
+            thr = np.full(len(p), float(card.params.get("threshold", 0.5)))
+            if role == "technical":
+                routed = _by_regime(registry, agent.name, features, rows, pairs)
+                for sel, (rm, rc) in routed:
+                    p[sel] = rm.predict_proba(features.rows(rows[sel], pairs[sel], rc.features))[
+                        :, 1
+                    ]
+                    thr[sel] = float(rc.params.get("threshold", 0.5))
+                if routed:
+                    use.notes.append(
+                        f"agent {agent.name}: setups routed to {len(routed)} regime model(s)"
+                    )
+            threshold = float(thr.mean()) if len(thr) else 0.5
+            use.veto[mine] |= p < thr
             if role == "risk":
                 # Between its threshold and its typical accepted probability the risk model
                 # shrinks a setup linearly from half to full size.
@@ -128,7 +163,7 @@ def agent_vetoes(
             use.models[agent.name if role == "technical" else f"{agent.name}:{role}"] = card.id
             use.notes.append(
                 f"agent {agent.name}: {role} model {card.id} (threshold {threshold:.3f}) "
-                f"vetoed {int((p < threshold).sum())} of {len(mine)} setups"
+                f"vetoed {int((p < thr).sum())} of {len(mine)} setups"
             )
     return use
 

@@ -214,6 +214,60 @@ def _regimes(
         report.models.append(entry)
 
 
+def _technical_by_regime(
+    settings: Settings,
+    panel: Panel,
+    features: Features,
+    params: Params,
+    registry: Registry,
+    storage: str,
+    report: TrainReport,
+    jobs: Sequence[tuple[str, str, str, Callable[[], Dataset]]],
+) -> None:
+    """Each agent's technical model again, once per regime of the latest regime model."""
+    regime = registry.resolve("latest", "regime", "cycle", required=False)
+    if regime is None:
+        report.skipped.append({"name": "technical models per regime", "reason": "no regime model"})
+        return
+    rmodel = registry.load(regime)
+    where = {n: i for i, n in enumerate(features.names)}
+    cols = [where[n] for n in regime.features]
+    for name, role, scope, build in jobs:
+        if role != "technical":
+            continue
+        data = build()
+        assigned = rmodel.predict(data.X[:, cols])
+        for r in range(int(regime.params.get("k", 0))):
+            rows = np.flatnonzero(assigned == r)
+            sub = Dataset(
+                X=data.X[rows],
+                y=data.y[rows],
+                t=data.t[rows],
+                known_t=data.known_t[rows],
+                value=data.value[rows],
+                features=data.features,
+                pair=None if data.pair is None else data.pair[rows],
+            )
+            label = f"{name}, regime {r}"
+            try:
+                report.models.append(
+                    _fit_and_register(
+                        label,
+                        "technical",
+                        f"{scope}.r{r}",
+                        sub,
+                        settings,
+                        panel,
+                        features,
+                        registry,
+                        storage,
+                        extra_params={"regime_model": regime.id, "regime": r},
+                    )
+                )
+            except DataError as exc:
+                report.skipped.append({"name": label, "reason": str(exc)})
+
+
 def _columns(data: Dataset, cols: list[int]) -> Dataset:
     """``data`` restricted to some feature columns (the risk model's)."""
     return Dataset(
@@ -461,6 +515,8 @@ def train_all(
                 for part in parts:
                     report.models.extend(part.models)
                     report.skipped.extend(part.skipped)
+        if settings.ml.technical_per_regime:
+            _technical_by_regime(settings, panel, features, params, registry, storage, report, jobs)
         if any("performance" in a.models for a in settings.agents):
             if on_model:
                 on_model("performance model")

@@ -48,8 +48,9 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> dict:  # type: ignor
 
 
 def test_train_registers_models_and_the_registry_commands_manage_them(
-    home: Path, capsys: pytest.CaptureFixture[str]
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("TRADEWIND__ML__TECHNICAL_PER_REGIME", "true")
     market = generate_market(pairs=6, timeframe="1h", days=70, seed=3, signal=1.0)
     write_market(market, CandleStore(home / "data", "synthetic"))
     cfg = home / "tradewind.toml"
@@ -67,6 +68,8 @@ def test_train_registers_models_and_the_registry_commands_manage_them(
     k = int(regime[0]["name"].split("k = ")[1].rstrip(")"))
     per_regime = {n for n in names if "regime " in n and "nominator" in n}
     assert len(per_regime) == k  # one nominator per regime (trained or skipped, said so)
+    technical = {n for n in names if "regime " in n and "technical" in n}
+    assert len(technical) == k  # and one technical model per regime for the agent
     assert report["models"], report["skipped"]
     for m in report["models"]:
         if m["role"] in ("regime", "performance"):
@@ -101,7 +104,7 @@ def test_train_registers_models_and_the_registry_commands_manage_them(
 
 
 def test_backtests_use_the_latest_models_or_say_they_run_without(
-    home: Path, capsys: pytest.CaptureFixture[str]
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tradewind.backtest.run import run_backtest
     from tradewind.backtest.session_run import run_session_backtest
@@ -123,12 +126,15 @@ def test_backtests_use_the_latest_models_or_say_they_run_without(
     with pytest.raises(ConfigError, match="no promoted technical model"):
         run_session_backtest(strict, save=False)
     # Train, then promote whatever was trained (the test is about use, not quality).
+    monkeypatch.setenv("TRADEWIND__ML__TECHNICAL_PER_REGIME", "true")
     report = _run(capsys, "train", "--config", str(cfg), "--json", "--quiet")
     with Registry(home / "models", settings.book_url) as reg:
         for m in report["models"]:
             reg.promote(m["id"])
     ids = {m["scope"]: m["id"] for m in report["models"] if m["role"] in ("nominator", "technical")}
     after = run_session_backtest(settings, save=False)
+    if any(m["scope"].startswith("tf-long-1h.r") for m in report["models"]):
+        assert any("routed to" in n for n in after.summary["model_notes"])
     perf = [m for m in report["models"] if m["role"] == "performance"]
     if perf:  # promoted above: the allocation uses it and says so
         assert any(
