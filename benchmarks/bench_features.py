@@ -84,7 +84,9 @@ def markdown(r: dict[str, Any] | None) -> str:
         f"{m['test']['roc_auc']:.3f} ± {m['test']['roc_auc_se']:.3f}, "
         f"{'promoted' if m['promoted'] else 'kept back'}"
         for m in rep["models"]
+        if "roc_auc" in m["test"]
     )
+    others = ", ".join(m["name"] for m in rep["models"] if "roc_auc" not in m["test"])
     return f"""## Features and training
 
 **All features, 124 pairs × 1h of ../shared/data:** {r['features']} features ({groups}) for
@@ -98,6 +100,7 @@ Command: `.venv/bin/python -m benchmarks features`.
 candles; features on 1h candles, cold cache): **{train['wall_s']:.1f} s** wall time for the
 whole command (features {rep['timings_s']['features']:.1f} s, everything the command does
 {rep['timings_s']['total']:.1f} s; the rest is Python start-up and loading). {models}.
+Also trained: {others or 'nothing else'}.
 The default synthetic market has no planted signal, so a model that is kept back is the
 expected outcome.
 """
