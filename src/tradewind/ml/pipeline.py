@@ -185,15 +185,7 @@ def _regimes(
     )
     for r in range(fit.k):
         rows = np.flatnonzero(regime == r)
-        sub = Dataset(
-            X=data.X[rows],
-            y=data.y[rows],
-            t=data.t[rows],
-            known_t=data.known_t[rows],
-            value=data.value[rows],
-            features=data.features,
-            pair=None if data.pair is None else data.pair[rows],
-        )
+        sub = data.subset(rows)
         name = f"cycle trader nominator, regime {r}"
         try:
             entry = _fit_and_register(
@@ -239,15 +231,7 @@ def _technical_by_regime(
         assigned = rmodel.predict(data.X[:, cols])
         for r in range(int(regime.params.get("k", 0))):
             rows = np.flatnonzero(assigned == r)
-            sub = Dataset(
-                X=data.X[rows],
-                y=data.y[rows],
-                t=data.t[rows],
-                known_t=data.known_t[rows],
-                value=data.value[rows],
-                features=data.features,
-                pair=None if data.pair is None else data.pair[rows],
-            )
+            sub = data.subset(rows)
             label = f"{name}, regime {r}"
             try:
                 report.models.append(
@@ -266,19 +250,6 @@ def _technical_by_regime(
                 )
             except DataError as exc:
                 report.skipped.append({"name": label, "reason": str(exc)})
-
-
-def _columns(data: Dataset, cols: list[int]) -> Dataset:
-    """``data`` restricted to some feature columns (the risk model's)."""
-    return Dataset(
-        X=data.X[:, cols],
-        y=data.y,
-        t=data.t,
-        known_t=data.known_t,
-        value=data.value,
-        features=[data.features[c] for c in cols],
-        pair=data.pair,
-    )
 
 
 def risk_columns(specs: Sequence[FeatureSpec]) -> list[int]:
@@ -494,7 +465,7 @@ def train_all(
                 data = build()
                 own = 0
                 if role == "risk":
-                    data = _columns(data, risk_columns(features.specs))
+                    data = data.columns(risk_columns(features.specs))
                 elif role == "technical":
                     own = own_outcomes(settings, panel, scope, data)
                 entry = _fit_and_register(

@@ -56,6 +56,30 @@ class Dataset:
         if self.X.ndim != 2 or self.X.shape[1] != len(self.features):
             raise ValueError(f"dataset: X is {self.X.shape}, features {len(self.features)}")
 
+    def subset(self, rows: np.ndarray) -> Dataset:
+        """These rows only (a regime's, say)."""
+        return Dataset(
+            X=self.X[rows],
+            y=self.y[rows],
+            t=self.t[rows],
+            known_t=self.known_t[rows],
+            value=self.value[rows],
+            features=self.features,
+            pair=None if self.pair is None else self.pair[rows],
+        )
+
+    def columns(self, cols: list[int]) -> Dataset:
+        """These feature columns only (the risk model's)."""
+        return Dataset(
+            X=self.X[:, cols],
+            y=self.y,
+            t=self.t,
+            known_t=self.known_t,
+            value=self.value,
+            features=[self.features[c] for c in cols],
+            pair=self.pair,
+        )
+
 
 @dataclass
 class TrainResult:
