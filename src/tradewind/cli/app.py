@@ -29,7 +29,12 @@ from tradewind.cli._runtime import (
     SeedOpt,
     make_runtime,
 )
-from tradewind.cli.backtest import backtest_command, human_summary, run_backtest_cli
+from tradewind.cli.backtest import (
+    backtest_command,
+    human_summary,
+    montecarlo_command,
+    run_backtest_cli,
+)
 from tradewind.cli.data import data_app, run_synth
 from tradewind.cli.models import models_app, train_command, walkforward_command
 from tradewind.cli.scan import scan_command
@@ -53,6 +58,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 app.add_typer(trades_app, name="trades")
 app.command("backtest")(backtest_command)
+app.command("montecarlo")(montecarlo_command)
 app.command("scan")(scan_command)
 app.command("train")(train_command)
 app.command("walkforward")(walkforward_command)

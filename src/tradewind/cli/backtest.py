@@ -22,7 +22,13 @@ from tradewind.cli._runtime import (
 )
 from tradewind.errors import ConfigError
 
-__all__ = ["backtest_command", "ensure_market", "human_summary", "run_backtest_cli"]
+__all__ = [
+    "backtest_command",
+    "ensure_market",
+    "human_summary",
+    "montecarlo_command",
+    "run_backtest_cli",
+]
 
 
 def which_trader(rt: Runtime) -> str:
@@ -248,3 +254,85 @@ def backtest_command(
     )
     summary = run_backtest_cli(rt)
     rt.emit(summary, human_summary(summary))
+
+
+def montecarlo_command(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    data_dir: DataDirOpt = None,
+    exchange: ExchangeOpt = None,
+    timeframe: TimeframeOpt = None,
+    runs: Annotated[int, typer.Option("--runs", help="Number of runs.")] = 100,
+    jobs: Annotated[int, typer.Option("--jobs", help="Worker processes.")] = 2,
+    source: Annotated[
+        str, typer.Option("--source", help="choice (the pairs drawn) or trades (bootstrap).")
+    ] = "choice",
+    ruin: Annotated[
+        float, typer.Option("--ruin", help="Drawdown counted as ruin (0.5 = -50 %).")
+    ] = 0.5,
+    seed: SeedOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Many seeded runs of the cycle trader over the same history: percentiles of final
+    capital, drawdown and Sharpe, probability of loss, risk of ruin. Resumes when run again."""
+    from tradewind.backtest.montecarlo import run_montecarlo
+    from tradewind.config import config_hash
+
+    rt = make_runtime(
+        ctx,
+        config=config,
+        home=home,
+        json_out=json_out,
+        quiet=quiet,
+        overrides={
+            "data.data_dir": data_dir,
+            "data.exchange": exchange,
+            "data.timeframe": timeframe,
+            "seed": seed,
+        },
+    )
+    ensure_market(rt)
+    settings = rt.settings
+    folder = (
+        settings.home
+        / "studies"
+        / f"montecarlo-{source}-{config_hash(settings)[:8]}-{settings.seed}"
+    )
+    with rt.progress() as bar:
+        task = bar.add_task(f"Monte Carlo ({source})", total=runs)
+        study = run_montecarlo(
+            settings,
+            runs=runs,
+            folder=folder,
+            source=source,
+            jobs=jobs,
+            ruin=ruin,
+            on_run=lambda _i: bar.advance(task),
+        )
+        bar.update(task, completed=runs)
+    payload = {**study.summary, "folder": str(study.folder)}
+
+    def human(out: Console) -> None:
+        table = Table(title=f"Monte Carlo: {study.summary['runs']} runs ({source})")
+        table.add_column("")
+        for p in ("p5", "p25", "p50", "p75", "p95"):
+            table.add_column(p, justify="right")
+        fmt = {
+            "final_equity": ",.0f",
+            "total_return": "+.1%",
+            "max_drawdown": ".1%",
+            "sharpe": ".2f",
+        }
+        for key, spec in fmt.items():
+            row = study.summary["percentiles"][key]
+            table.add_row(key, *(format(row[p], spec) for p in ("p5", "p25", "p50", "p75", "p95")))
+        out.print(table)
+        out.print(
+            f"probability of loss {study.summary['probability_of_loss']:.1%}; risk of ruin "
+            f"(drawdown ≥ {ruin:.0%}) {study.summary['risk_of_ruin']:.1%}; every run: "
+            f"{study.folder / 'runs.parquet'}"
+        )
+
+    rt.emit(payload, human)

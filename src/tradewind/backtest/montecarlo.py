@@ -1,0 +1,190 @@
+"""Monte Carlo studies of the cycle trader: many seeded runs over the same history.
+
+Two sources of randomness so far:
+
+* ``choice`` — the trader's own luck (seed 000): each run draws a different seed, so the
+  random choice of K pairs among the nominated ones differs; everything else (data,
+  models, which are loaded once and held fixed) is the same. Runs are independent full
+  backtests, spread over ``jobs`` worker processes (joblib; the price arrays are memory-
+  mapped into the workers, not copied per task).
+* ``trades`` — bootstrap of the trade sequence of one base run, as returns relative to the
+  equity at each trade's entry (never absolute P/L, which could push a path past −100 %),
+  compounded from the starting capital.
+
+Every run's seed comes from one master seed (``numpy.random.SeedSequence.spawn``), so a
+study is reproducible on one worker or many. Finished runs are appended to the study
+folder as they arrive (``runs/<n>.json``, written atomically); a study started again in
+the same folder skips them, so an interrupted study resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradewind.backtest.run import _nominator, load_backtest_panel, run_backtest
+from tradewind.config import Settings
+from tradewind.data.panel import Panel
+from tradewind.errors import ConfigError
+from tradewind.strategies.nominators import Nominator
+
+__all__ = ["MonteCarlo", "bootstrap_trades", "run_montecarlo", "run_seeds"]
+
+SOURCES = ("choice", "trades")
+
+
+def run_seeds(master: int, runs: int) -> list[int]:
+    """One independent 63-bit seed per run, spawned from ``master``."""
+    children = np.random.SeedSequence(master).spawn(runs)
+    return [int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in children]
+
+
+def _max_drawdown(path: np.ndarray) -> np.ndarray:
+    peak = np.maximum.accumulate(path, axis=-1)
+    out: np.ndarray = (path / peak - 1.0).min(axis=-1)
+    return out
+
+
+def _one_run(
+    settings: Settings, panel: Panel, nominator: tuple[Nominator, str], seed: int, run: int
+) -> dict[str, Any]:
+    result = run_backtest(
+        settings.model_copy(update={"seed": seed}), panel=panel, save=False, nominator=nominator
+    )
+    m = result.summary["metrics"]
+    eq = result.equity["equity"].to_numpy()
+    return {
+        "run": run,
+        "seed": seed,
+        "final_equity": m["final_equity"],
+        "total_return": m["total_return"],
+        "max_drawdown": m["max_drawdown"],
+        "sharpe": m["sharpe"],
+        "trades_real": m["trades_real"],
+        "equity_sampled": eq[:: max(1, len(eq) // 200)].tolist(),
+    }
+
+
+def bootstrap_trades(returns: np.ndarray, capital: float, runs: int, seed: int) -> pd.DataFrame:
+    """Resample the trade returns (relative to equity at entry) with replacement, in a new
+    order per run, and compound them from ``capital``."""
+    if len(returns) == 0:
+        raise ConfigError("trade bootstrap: the base run has no closed real trade")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(returns), size=(runs, len(returns)))
+    paths = capital * np.cumprod(1.0 + returns[picks], axis=1)
+    paths = np.concatenate([np.full((runs, 1), capital), paths], axis=1)
+    final = paths[:, -1]
+    per_trade = returns[picks]
+    sd = per_trade.std(axis=1, ddof=1)
+    return pd.DataFrame(
+        {
+            "run": np.arange(runs),
+            "seed": seed,
+            "final_equity": final,
+            "total_return": final / capital - 1.0,
+            "max_drawdown": _max_drawdown(paths),
+            "sharpe": np.divide(
+                per_trade.mean(axis=1), sd, out=np.full(runs, np.nan), where=sd > 0
+            ),
+            "trades_real": len(returns),
+        }
+    )
+
+
+@dataclass
+class MonteCarlo:
+    """A finished study: every run and the summary over them."""
+
+    runs: pd.DataFrame
+    summary: dict[str, Any]
+    folder: Path
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, default=str)
+    os.replace(tmp, path)
+
+
+def _summary(runs: pd.DataFrame, capital: float, ruin: float) -> dict[str, Any]:
+    q = [0.05, 0.25, 0.5, 0.75, 0.95]
+    pct = {
+        col: {f"p{int(x * 100)}": float(runs[col].quantile(x)) for x in q}
+        for col in ("final_equity", "total_return", "max_drawdown", "sharpe")
+    }
+    return {
+        "runs": len(runs),
+        "percentiles": pct,
+        "probability_of_loss": float((runs["final_equity"] < capital).mean()),
+        "risk_of_ruin": float((runs["max_drawdown"] <= -ruin).mean()),
+        "ruin_threshold": ruin,
+    }
+
+
+def run_montecarlo(
+    settings: Settings,
+    *,
+    runs: int,
+    folder: Path,
+    source: str = "choice",
+    jobs: int = 1,
+    ruin: float = 0.5,
+    panel: Panel | None = None,
+    on_run: Callable[[int], None] | None = None,
+) -> MonteCarlo:
+    """Run (or resume) a study of ``runs`` runs into ``folder``."""
+    if source not in SOURCES:
+        raise ConfigError(f"--source {source!r}: use one of {', '.join(SOURCES)}")
+    if runs < 1:
+        raise ConfigError(f"--runs {runs}: at least one run")
+    if not 0 < ruin < 1:
+        raise ConfigError(f"--ruin {ruin}: a drawdown fraction between 0 and 1")
+    panel = panel if panel is not None else load_backtest_panel(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    capital = settings.cycle.capital
+    if source == "trades":
+        base = run_backtest(settings, panel=panel, save=False)
+        t = base.trades
+        real = t[(t["kind"] == "real") & (t["status"] == "closed")]
+        eq = base.equity["equity"]
+        before = eq.reindex(real["entry_time"], method="ffill").to_numpy()
+        returns = (real["pnl"].to_numpy() / before).astype(np.float64)
+        table = bootstrap_trades(returns, capital, runs, settings.seed)
+    else:
+        done_dir = folder / "runs"
+        done_dir.mkdir(exist_ok=True)
+        seeds = run_seeds(settings.seed, runs)
+        todo = [i for i in range(runs) if not (done_dir / f"{i}.json").exists()]
+        nominator = _nominator(settings, panel)  # models loaded once, held fixed
+        if todo:
+            from joblib import Parallel, delayed
+
+            stream = Parallel(n_jobs=jobs, return_as="generator_unordered")(
+                delayed(_one_run)(settings, panel, nominator, seeds[i], i) for i in todo
+            )
+            for row in stream:
+                _write_json(done_dir / f"{row['run']}.json", row)
+                if on_run:
+                    on_run(int(row["run"]))
+        rows = [
+            json.loads((done_dir / f"{i}.json").read_text(encoding="utf-8")) for i in range(runs)
+        ]
+        table = pd.DataFrame(rows).drop(columns=["equity_sampled"])
+        curves = np.array([r["equity_sampled"] for r in rows], dtype=np.float64)
+        bands = {f"p{p}": np.nanpercentile(curves, p, axis=0).tolist() for p in (5, 25, 50, 75, 95)}
+        _write_json(folder / "equity_bands.json", bands)
+    table = table.sort_values("run").reset_index(drop=True)
+    table.to_parquet(folder / "runs.parquet", index=False)
+    summary = {"source": source, "seed": settings.seed, **_summary(table, capital, ruin)}
+    _write_json(folder / "summary.json", summary)
+    return MonteCarlo(table, summary, folder)
