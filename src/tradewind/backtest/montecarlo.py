@@ -22,7 +22,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,34 @@ def bootstrap_trades(returns: np.ndarray, capital: float, runs: int, seed: int) 
     )
 
 
+@contextmanager
+def _backend(cluster: str | None, jobs: int) -> Iterator[None]:
+    """Local processes (joblib's default), or a Dask cluster behind the same joblib API."""
+    if cluster is None:
+        yield
+        return
+    import distributed
+    from joblib import parallel_config
+
+    dist: Any = distributed  # untyped library: keep its calls out of strict checking
+
+    local = None
+    if cluster == "local":
+        local = dist.LocalCluster(
+            n_workers=jobs, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        )
+        client = dist.Client(local)
+    else:
+        client = dist.Client(cluster)
+    try:
+        with parallel_config(backend="dask"):
+            yield
+    finally:
+        client.close()
+        if local is not None:
+            local.close()
+
+
 @dataclass
 class MonteCarlo:
     """A finished study: every run and the summary over them."""
@@ -141,8 +170,14 @@ def run_montecarlo(
     ruin: float = 0.5,
     panel: Panel | None = None,
     on_run: Callable[[int], None] | None = None,
+    cluster: str | None = None,
 ) -> MonteCarlo:
-    """Run (or resume) a study of ``runs`` runs into ``folder``."""
+    """Run (or resume) a study of ``runs`` runs into ``folder``.
+
+    ``cluster`` sends the runs to Dask instead of local processes — the same tasks through
+    joblib's Dask backend, so there is one code path: ``local`` starts a
+    ``LocalCluster`` with ``jobs`` worker processes on this machine, ``tcp://HOST:8786``
+    connects to a running scheduler."""
     if source not in SOURCES:
         raise ConfigError(f"--source {source!r}: use one of {', '.join(SOURCES)}")
     if runs < 1:
@@ -169,13 +204,15 @@ def run_montecarlo(
         if todo:
             from joblib import Parallel, delayed
 
-            stream = Parallel(n_jobs=jobs, return_as="generator_unordered")(
-                delayed(_one_run)(settings, panel, nominator, seeds[i], i) for i in todo
-            )
-            for row in stream:
-                _write_json(done_dir / f"{row['run']}.json", row)
-                if on_run:
-                    on_run(int(row["run"]))
+            tasks = (delayed(_one_run)(settings, panel, nominator, seeds[i], i) for i in todo)
+            with _backend(cluster, jobs):
+                stream = Parallel(
+                    n_jobs=jobs if cluster is None else -1, return_as="generator_unordered"
+                )(tasks)
+                for row in stream:
+                    _write_json(done_dir / f"{row['run']}.json", row)
+                    if on_run:
+                        on_run(int(row["run"]))
         rows = [
             json.loads((done_dir / f"{i}.json").read_text(encoding="utf-8")) for i in range(runs)
         ]

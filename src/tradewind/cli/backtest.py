@@ -271,6 +271,14 @@ def montecarlo_command(
     ruin: Annotated[
         float, typer.Option("--ruin", help="Drawdown counted as ruin (0.5 = -50 %).")
     ] = 0.5,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Run on Dask: 'local' (a LocalCluster of --jobs processes) or "
+            "tcp://HOST:8786 (a running scheduler).",
+        ),
+    ] = None,
     seed: SeedOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -310,6 +318,7 @@ def montecarlo_command(
             jobs=jobs,
             ruin=ruin,
             on_run=lambda _i: bar.advance(task),
+            cluster=cluster,
         )
         bar.update(task, completed=runs)
     payload = {**study.summary, "folder": str(study.folder)}

@@ -68,3 +68,13 @@ def test_trade_bootstrap_compounds_relative_returns() -> None:
     assert table["final_equity"].min() >= 1000.0 * 0.95**3 - 1e-9
     assert (table["max_drawdown"] <= 0).all()
     assert table["max_drawdown"].min() >= -(1 - 0.95**3) - 1e-9  # three losses in a row
+
+
+@pytest.mark.slow
+def test_a_dask_local_cluster_gives_the_joblib_results_seed_for_seed(
+    market: Path, tmp_path: Path
+) -> None:
+    settings = load_config(environ=SETTINGS_ENV)
+    local = run_montecarlo(settings, runs=4, folder=tmp_path / "joblib", jobs=2)
+    dask = run_montecarlo(settings, runs=4, folder=tmp_path / "dask", jobs=2, cluster="local")
+    pd.testing.assert_frame_equal(local.runs, dask.runs)
