@@ -1,12 +1,14 @@
 """Monte Carlo studies of the cycle trader: many seeded runs over the same history.
 
-Two sources of randomness so far:
+Three sources of randomness so far:
 
 * ``choice`` — the trader's own luck (seed 000): each run draws a different seed, so the
   random choice of K pairs among the nominated ones differs; everything else (data,
   models, which are loaded once and held fixed) is the same. Runs are independent full
   backtests, spread over ``jobs`` worker processes (joblib; the price arrays are memory-
   mapped into the workers, not copied per task).
+* ``blocks`` — moving-block bootstrap of the candles (blocks of ``block``, all pairs
+  together), a new history per run (:func:`block_bootstrap`);
 * ``trades`` — bootstrap of the trade sequence of one base run, as returns relative to the
   equity at each trade's entry (never absolute P/L, which could push a path past −100 %),
   compounded from the starting capital.
@@ -34,12 +36,13 @@ import pandas as pd
 from tradewind.backtest.run import _nominator, load_backtest_panel, run_backtest
 from tradewind.config import Settings
 from tradewind.data.panel import Panel
+from tradewind.domain.types import duration_bars
 from tradewind.errors import ConfigError
 from tradewind.strategies.nominators import Nominator
 
-__all__ = ["MonteCarlo", "bootstrap_trades", "run_montecarlo", "run_seeds"]
+__all__ = ["MonteCarlo", "block_bootstrap", "bootstrap_trades", "run_montecarlo", "run_seeds"]
 
-SOURCES = ("choice", "trades")
+SOURCES = ("choice", "trades", "blocks")
 
 
 def run_seeds(master: int, runs: int) -> list[int]:
@@ -55,8 +58,15 @@ def _max_drawdown(path: np.ndarray) -> np.ndarray:
 
 
 def _one_run(
-    settings: Settings, panel: Panel, nominator: tuple[Nominator, str], seed: int, run: int
+    settings: Settings,
+    panel: Panel,
+    nominator: tuple[Nominator, str],
+    seed: int,
+    run: int,
+    block: int = 0,
 ) -> dict[str, Any]:
+    if block > 0:
+        panel = block_bootstrap(panel, np.random.default_rng(seed), block)
     result = run_backtest(
         settings.model_copy(update={"seed": seed}), panel=panel, save=False, nominator=nominator
     )
@@ -72,6 +82,40 @@ def _one_run(
         "trades_real": m["trades_real"],
         "equity_sampled": eq[:: max(1, len(eq) // 200)].tolist(),
     }
+
+
+def block_bootstrap(panel: Panel, rng: np.random.Generator, block: int) -> Panel:
+    """A new history made of blocks of ``block`` consecutive candles drawn with replacement
+    (moving-block bootstrap), all pairs together so their co-movement survives. Each candle
+    keeps its open, high, low and close relative to the previous close and its volume;
+    prices are chained from the first closes. A pair missing in a drawn row is missing
+    there (its price carries on from its last close)."""
+    n_t = len(panel.timestamps)
+    if not 1 <= block < n_t:
+        raise ConfigError(f"block bootstrap: block {block} must be between 1 and {n_t - 1}")
+    f = {name: panel.fields.index(name) for name in ("open", "high", "low", "close")}
+    v = panel.values
+    prev = np.vstack([v[:1, :, f["close"]], v[:-1, :, f["close"]]])
+    rel = {k: v[:, :, i] / prev for k, i in f.items()}  # NaN where a candle is missing
+    starts = rng.integers(1, n_t - block + 1, size=(n_t - 1) // block + 1)
+    rows = np.concatenate([np.arange(s, s + block) for s in starts])[: n_t - 1]
+    rows = np.concatenate([[0], rows])
+    mask = panel.mask[rows].copy()
+    mask[0] = panel.mask[0]
+    out = np.full_like(v, np.nan)
+    last = v[0, :, f["close"]].copy()
+    out[0] = v[0]
+    for t in range(1, n_t):
+        r = rows[t]
+        ok = mask[t] & np.isfinite(last)
+        for k, i in f.items():
+            out[t, ok, i] = last[ok] * rel[k][r, ok]
+        for i, name in enumerate(panel.fields):
+            if name not in f:
+                out[t, ok, i] = v[r, ok, i]
+        last[ok] = out[t, ok, f["close"]]
+    mask &= np.isfinite(out[:, :, f["close"]])
+    return Panel(panel.timeframe, panel.timestamps, panel.symbols, panel.fields, out, mask)
 
 
 def bootstrap_trades(returns: np.ndarray, capital: float, runs: int, seed: int) -> pd.DataFrame:
@@ -171,13 +215,15 @@ def run_montecarlo(
     panel: Panel | None = None,
     on_run: Callable[[int], None] | None = None,
     cluster: str | None = None,
+    block: str = "1d",
 ) -> MonteCarlo:
     """Run (or resume) a study of ``runs`` runs into ``folder``.
 
     ``cluster`` sends the runs to Dask instead of local processes — the same tasks through
     joblib's Dask backend, so there is one code path: ``local`` starts a
     ``LocalCluster`` with ``jobs`` worker processes on this machine, ``tcp://HOST:8786``
-    connects to a running scheduler."""
+    connects to a running scheduler. ``block`` is the block length of the ``blocks``
+    source."""
     if source not in SOURCES:
         raise ConfigError(f"--source {source!r}: use one of {', '.join(SOURCES)}")
     if runs < 1:
@@ -201,10 +247,19 @@ def run_montecarlo(
         seeds = run_seeds(settings.seed, runs)
         todo = [i for i in range(runs) if not (done_dir / f"{i}.json").exists()]
         nominator = _nominator(settings, panel)  # models loaded once, held fixed
+        if source == "blocks" and nominator[0].name not in ("momentum", "random"):
+            raise ConfigError(
+                "--source blocks rebuilds the candles each run, which the model nominator's "
+                "features are not computed on: use cycle.nominator = momentum or random"
+            )
+        block_bars = duration_bars(block, panel.timeframe, "--block")
         if todo:
             from joblib import Parallel, delayed
 
-            tasks = (delayed(_one_run)(settings, panel, nominator, seeds[i], i) for i in todo)
+            length = block_bars if source == "blocks" else 0
+            tasks = (
+                delayed(_one_run)(settings, panel, nominator, seeds[i], i, length) for i in todo
+            )
             with _backend(cluster, jobs):
                 stream = Parallel(
                     n_jobs=jobs if cluster is None else -1, return_as="generator_unordered"

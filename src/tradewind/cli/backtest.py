@@ -266,8 +266,16 @@ def montecarlo_command(
     runs: Annotated[int, typer.Option("--runs", help="Number of runs.")] = 100,
     jobs: Annotated[int, typer.Option("--jobs", help="Worker processes.")] = 2,
     source: Annotated[
-        str, typer.Option("--source", help="choice (the pairs drawn) or trades (bootstrap).")
+        str,
+        typer.Option(
+            "--source",
+            help="choice (the pairs drawn), blocks (moving-block bootstrap of the candles) "
+            "or trades (bootstrap of the trade sequence).",
+        ),
     ] = "choice",
+    block: Annotated[
+        str, typer.Option("--block", help="Block length of --source blocks, e.g. 1d.")
+    ] = "1d",
     ruin: Annotated[
         float, typer.Option("--ruin", help="Drawdown counted as ruin (0.5 = -50 %).")
     ] = 0.5,
@@ -319,6 +327,7 @@ def montecarlo_command(
             ruin=ruin,
             on_run=lambda _i: bar.advance(task),
             cluster=cluster,
+            block=block,
         )
         bar.update(task, completed=runs)
     payload = {**study.summary, "folder": str(study.folder)}

@@ -78,3 +78,30 @@ def test_a_dask_local_cluster_gives_the_joblib_results_seed_for_seed(
     local = run_montecarlo(settings, runs=4, folder=tmp_path / "joblib", jobs=2)
     dask = run_montecarlo(settings, runs=4, folder=tmp_path / "dask", jobs=2, cluster="local")
     pd.testing.assert_frame_equal(local.runs, dask.runs)
+
+
+def test_block_bootstrap_keeps_candles_valid_and_blocks_whole(market: Path) -> None:
+    from tradewind.backtest.montecarlo import block_bootstrap
+    from tradewind.backtest.run import load_backtest_panel
+
+    settings = load_config(environ=SETTINGS_ENV)
+    panel = load_backtest_panel(settings)
+    boot = block_bootstrap(panel, np.random.default_rng(3), 24)
+    assert boot.values.shape == panel.values.shape
+    o, h, lo, c = (boot.field(n) for n in ("open", "high", "low", "close"))
+    ok = boot.mask
+    assert (h[ok] >= np.maximum(o[ok], c[ok]) - 1e-9).all()
+    assert (lo[ok] <= np.minimum(o[ok], c[ok]) + 1e-9).all()
+    assert (c[ok] > 0).all()
+    # Returns are drawn from the history: every close-to-close return of the new path is
+    # one of the original's.
+    orig = np.log(panel.field("close")[1:] / panel.field("close")[:-1])
+    new = np.log(c[1:] / c[:-1])
+    both = np.isfinite(new)
+    assert np.isin(np.round(new[both], 10), np.round(orig[np.isfinite(orig)], 10)).mean() > 0.99
+
+
+def test_blocks_source_runs_and_differs_per_seed(market: Path, tmp_path: Path) -> None:
+    settings = load_config(environ=SETTINGS_ENV)
+    study = run_montecarlo(settings, runs=3, folder=tmp_path / "blocks", source="blocks")
+    assert len(set(study.runs["final_equity"])) == 3
