@@ -40,7 +40,15 @@ from tradewind.domain.types import duration_bars
 from tradewind.errors import ConfigError
 from tradewind.strategies.nominators import Nominator
 
-__all__ = ["MonteCarlo", "block_bootstrap", "bootstrap_trades", "run_montecarlo", "run_seeds"]
+__all__ = [
+    "MonteCarlo",
+    "block_bootstrap",
+    "bootstrap_trades",
+    "ensemble_sizes",
+    "run_ensembles",
+    "run_montecarlo",
+    "run_seeds",
+]
 
 SOURCES = ("choice", "trades", "blocks")
 
@@ -280,3 +288,98 @@ def run_montecarlo(
     summary = {"source": source, "seed": settings.seed, **_summary(table, capital, ruin)}
     _write_json(folder / "summary.json", summary)
     return MonteCarlo(table, summary, folder)
+
+
+def ensemble_sizes(largest: int) -> list[int]:
+    """1, 2, 4, … up to ``largest``."""
+    if largest < 1:
+        raise ConfigError(f"--ensemble {largest}: at least 1 trader")
+    out = [1]
+    while out[-1] * 2 <= largest:
+        out.append(out[-1] * 2)
+    return out
+
+
+def run_ensembles(
+    settings: Settings,
+    *,
+    largest: int,
+    ensembles: int,
+    folder: Path,
+    jobs: int = 1,
+    panel: Panel | None = None,
+    cluster: str | None = None,
+    on_run: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Seed §5.2: K independent traders on the same data, each with 1/K of the capital;
+    ``ensembles`` portfolios per K (K = 1, 2, 4, … ``largest``). Reports how the spread of
+    the portfolio return falls with K, and draws it (``ensembles.png``)."""
+    if ensembles < 2:
+        raise ConfigError("--runs: at least 2 portfolios per ensemble size to measure spread")
+    panel = panel if panel is not None else load_backtest_panel(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    sizes = ensemble_sizes(largest)
+    capital = settings.cycle.capital
+    nominator = _nominator(settings, panel)
+    jobs_list = [(k, e, j) for k in sizes for e in range(ensembles) for j in range(k)]
+    seeds = run_seeds(settings.seed, len(jobs_list))
+    from joblib import Parallel, delayed
+
+    tasks = []
+    for n, (k, _e, _j) in enumerate(jobs_list):
+        share = settings.model_copy(
+            update={"cycle": settings.cycle.model_copy(update={"capital": capital / k})}
+        )
+        tasks.append(delayed(_one_run)(share, panel, nominator, seeds[n], n))
+    finals = np.zeros(len(jobs_list))
+    with _backend(cluster, jobs):
+        for row in Parallel(
+            n_jobs=jobs if cluster is None else -1, return_as="generator_unordered"
+        )(tasks):
+            finals[int(row["run"])] = row["final_equity"]
+            if on_run:
+                on_run(int(row["run"]))
+    rows = []
+    for k in sizes:
+        per = np.array(
+            [
+                sum(finals[n] for n, (kk, ee, _j) in enumerate(jobs_list) if kk == k and ee == e)
+                for e in range(ensembles)
+            ]
+        )
+        ret = per / capital - 1.0
+        rows.append(
+            {
+                "traders": k,
+                "portfolios": ensembles,
+                "mean_return": float(ret.mean()),
+                "std_return": float(ret.std(ddof=1)),
+                "variance": float(ret.var(ddof=1)),
+            }
+        )
+    table = pd.DataFrame(rows)
+    table.to_parquet(folder / "ensembles.parquet", index=False)
+    _plot_ensembles(table, folder / "ensembles.png")
+    summary = {"sizes": sizes, "table": rows, "folder": str(folder)}
+    _write_json(folder / "ensembles.json", summary)
+    return summary
+
+
+def _plot_ensembles(table: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=90)
+    ax.plot(table["traders"], table["variance"], marker="o", label="measured")
+    first = float(table["variance"].iloc[0])
+    ax.plot(table["traders"], first / table["traders"], ls="--", label="1/K (independent)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("traders K (each with 1/K of the capital)")
+    ax.set_ylabel("variance of the portfolio return")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

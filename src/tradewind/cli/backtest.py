@@ -279,6 +279,14 @@ def montecarlo_command(
     ruin: Annotated[
         float, typer.Option("--ruin", help="Drawdown counted as ruin (0.5 = -50 %).")
     ] = 0.5,
+    ensemble: Annotated[
+        int | None,
+        typer.Option(
+            "--ensemble",
+            help="Ensembles of K = 1, 2, 4, … up to this many traders with 1/K of the "
+            "capital each; --runs portfolios per K.",
+        ),
+    ] = None,
     cluster: Annotated[
         str | None,
         typer.Option(
@@ -311,6 +319,39 @@ def montecarlo_command(
     )
     ensure_market(rt)
     settings = rt.settings
+    if ensemble is not None:
+        from tradewind.backtest.montecarlo import ensemble_sizes, run_ensembles
+
+        folder = settings.home / "studies" / f"ensembles-{config_hash(settings)[:8]}"
+        total = runs * sum(ensemble_sizes(ensemble))
+        with rt.progress() as bar:
+            task = bar.add_task("ensembles", total=total)
+            result = run_ensembles(
+                settings,
+                largest=ensemble,
+                ensembles=runs,
+                folder=folder,
+                jobs=jobs,
+                cluster=cluster,
+                on_run=lambda _i: bar.advance(task),
+            )
+
+        def show(out: Console) -> None:
+            table = Table(title=f"Ensembles: {runs} portfolios per size")
+            for col in ("traders K", "mean return", "std of return", "variance"):
+                table.add_column(col, justify="right")
+            for r in result["table"]:
+                table.add_row(
+                    str(r["traders"]),
+                    f"{r['mean_return']:+.2%}",
+                    f"{r['std_return']:.2%}",
+                    f"{r['variance']:.5f}",
+                )
+            out.print(table)
+            out.print(f"plot: {folder / 'ensembles.png'}")
+
+        rt.emit(result, show)
+        return
     folder = (
         settings.home
         / "studies"

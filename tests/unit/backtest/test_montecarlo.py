@@ -105,3 +105,24 @@ def test_blocks_source_runs_and_differs_per_seed(market: Path, tmp_path: Path) -
     settings = load_config(environ=SETTINGS_ENV)
     study = run_montecarlo(settings, runs=3, folder=tmp_path / "blocks", source="blocks")
     assert len(set(study.runs["final_equity"])) == 3
+
+
+def test_ensembles_split_the_capital_and_report_the_spread_by_size(
+    market: Path, tmp_path: Path
+) -> None:
+    from tradewind.backtest.montecarlo import ensemble_sizes, run_ensembles
+
+    assert ensemble_sizes(32) == [1, 2, 4, 8, 16, 32]
+    assert ensemble_sizes(5) == [1, 2, 4]
+    settings = load_config(environ=SETTINGS_ENV)
+    result = run_ensembles(settings, largest=4, ensembles=3, folder=tmp_path / "e", jobs=2)
+    table = pd.DataFrame(result["table"])
+    assert table["traders"].tolist() == [1, 2, 4]
+    assert (table["portfolios"] == 3).all()
+    assert (table["variance"] >= 0).all()
+    assert (tmp_path / "e" / "ensembles.png").stat().st_size > 5_000
+    # A one-trader portfolio is a plain run with the whole capital: the K = 1 portfolios
+    # are the first runs of the Monte Carlo study with the same master seed.
+    plain = run_montecarlo(settings, runs=3, folder=tmp_path / "plain")
+    expected = (plain.runs["final_equity"] / settings.cycle.capital - 1.0).mean()
+    assert table["mean_return"].iloc[0] == pytest.approx(expected, rel=1e-12)
