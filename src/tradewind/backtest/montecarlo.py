@@ -44,6 +44,7 @@ __all__ = [
     "MonteCarlo",
     "block_bootstrap",
     "bootstrap_trades",
+    "compare_sizing",
     "ensemble_sizes",
     "run_ensembles",
     "run_montecarlo",
@@ -383,3 +384,59 @@ def _plot_ensembles(table: pd.DataFrame, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+SIZINGS = ("equal", "inverse_volatility", "kelly")
+
+
+def compare_sizing(
+    settings: Settings,
+    *,
+    runs: int,
+    folder: Path,
+    jobs: int = 1,
+    panel: Panel | None = None,
+    cluster: str | None = None,
+) -> dict[str, Any]:
+    """Seed §5.3: equal, inverse-volatility and fractional-Kelly sizing side by side — the
+    same ``runs`` seeds (the same luck) for each, so only the sizing differs."""
+    panel = panel if panel is not None else load_backtest_panel(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    nominator = _nominator(settings, panel)
+    seeds = run_seeds(settings.seed, runs)
+    from joblib import Parallel, delayed
+
+    tasks = []
+    for s, sizing in enumerate(SIZINGS):
+        variant = settings.model_copy(
+            update={"cycle": settings.cycle.model_copy(update={"sizing": sizing})}
+        )
+        tasks += [
+            delayed(_one_run)(variant, panel, nominator, seeds[i], s * runs + i)
+            for i in range(runs)
+        ]
+    rows: dict[int, dict[str, Any]] = {}
+    with _backend(cluster, jobs):
+        for row in Parallel(
+            n_jobs=jobs if cluster is None else -1, return_as="generator_unordered"
+        )(tasks):
+            rows[int(row["run"])] = row
+    table = []
+    for s, sizing in enumerate(SIZINGS):
+        mine = pd.DataFrame([rows[s * runs + i] for i in range(runs)])
+        table.append(
+            {
+                "sizing": sizing,
+                "runs": runs,
+                "median_return": float(mine["total_return"].median()),
+                "p5_return": float(mine["total_return"].quantile(0.05)),
+                "p95_return": float(mine["total_return"].quantile(0.95)),
+                "median_max_drawdown": float(mine["max_drawdown"].median()),
+                "median_sharpe": float(mine["sharpe"].median()),
+                "probability_of_loss": float((mine["total_return"] < 0).mean()),
+            }
+        )
+    result = {"table": table, "folder": str(folder)}
+    pd.DataFrame(table).to_parquet(folder / "sizing.parquet", index=False)
+    _write_json(folder / "sizing.json", result)
+    return result

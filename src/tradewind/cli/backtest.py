@@ -279,6 +279,13 @@ def montecarlo_command(
     ruin: Annotated[
         float, typer.Option("--ruin", help="Drawdown counted as ruin (0.5 = -50 %).")
     ] = 0.5,
+    sizing: Annotated[
+        bool,
+        typer.Option(
+            "--compare-sizing",
+            help="Equal, inverse-volatility and Kelly sizing side by side (same seeds).",
+        ),
+    ] = False,
     ensemble: Annotated[
         int | None,
         typer.Option(
@@ -319,6 +326,38 @@ def montecarlo_command(
     )
     ensure_market(rt)
     settings = rt.settings
+    if sizing:
+        from tradewind.backtest.montecarlo import compare_sizing
+
+        folder = settings.home / "studies" / f"sizing-{config_hash(settings)[:8]}"
+        with rt.progress() as bar:
+            bar.add_task("sizing comparison", total=None)
+            result = compare_sizing(settings, runs=runs, folder=folder, jobs=jobs, cluster=cluster)
+
+        def show_sizing(out: Console) -> None:
+            table = Table(title=f"Position sizing, {runs} runs each (same seeds)")
+            for col in (
+                "sizing",
+                "median return",
+                "p5 … p95",
+                "median max DD",
+                "median Sharpe",
+                "P(loss)",
+            ):
+                table.add_column(col, justify="right")
+            for r in result["table"]:
+                table.add_row(
+                    r["sizing"],
+                    f"{r['median_return']:+.1%}",
+                    f"{r['p5_return']:+.1%} … {r['p95_return']:+.1%}",
+                    f"{r['median_max_drawdown']:.1%}",
+                    f"{r['median_sharpe']:.2f}",
+                    f"{r['probability_of_loss']:.0%}",
+                )
+            out.print(table)
+
+        rt.emit(result, show_sizing)
+        return
     if ensemble is not None:
         from tradewind.backtest.montecarlo import ensemble_sizes, run_ensembles
 

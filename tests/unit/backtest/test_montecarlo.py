@@ -126,3 +126,18 @@ def test_ensembles_split_the_capital_and_report_the_spread_by_size(
     plain = run_montecarlo(settings, runs=3, folder=tmp_path / "plain")
     expected = (plain.runs["final_equity"] / settings.cycle.capital - 1.0).mean()
     assert table["mean_return"].iloc[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_sizing_comparison_runs_each_sizing_on_the_same_seeds(
+    market: Path, tmp_path: Path
+) -> None:
+    from tradewind.backtest.montecarlo import compare_sizing
+
+    settings = load_config(environ=SETTINGS_ENV)
+    result = compare_sizing(settings, runs=3, folder=tmp_path / "s", jobs=2)
+    table = pd.DataFrame(result["table"])
+    assert table["sizing"].tolist() == ["equal", "inverse_volatility", "kelly"]
+    # Equal sizing on these seeds is exactly the plain Monte Carlo study (the default).
+    plain = run_montecarlo(settings, runs=3, folder=tmp_path / "plain")
+    assert table["median_return"].iloc[0] == pytest.approx(plain.runs["total_return"].median())
+    assert len(set(table["median_return"])) > 1  # the sizing rule matters
