@@ -182,6 +182,26 @@ def _backend(cluster: str | None, jobs: int) -> Iterator[None]:
             local.close()
 
 
+def _runs(
+    tasks: list[tuple[Settings, int, int]],
+    panel: Panel,
+    nominator: tuple[Nominator, str],
+    *,
+    jobs: int,
+    cluster: str | None,
+    block: int = 0,
+) -> Iterator[dict[str, Any]]:
+    """Run ``(settings, seed, run)`` tasks on local processes or the cluster; yield each
+    result as it finishes (in any order)."""
+    from joblib import Parallel, delayed
+
+    calls = (delayed(_one_run)(cfg, panel, nominator, seed, run, block) for cfg, seed, run in tasks)
+    with _backend(cluster, jobs):
+        yield from Parallel(
+            n_jobs=jobs if cluster is None else -1, return_as="generator_unordered"
+        )(calls)
+
+
 @dataclass
 class MonteCarlo:
     """A finished study: every run and the summary over them."""
@@ -262,21 +282,12 @@ def run_montecarlo(
                 "features are not computed on: use cycle.nominator = momentum or random"
             )
         block_bars = duration_bars(block, panel.timeframe, "--block")
-        if todo:
-            from joblib import Parallel, delayed
-
-            length = block_bars if source == "blocks" else 0
-            tasks = (
-                delayed(_one_run)(settings, panel, nominator, seeds[i], i, length) for i in todo
-            )
-            with _backend(cluster, jobs):
-                stream = Parallel(
-                    n_jobs=jobs if cluster is None else -1, return_as="generator_unordered"
-                )(tasks)
-                for row in stream:
-                    _write_json(done_dir / f"{row['run']}.json", row)
-                    if on_run:
-                        on_run(int(row["run"]))
+        length = block_bars if source == "blocks" else 0
+        tasks = [(settings, seeds[i], i) for i in todo]
+        for row in _runs(tasks, panel, nominator, jobs=jobs, cluster=cluster, block=length):
+            _write_json(done_dir / f"{row['run']}.json", row)
+            if on_run:
+                on_run(int(row["run"]))
         rows = [
             json.loads((done_dir / f"{i}.json").read_text(encoding="utf-8")) for i in range(runs)
         ]
@@ -322,32 +333,26 @@ def run_ensembles(
     sizes = ensemble_sizes(largest)
     capital = settings.cycle.capital
     nominator = _nominator(settings, panel)
-    jobs_list = [(k, e, j) for k in sizes for e in range(ensembles) for j in range(k)]
-    seeds = run_seeds(settings.seed, len(jobs_list))
-    from joblib import Parallel, delayed
-
-    tasks = []
-    for n, (k, _e, _j) in enumerate(jobs_list):
-        share = settings.model_copy(
+    # One run per trader, grouped by size, then portfolio: K consecutive runs per portfolio.
+    owners = [(k, e) for k in sizes for e in range(ensembles) for _ in range(k)]
+    seeds = run_seeds(settings.seed, len(owners))
+    split = {
+        k: settings.model_copy(
             update={"cycle": settings.cycle.model_copy(update={"capital": capital / k})}
         )
-        tasks.append(delayed(_one_run)(share, panel, nominator, seeds[n], n))
-    finals = np.zeros(len(jobs_list))
-    with _backend(cluster, jobs):
-        for row in Parallel(
-            n_jobs=jobs if cluster is None else -1, return_as="generator_unordered"
-        )(tasks):
-            finals[int(row["run"])] = row["final_equity"]
-            if on_run:
-                on_run(int(row["run"]))
+        for k in sizes
+    }
+    tasks = [(split[k], seeds[n], n) for n, (k, _e) in enumerate(owners)]
+    finals = np.zeros(len(owners))
+    for row in _runs(tasks, panel, nominator, jobs=jobs, cluster=cluster):
+        finals[int(row["run"])] = row["final_equity"]
+        if on_run:
+            on_run(int(row["run"]))
     rows = []
+    start = 0
     for k in sizes:
-        per = np.array(
-            [
-                sum(finals[n] for n, (kk, ee, _j) in enumerate(jobs_list) if kk == k and ee == e)
-                for e in range(ensembles)
-            ]
-        )
+        per = finals[start : start + k * ensembles].reshape(ensembles, k).sum(axis=1)
+        start += k * ensembles
         ret = per / capital - 1.0
         rows.append(
             {
@@ -404,23 +409,20 @@ def compare_sizing(
     folder.mkdir(parents=True, exist_ok=True)
     nominator = _nominator(settings, panel)
     seeds = run_seeds(settings.seed, runs)
-    from joblib import Parallel, delayed
-
-    tasks = []
-    for s, sizing in enumerate(SIZINGS):
-        variant = settings.model_copy(
-            update={"cycle": settings.cycle.model_copy(update={"sizing": sizing})}
+    tasks = [
+        (
+            settings.model_copy(
+                update={"cycle": settings.cycle.model_copy(update={"sizing": sizing})}
+            ),
+            seeds[i],
+            s * runs + i,
         )
-        tasks += [
-            delayed(_one_run)(variant, panel, nominator, seeds[i], s * runs + i)
-            for i in range(runs)
-        ]
-    rows: dict[int, dict[str, Any]] = {}
-    with _backend(cluster, jobs):
-        for row in Parallel(
-            n_jobs=jobs if cluster is None else -1, return_as="generator_unordered"
-        )(tasks):
-            rows[int(row["run"])] = row
+        for s, sizing in enumerate(SIZINGS)
+        for i in range(runs)
+    ]
+    rows = {
+        int(row["run"]): row for row in _runs(tasks, panel, nominator, jobs=jobs, cluster=cluster)
+    }
     table = []
     for s, sizing in enumerate(SIZINGS):
         mine = pd.DataFrame([rows[s * runs + i] for i in range(runs)])

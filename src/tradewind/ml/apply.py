@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 
 from tradewind.config import Settings
-from tradewind.data.panel import Panel, resample_panel
+from tradewind.data.panel import Panel
 from tradewind.domain.types import Timeframe
 from tradewind.errors import ConfigError, StateError
 from tradewind.features.cache import cached_features
 from tradewind.features.compute import Features, feature_signature
+from tradewind.ml.datasets import feature_panel, feature_rows
 from tradewind.ml.registry import ModelCard, Registry
 from tradewind.strategies.agents import AgentSetups
 
@@ -41,17 +42,8 @@ __all__ = [
 
 def model_features(settings: Settings, panel: Panel) -> Features:
     """The features models read, on ``ml.timeframe`` candles (cached)."""
-    tf = Timeframe.parse(settings.ml.timeframe)
-    source = panel if tf.seconds <= panel.timeframe.seconds else resample_panel(panel, tf)
+    source = feature_panel(panel, settings.ml.timeframe)
     return cached_features(source, settings.home / "cache" / "features")
-
-
-def _rows_for(panel: Panel, features: Features, t: np.ndarray, pair: np.ndarray) -> np.ndarray:
-    decided = panel.timestamps[t] + panel.timeframe.nanoseconds
-    rows = features.row_at(decided)
-    where = {s: i for i, s in enumerate(features.symbols)}
-    pairs = np.array([where[s] for s in panel.symbols], dtype=np.int64)[pair]
-    return np.stack([rows, pairs])
 
 
 @dataclass
@@ -74,13 +66,6 @@ def _check_signature(card: ModelCard, features: Features) -> None:
             f"{card.feature_signature}; this version computes {now}: retrain it "
             "(`tradewind train`)"
         )
-
-
-def _resolve(
-    registry: Registry, ref: str, role: str, scope: str, settings: Settings
-) -> ModelCard | None:
-    card = registry.resolve(ref, role, scope, required=settings.ml.require_models)
-    return card
 
 
 def _by_regime(
@@ -120,7 +105,7 @@ def agent_vetoes(
             ref = agent.models.get(role)
             if ref is None:
                 continue
-            card = _resolve(registry, ref, role, agent.name, settings)
+            card = registry.resolve(ref, role, agent.name, required=settings.ml.require_models)
             if card is None:
                 use.notes.append(
                     f"agent {agent.name}: no promoted {role} model — its setups are not "
@@ -134,7 +119,7 @@ def agent_vetoes(
             mine = np.flatnonzero(ev.agent == a)
             if len(mine) == 0:
                 continue
-            rows, pairs = _rows_for(panel, features, ev.t[mine], ev.pair[mine])
+            rows, pairs = feature_rows(panel, features, ev.t[mine], ev.pair[mine])
             X = features.rows(rows, pairs, card.features)
             p = model.predict_proba(X)[:, 1]
             thr = np.full(len(p), float(card.params.get("threshold", 0.5)))
@@ -194,7 +179,7 @@ class ModelNominator:
         present = np.flatnonzero(panel.mask[t])
         if len(present) == 0:
             return np.zeros(0, dtype=np.int64)
-        rows, pairs = _rows_for(panel, self.features, np.full(len(present), t), present)
+        rows, pairs = feature_rows(panel, self.features, np.full(len(present), t), present)
         p, thr = self._score(self.model, self.card, rows, pairs)
         if self.regime is not None and self.by_regime:
             rmodel, rcard = self.regime

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from tradewind.config.models import AgentConfig, CycleConfig
-from tradewind.data.panel import Panel, decision_bars
-from tradewind.domain.types import duration_bars
+from tradewind.data.panel import Panel, decision_bars, resample_panel
+from tradewind.domain.types import Timeframe, duration_bars
 from tradewind.engine.labels import label_nominations, label_setups
 from tradewind.engine.lifecycle import P_BOTH, P_EXPIRY, P_LIMIT, P_WSTOP, Params
 from tradewind.engine.records import ExitReason
@@ -25,7 +25,13 @@ from tradewind.features.compute import Features
 from tradewind.ml.train import Dataset
 from tradewind.strategies.agents import AgentSetups, agent_side
 
-__all__ = ["agent_dataset", "cycle_dataset", "prepared_agent_dataset"]
+__all__ = [
+    "agent_dataset",
+    "cycle_dataset",
+    "feature_panel",
+    "feature_rows",
+    "prepared_agent_dataset",
+]
 
 _FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -41,15 +47,31 @@ def _safe(labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _features_at(panel: Panel, features: Features, labels: np.ndarray) -> np.ndarray:
-    """Features of each label's pair as known at its decision: the feature grid's last
-    candle closed by the close of the decision row (the grids may differ)."""
-    step = panel.timeframe.nanoseconds
-    decided = panel.timestamps[labels["t"]] + step
+def feature_panel(panel: Panel, timeframe: str) -> Panel:
+    """The candles features are computed on: ``timeframe`` resampled from the trading
+    clock, or the clock itself when it is that timeframe or longer."""
+    tf = Timeframe.parse(timeframe)
+    if tf.seconds <= panel.timeframe.seconds:
+        return panel
+    return resample_panel(panel, tf)
+
+
+def feature_rows(
+    panel: Panel, features: Features, t: np.ndarray, pair: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where decisions at clock rows ``t`` on ``pair`` (indices into ``panel``) read their
+    features: the feature grid's last candle closed by the decision's close (the grids may
+    differ), and the pair's column there."""
+    decided = panel.timestamps[t] + panel.timeframe.nanoseconds
     rows = features.row_at(decided)
     where = {s: i for i, s in enumerate(features.symbols)}
-    pairs = np.array([where[s] for s in panel.symbols], dtype=np.int64)[labels["pair"]]
-    return features.rows(rows, pairs)
+    pairs = np.array([where[s] for s in panel.symbols], dtype=np.int64)[pair]
+    return rows, pairs
+
+
+def _features_at(panel: Panel, features: Features, labels: np.ndarray) -> np.ndarray:
+    """Features of each label's pair as known at its decision."""
+    return features.rows(*feature_rows(panel, features, labels["t"], labels["pair"]))
 
 
 def cycle_dataset(

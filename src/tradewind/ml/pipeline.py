@@ -24,15 +24,15 @@ import numpy as np
 import pandas as pd
 
 from tradewind.config import Settings
-from tradewind.data.panel import Panel, data_fingerprint, resample_panel
-from tradewind.domain.types import Timeframe, duration_bars
+from tradewind.data.panel import Panel, data_fingerprint
+from tradewind.domain.types import duration_bars
 from tradewind.engine.lifecycle import Params
 from tradewind.engine.params import lifecycle_params
 from tradewind.errors import DataError
 from tradewind.features.base import FeatureSpec
 from tradewind.features.cache import cached_features
 from tradewind.features.compute import Features, check_history, feature_signature
-from tradewind.ml.datasets import cycle_dataset, prepared_agent_dataset
+from tradewind.ml.datasets import cycle_dataset, feature_panel, prepared_agent_dataset
 from tradewind.ml.performance import (
     PERF_FEATURES,
     PerformanceData,
@@ -382,15 +382,6 @@ def _performance(
         "test": fit.metrics,
         "seconds": time.perf_counter() - started,
     }
-
-
-def feature_panel(panel: Panel, timeframe: str) -> Panel:
-    """The candles features are computed on: ``timeframe`` resampled from the trading
-    clock, or the clock itself when it is that timeframe or longer."""
-    tf = Timeframe.parse(timeframe)
-    if tf.seconds <= panel.timeframe.seconds:
-        return panel
-    return resample_panel(panel, tf)
 
 
 def train_all(

@@ -24,7 +24,7 @@ from tradewind.errors import DataError
 from tradewind.ml.train import Dataset, train_classifier
 from tradewind.ml.validation import Split, hanley_mcneil_se, walk_forward_windows
 
-__all__ = ["WalkForward", "walk_forward_predictions"]
+__all__ = ["WalkForward", "oos_summary", "walk_forward_predictions"]
 
 
 @dataclass
@@ -146,6 +146,3 @@ def oos_summary(data: Dataset, wf: WalkForward) -> dict[str, Any]:
         "windows": len(wf.windows),
         "windows_scored": sum("auc" in w for w in wf.windows),
     }
-
-
-__all__ += ["oos_summary"]
