@@ -22,23 +22,33 @@ the same folder skips them, so an interrupted study resumes where it stopped.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tradewind.backtest.run import _nominator, load_backtest_panel, run_backtest
+from tradewind.backtest.metrics import annualised_sharpe, max_drawdown, total_return
+from tradewind.backtest.run import (
+    RunInputs,
+    load_backtest_panel,
+    make_trader,
+    run_backtest,
+    run_inputs,
+)
 from tradewind.config import Settings
 from tradewind.data.panel import Panel
 from tradewind.domain.types import duration_bars
+from tradewind.engine.records import Kind, Status
 from tradewind.errors import ConfigError
-from tradewind.strategies.nominators import Nominator
+from tradewind.strategies.nominators import FixedNominations, uses_rng
+from tradewind.trading.cycle import MarketArrays
 
 __all__ = [
     "MonteCarlo",
@@ -49,6 +59,7 @@ __all__ = [
     "run_ensembles",
     "run_montecarlo",
     "run_seeds",
+    "study_inputs",
 ]
 
 SOURCES = ("choice", "trades", "blocks")
@@ -66,31 +77,57 @@ def _max_drawdown(path: np.ndarray) -> np.ndarray:
     return out
 
 
-def _one_run(
-    settings: Settings,
-    panel: Panel,
-    nominator: tuple[Nominator, str],
-    seed: int,
-    run: int,
-    block: int = 0,
-) -> dict[str, Any]:
-    if block > 0:
-        panel = block_bootstrap(panel, np.random.default_rng(seed), block)
-    result = run_backtest(
-        settings.model_copy(update={"seed": seed}), panel=panel, save=False, nominator=nominator
-    )
-    m = result.summary["metrics"]
-    eq = result.equity["equity"].to_numpy()
+def _finite(x: float) -> float | None:
+    """JSON has no nan or inf: undefined and unbounded figures become null (as in the
+    backtest summary's metrics)."""
+    return float(x) if math.isfinite(x) else None
+
+
+def _outcome(settings: Settings, inputs: RunInputs, seed: int, run: int) -> dict[str, Any]:
+    """One run's figures, computed as the backtest summary computes them (the same metric
+    functions on the same equity curve) but without building its tables."""
+    trader = make_trader(settings, inputs, seed)
+    trader.run()
+    eq = trader.equity
+    curve = pd.Series(eq, index=inputs.panel.index)
+    done = trader.trades[: trader.n_trades]
     return {
         "run": run,
         "seed": seed,
-        "final_equity": m["final_equity"],
-        "total_return": m["total_return"],
-        "max_drawdown": m["max_drawdown"],
-        "sharpe": m["sharpe"],
-        "trades_real": m["trades_real"],
+        "final_equity": float(eq[-1]),
+        "total_return": total_return(curve),
+        "max_drawdown": max_drawdown(curve).depth,
+        "sharpe": _finite(annualised_sharpe(curve)),
+        "trades_real": int(((done["kind"] == Kind.REAL) & (done["status"] == Status.CLOSED)).sum()),
         "equity_sampled": eq[:: max(1, len(eq) // 200)].tolist(),
     }
+
+
+#: Inputs a worker process has loaded, by the path the parent wrote them to: each worker
+#: maps them once, whatever the number of runs it is given.
+_LOADED: dict[str, RunInputs] = {}
+
+
+def _inputs_of(ref: str | RunInputs) -> RunInputs:
+    if isinstance(ref, RunInputs):  # on Dask: the scattered object itself
+        return ref
+    if ref not in _LOADED:
+        from joblib import load
+
+        # Copy-on-write maps: the pages are the parent's file, shared by every worker.
+        _LOADED.clear()
+        _LOADED[ref] = load(ref, mmap_mode="c")
+    return _LOADED[ref]
+
+
+def _task(
+    ref: str | RunInputs, settings: Settings, seed: int, run: int, block: int = 0
+) -> dict[str, Any]:
+    inputs = _inputs_of(ref)
+    if block > 0:
+        boot = block_bootstrap(inputs.panel, np.random.default_rng(seed), block)
+        inputs = replace(inputs, panel=boot, market=MarketArrays.of(boot))
+    return _outcome(settings, inputs, seed, run)
 
 
 def block_bootstrap(panel: Panel, rng: np.random.Generator, block: int) -> Panel:
@@ -155,8 +192,9 @@ def bootstrap_trades(returns: np.ndarray, capital: float, runs: int, seed: int) 
 
 
 @contextmanager
-def _backend(cluster: str | None, jobs: int) -> Iterator[None]:
-    """Local processes (joblib's default), or a Dask cluster behind the same joblib API."""
+def _backend(cluster: str | None, jobs: int, scatter: list[Any]) -> Iterator[None]:
+    """Local processes (joblib's default), or a Dask cluster behind the same joblib API;
+    ``scatter`` is sent to every Dask worker once, not with each task."""
     if cluster is None:
         yield
         return
@@ -174,7 +212,7 @@ def _backend(cluster: str | None, jobs: int) -> Iterator[None]:
     else:
         client = dist.Client(cluster)
     try:
-        with parallel_config(backend="dask"):
+        with parallel_config(backend="dask", scatter=scatter):
             yield
     finally:
         client.close()
@@ -182,24 +220,68 @@ def _backend(cluster: str | None, jobs: int) -> Iterator[None]:
             local.close()
 
 
+def _jobs_for_memory(jobs: int, per_run: int) -> int:
+    """No more worker processes than half the available memory holds runs of ``per_run``
+    bytes of their own state (the candles themselves are shared)."""
+    import psutil
+
+    room = int(psutil.virtual_memory().available * 0.5)
+    return max(1, min(jobs, room // max(per_run, 1)))
+
+
 def _runs(
     tasks: list[tuple[Settings, int, int]],
-    panel: Panel,
-    nominator: tuple[Nominator, str],
+    inputs: RunInputs,
     *,
     jobs: int,
     cluster: str | None,
     block: int = 0,
 ) -> Iterator[dict[str, Any]]:
     """Run ``(settings, seed, run)`` tasks on local processes or the cluster; yield each
-    result as it finishes (in any order)."""
-    from joblib import Parallel, delayed
+    result as it finishes (in any order).
 
-    calls = (delayed(_one_run)(cfg, panel, nominator, seed, run, block) for cfg, seed, run in tasks)
-    with _backend(cluster, jobs):
-        yield from Parallel(
-            n_jobs=jobs if cluster is None else -1, return_as="generator_unordered"
-        )(calls)
+    The candles go to the workers once: written to one file that every local worker
+    maps (copy on write), or scattered to every Dask worker. A run's own state is small —
+    its equity curve and trades — unless it bootstraps new candles, so the number of
+    processes is bounded by memory, and joblib dispatches only a couple of tasks ahead of
+    them: a study of any size holds no more than a few runs' state at once."""
+    from joblib import Parallel, delayed, dump
+
+    if not tasks:
+        return
+    n_t = inputs.market.close.shape[1]
+    per_run = 64 * n_t + 3 * inputs.panel.values.nbytes * (block > 0) + 2**22
+    workers = _jobs_for_memory(jobs, per_run) if cluster is None else jobs
+    if cluster is None and workers == 1:
+        for cfg, seed, run in tasks:  # no process to share with: no file to write
+            yield _task(inputs, cfg, seed, run, block)
+        return
+    with tempfile.TemporaryDirectory(prefix="tradewind-mc-") as tmp:
+        ref: str | RunInputs = inputs
+        if cluster is None:
+            ref = str(Path(tmp) / "inputs.joblib")
+            dump(inputs, ref)
+        calls = (delayed(_task)(ref, cfg, seed, run, block) for cfg, seed, run in tasks)
+        with _backend(cluster, workers, [inputs] if cluster is not None else []):
+            yield from Parallel(
+                n_jobs=workers if cluster is None else -1,
+                return_as="generator_unordered",
+                pre_dispatch="2*n_jobs",
+            )(calls)
+
+
+def study_inputs(
+    settings: Settings, panel: Panel | None = None, *, fixed: bool = True
+) -> RunInputs:
+    """What every run of a study shares (:func:`run_inputs`), with the nominations computed
+    once where the nominator draws no random numbers (``fixed``): the same candles give
+    the same nominations in every run, only the choice among them is each run's luck."""
+    inputs = run_inputs(settings, panel)
+    if fixed and not uses_rng(inputs.nominator):
+        rows = make_trader(settings, inputs).decision_rows()
+        fixed_nominations = FixedNominations.of(inputs.nominator, inputs.panel, rows)
+        inputs = replace(inputs, nominator=fixed_nominations)
+    return inputs
 
 
 @dataclass
@@ -275,16 +357,23 @@ def run_montecarlo(
         done_dir.mkdir(exist_ok=True)
         seeds = run_seeds(settings.seed, runs)
         todo = [i for i in range(runs) if not (done_dir / f"{i}.json").exists()]
-        nominator = _nominator(settings, panel)  # models loaded once, held fixed
-        if source == "blocks" and nominator[0].name not in ("momentum", "random"):
+        length = 0
+        if source == "blocks":
+            length = duration_bars(block, panel.timeframe, "--block")
+            if settings.backtest.detail:
+                raise ConfigError(
+                    "--source blocks rebuilds the candles each run; backtest.detail's "
+                    "lower-timeframe candles would not match them: unset it"
+                )
+        # Models loaded once and held fixed; with blocks the candles differ every run.
+        inputs = study_inputs(settings, panel, fixed=source != "blocks")
+        if source == "blocks" and inputs.nominator.name not in ("momentum", "random"):
             raise ConfigError(
                 "--source blocks rebuilds the candles each run, which the model nominator's "
                 "features are not computed on: use cycle.nominator = momentum or random"
             )
-        block_bars = duration_bars(block, panel.timeframe, "--block")
-        length = block_bars if source == "blocks" else 0
         tasks = [(settings, seeds[i], i) for i in todo]
-        for row in _runs(tasks, panel, nominator, jobs=jobs, cluster=cluster, block=length):
+        for row in _runs(tasks, inputs, jobs=jobs, cluster=cluster, block=length):
             _write_json(done_dir / f"{row['run']}.json", row)
             if on_run:
                 on_run(int(row["run"]))
@@ -332,7 +421,7 @@ def run_ensembles(
     folder.mkdir(parents=True, exist_ok=True)
     sizes = ensemble_sizes(largest)
     capital = settings.cycle.capital
-    nominator = _nominator(settings, panel)
+    inputs = study_inputs(settings, panel)
     # One run per trader, grouped by size, then portfolio: K consecutive runs per portfolio.
     owners = [(k, e) for k in sizes for e in range(ensembles) for _ in range(k)]
     seeds = run_seeds(settings.seed, len(owners))
@@ -344,7 +433,7 @@ def run_ensembles(
     }
     tasks = [(split[k], seeds[n], n) for n, (k, _e) in enumerate(owners)]
     finals = np.zeros(len(owners))
-    for row in _runs(tasks, panel, nominator, jobs=jobs, cluster=cluster):
+    for row in _runs(tasks, inputs, jobs=jobs, cluster=cluster):
         finals[int(row["run"])] = row["final_equity"]
         if on_run:
             on_run(int(row["run"]))
@@ -407,7 +496,7 @@ def compare_sizing(
     same ``runs`` seeds (the same luck) for each, so only the sizing differs."""
     panel = panel if panel is not None else load_backtest_panel(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    nominator = _nominator(settings, panel)
+    inputs = study_inputs(settings, panel)
     seeds = run_seeds(settings.seed, runs)
     tasks = [
         (
@@ -421,7 +510,7 @@ def compare_sizing(
         for i in range(runs)
     ]
     rows = {
-        int(row["run"]): row for row in _runs(tasks, panel, nominator, jobs=jobs, cluster=cluster)
+        int(row["run"]): row for row in _runs(tasks, inputs, jobs=jobs, cluster=cluster)
     }
     table = []
     for s, sizing in enumerate(SIZINGS):

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from tradewind import __version__
 from tradewind.backtest.metrics import summarize
 from tradewind.config import Settings, config_hash, resolved_dict
-from tradewind.data.markets import load_market_rules
+from tradewind.data.markets import MarketRules, load_market_rules
 from tradewind.data.panel import Panel, data_fingerprint, load_panel, row_times
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe, parse_utc, utc_now
@@ -37,9 +37,17 @@ from tradewind.store.db import upgrade
 from tradewind.store.repository import TradeBook
 from tradewind.strategies.nominators import Nominator, make_nominator
 from tradewind.trading import cycle_kernel as ck
-from tradewind.trading.cycle import CycleTrader
+from tradewind.trading.cycle import CycleTrader, MarketArrays
 
-__all__ = ["BacktestResult", "data_fingerprint", "data_summary", "run_backtest"]
+__all__ = [
+    "BacktestResult",
+    "RunInputs",
+    "data_fingerprint",
+    "data_summary",
+    "make_trader",
+    "run_backtest",
+    "run_inputs",
+]
 
 
 @dataclass
@@ -272,22 +280,29 @@ def _nominator(settings: Settings, panel: Panel) -> tuple[Nominator, str]:
     return make_nominator(choice, **params), f"nominator: {choice} (rule-based, as configured)"
 
 
-def run_backtest(
+@dataclass
+class RunInputs:
+    """What every run of one configuration over the same candles shares, built once:
+    the candles in the kernels' layout, the exchange's order rules and the nominator
+    (models loaded and held fixed). A Monte Carlo study builds it in the parent and hands
+    the same object to every run."""
+
+    panel: Panel
+    market: MarketArrays
+    rules: dict[str, MarketRules]
+    nominator: Nominator
+    nominator_note: str
+
+
+def run_inputs(
     settings: Settings,
-    *,
     panel: Panel | None = None,
-    save: bool | None = None,
-    on_day: Callable[[int, int], None] | None = None,
     nominator: tuple[Nominator, str] | None = None,
-) -> BacktestResult:
-    """Backtest the cycle trader of ``settings`` (on ``panel``, or the configured data);
-    ``nominator`` (with the line that names it) replaces the configured one."""
-    t_load = time.perf_counter()
+) -> RunInputs:
+    """Load what a run of ``settings`` needs (``panel`` and ``nominator`` when given)."""
     panel = panel if panel is not None else load_backtest_panel(settings)
-    load_s = time.perf_counter() - t_load
-    compile_s = _compile()
     rules = load_market_rules(CandleStore(settings.data_dir, settings.data.exchange))
-    chosen, nominator_note = nominator if nominator is not None else _nominator(settings, panel)
+    chosen, note = nominator if nominator is not None else _nominator(settings, panel)
     warmup = chosen.warmup_bars(panel.timeframe)
     if len(panel.timestamps) <= warmup + 1:
         raise DataError(
@@ -295,16 +310,44 @@ def run_backtest(
             f"of history before its first decision, and the data has {len(panel.timestamps)}: "
             "use a longer period, a longer timeframe, or shorter nominator lookbacks"
         )
-    trader = CycleTrader(
-        panel,
+    market = MarketArrays.of(panel, _detail_panel(settings, panel))
+    return RunInputs(panel, market, dict(rules), chosen, note)
+
+
+def make_trader(settings: Settings, inputs: RunInputs, seed: int | None = None) -> CycleTrader:
+    """The cycle trader of ``settings`` on ``inputs``, its luck seeded by ``seed`` (default
+    ``settings.seed``)."""
+    return CycleTrader(
+        inputs.panel,
         cycle=settings.cycle,
         lifecycle=settings.lifecycle,
         fills=settings.fills,
-        nominator=chosen,
-        rng=np.random.default_rng(settings.seed),
-        detail=_detail_panel(settings, panel),
-        rules=rules,
+        nominator=inputs.nominator,
+        rng=np.random.default_rng(settings.seed if seed is None else seed),
+        rules=inputs.rules,
+        market=inputs.market,
     )
+
+
+def run_backtest(
+    settings: Settings,
+    *,
+    panel: Panel | None = None,
+    save: bool | None = None,
+    on_day: Callable[[int, int], None] | None = None,
+    nominator: tuple[Nominator, str] | None = None,
+    inputs: RunInputs | None = None,
+) -> BacktestResult:
+    """Backtest the cycle trader of ``settings`` (on ``panel``, or the configured data);
+    ``nominator`` (with the line that names it) replaces the configured one; ``inputs``
+    (:func:`run_inputs`) replaces all three."""
+    t_load = time.perf_counter()
+    if inputs is None:
+        inputs = run_inputs(settings, panel, nominator)
+    panel = inputs.panel
+    load_s = time.perf_counter() - t_load
+    compile_s = _compile()
+    trader = make_trader(settings, inputs)
     days = len(np.unique(panel.timestamps // 86_400_000_000_000))
     started = time.perf_counter()
     trader.run(on_day=None if on_day is None else (lambda d: on_day(d, days)))
@@ -336,10 +379,10 @@ def run_backtest(
             ),
         },
         "mode_switches": mode_switches(cycles),
-        "nominator": nominator_note,
+        "nominator": inputs.nominator_note,
         "data": data_summary(settings, panel),
         "detail": settings.backtest.detail,
-        "market_rules": sum(symbol in rules for symbol in panel.symbols),
+        "market_rules": sum(symbol in inputs.rules for symbol in panel.symbols),
         "seed": settings.seed,
         "config_hash": config_hash(settings),
         "timings_s": {"load": load_s, "compile": compile_s, "run": run_s},

@@ -36,6 +36,7 @@ __all__ = [
     "fill_cap",
     "detail_hint",
     "end_trade",
+    "finished",
     "make_params",
     "mark_value",
     "step_trade",
@@ -181,7 +182,19 @@ def add_leg(tr: Any, price: float, amount: float, fee: float, max_qty: float) ->
     return float(used)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def finished(tr: Any) -> bool:
+    """Nothing will happen to this trade any more: expired, or closed and not (or no
+    longer) tracked. Bar loops keep only the others in their open lists."""
+    done: bool = (
+        tr.status == Status.FREE
+        or tr.status == Status.EXPIRED
+        or (tr.status == Status.CLOSED and tr.track != 1)
+    )
+    return done
+
+
+@njit(cache=True, inline="always")
 def mark_value(tr: Any, price: float) -> float:
     """What the open position is worth at ``price`` (before the exit fee)."""
     value: float = tr.qty * price if tr.side > 0 else tr.qty * (2.0 * tr.entry_price - price)

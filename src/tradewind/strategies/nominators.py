@@ -29,11 +29,13 @@ from tradewind.strategies.universe import quote_turnover
 
 __all__ = [
     "NOMINATORS",
+    "FixedNominations",
     "MomentumNominator",
     "Nominator",
     "RandomNominator",
     "duration_bars",
     "make_nominator",
+    "uses_rng",
 ]
 
 _EMPTY = np.empty(0, dtype=np.int64)
@@ -59,6 +61,47 @@ class Nominator(Protocol):
     def warmup_bars(self, timeframe: Timeframe | str) -> int:
         """Bars of history needed before ``t``: nothing is nominated while ``t < warmup``."""
         ...
+
+
+def uses_rng(nominator: Nominator) -> bool:
+    """Whether the nominator draws from the run's ``rng`` (then its answers differ per
+    seed and cannot be computed once for many runs). Nominators say so with a
+    ``uses_rng = True`` attribute; those without one are taken not to."""
+    return bool(getattr(nominator, "uses_rng", False))
+
+
+@dataclass(frozen=True)
+class FixedNominations:
+    """Another nominator's answers at the decision rows, computed once.
+
+    Many runs over the same candles with a nominator that draws no random numbers see the
+    same nominations on the same day; only the trader's own luck (the choice of K among
+    them) differs. Monte Carlo studies compute them once with :meth:`of` and hand this to
+    every run, which is exactly the same as asking the nominator each time."""
+
+    name: str
+    rows: dict[int, np.ndarray]
+    warmup: int
+
+    @classmethod
+    def of(cls, nominator: Nominator, panel: Panel, rows: np.ndarray) -> FixedNominations:
+        if uses_rng(nominator):
+            raise ConfigError(
+                f"the {nominator.name} nominator draws random numbers: its nominations "
+                "differ per run and cannot be computed once"
+            )
+        rng = np.random.default_rng(0)  # never drawn from (see uses_rng)
+        answers = {int(t): nominator.nominate(panel, int(t), rng) for t in rows}
+        return cls(nominator.name, answers, nominator.warmup_bars(panel.timeframe))
+
+    def nominate(self, panel: Panel, t: int, rng: np.random.Generator) -> np.ndarray:
+        try:
+            return self.rows[int(t)]
+        except KeyError:
+            raise IndexError(f"no precomputed nominations at row {t}") from None
+
+    def warmup_bars(self, timeframe: Timeframe | str) -> int:
+        return self.warmup
 
 
 def _check_t(panel: Panel, t: int) -> int:
@@ -166,6 +209,7 @@ class RandomNominator:
 
     top_n: int = 10
     name: str = field(default="random", init=False)
+    uses_rng: bool = field(default=True, init=False)
 
     def __post_init__(self) -> None:
         _check_top_n(self.top_n)

@@ -19,21 +19,14 @@ from tradewind.data.markets import MarketRules
 from tradewind.data.panel import Panel, decision_bars
 from tradewind.domain.types import duration_bars
 from tradewind.engine.lifecycle import (
-    P_EXPIRY,
-    P_LIMIT,
-    P_WSTOP,
     Params,
-    level,
-    round_price,
 )
 from tradewind.engine.params import lifecycle_params
-from tradewind.engine.records import Kind, Pool, Status, new_trades
+from tradewind.engine.records import Pool, Status, new_trades
 from tradewind.errors import ConfigError
 from tradewind.portfolio.ledger import (
-    R_ALLOCATE,
     R_INITIAL,
     REAL_BOOK,
-    SHADOW_BOOK,
     new_ledger,
     transfer,
 )
@@ -46,37 +39,7 @@ from tradewind.portfolio.sizing import (
 from tradewind.strategies.nominators import Nominator
 from tradewind.trading import cycle_kernel as ck
 
-__all__ = ["CycleTrader", "decision_bars", "lifecycle_params"]
-
-
-@dataclass
-class _Arrays:
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-    valid: np.ndarray
-    last_valid: np.ndarray
-
-
-def _arrays(panel: Panel) -> _Arrays:
-    """Asset-major contiguous (pair, time) arrays: what the kernels loop over."""
-
-    def field(name: str) -> np.ndarray:
-        return np.ascontiguousarray(panel.field(name).T)
-
-    valid = np.ascontiguousarray(panel.mask.T)
-    last_valid = np.where(
-        valid.any(axis=1), valid.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1), -1
-    ).astype(np.int64)
-    close = field("close")
-    volume = (
-        np.nan_to_num(field("volume")) if "volume" in panel.fields else np.full_like(close, np.inf)
-    )
-    return _Arrays(
-        field("open"), field("high"), field("low"), np.nan_to_num(close), volume, valid, last_valid
-    )
+__all__ = ["CycleTrader", "MarketArrays", "decision_bars", "lifecycle_params"]
 
 
 def _detail_arrays(panel: Panel, detail: Panel | None) -> tuple[np.ndarray, np.ndarray, int]:
@@ -108,6 +71,62 @@ def _detail_arrays(panel: Panel, detail: Panel | None) -> tuple[np.ndarray, np.n
     return high, low, ratio
 
 
+@dataclass
+class MarketArrays:
+    """The candles as the kernels loop over them: asset-major contiguous (pair, time)
+    arrays, plus the lower-timeframe highs and lows that resolve ambiguous bars.
+
+    Built once per panel (:meth:`of`) and shared, read-only, by every trader on it — the
+    runs of a Monte Carlo study receive one copy, memory-mapped into their processes."""
+
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray  #: 0 where a candle is missing
+    volume: np.ndarray
+    valid: np.ndarray
+    last_valid: np.ndarray  #: each pair's last row with a candle (-1: none)
+    last_close: np.ndarray  #: the last close at or before each row (NaN before the first)
+    detail_high: np.ndarray
+    detail_low: np.ndarray
+    detail_ratio: int
+
+    @classmethod
+    def of(cls, panel: Panel, detail: Panel | None = None) -> MarketArrays:
+        def field(name: str) -> np.ndarray:
+            return np.ascontiguousarray(panel.field(name).T)
+
+        valid = np.ascontiguousarray(panel.mask.T)
+        last_valid = np.where(
+            valid.any(axis=1), valid.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1), -1
+        ).astype(np.int64)
+        close = field("close")
+        volume = (
+            np.nan_to_num(field("volume"))
+            if "volume" in panel.fields
+            else np.full_like(close, np.inf)
+        )
+        high, low, ratio = _detail_arrays(panel, detail)
+        # Forward-filled closes: what a position on a pair is worth while its candles
+        # are missing, read per trade instead of carried across all pairs every bar.
+        seen = np.where(valid, np.arange(valid.shape[1]), -1)
+        np.maximum.accumulate(seen, axis=1, out=seen)
+        last_close = np.where(seen >= 0, np.take_along_axis(close, np.maximum(seen, 0), 1), np.nan)
+        return cls(
+            field("open"),
+            field("high"),
+            field("low"),
+            np.nan_to_num(close),
+            volume,
+            valid,
+            last_valid,
+            np.ascontiguousarray(last_close),
+            high,
+            low,
+            ratio,
+        )
+
+
 class CycleTrader:
     """One cycle trader over one panel: state arrays, nominations, the bar loop."""
 
@@ -122,7 +141,10 @@ class CycleTrader:
         rng: np.random.Generator,
         detail: Panel | None = None,
         rules: Mapping[str, MarketRules] | None = None,
+        market: MarketArrays | None = None,
     ) -> None:
+        """``market`` is :meth:`MarketArrays.of` ``(panel, detail)`` when the caller already
+        built it (then ``detail`` is not read again)."""
         self.panel = panel
         self.cfg = cycle
         self.nominator = nominator
@@ -137,11 +159,10 @@ class CycleTrader:
             float(cycle.dry_run_to_live_threshold),
             1.0 if cycle.convert_mid_cycle else 0.0,
         )
-        self.expiry_bars = int(self.params[P_EXPIRY])
         self.vol_bars = duration_bars(
             cycle.volatility_lookback, self.tf, "cycle.volatility_lookback"
         )
-        self.a = _arrays(panel)
+        self.a = market if market is not None else MarketArrays.of(panel, detail)
         # The exchange's order rules per pair (0 = unknown: no rounding, no minimum).
         known = rules or {}
         self.rules = np.array(
@@ -151,9 +172,10 @@ class CycleTrader:
             ],
             dtype=np.float64,
         ).reshape(len(panel.symbols), 3)
-        self.detail_high, self.detail_low, self.detail_ratio = _detail_arrays(panel, detail)
         n_t = len(panel.timestamps)
         self.trades = new_trades(256)
+        self.open_list = np.zeros(len(self.trades), dtype=np.int64)
+        self._no_stop = np.zeros(n_t, dtype=np.bool_)
         self.ledger = new_ledger(1024)
         self.cycles = np.zeros(64, dtype=ck.CYCLE_DTYPE)
         self.counters = np.zeros(ck.N_COUNTERS, dtype=np.int64)
@@ -161,7 +183,6 @@ class CycleTrader:
         self.pools = np.zeros((2, Pool.PNL + 1), dtype=np.float64)
         self.equity = np.full(n_t, np.nan)
         self.paper_equity = np.full(n_t, np.nan)
-        self.last_close = np.full(len(panel.symbols), np.nan)
         self.next_t = 0
         transfer(
             self.pools,
@@ -185,6 +206,9 @@ class CycleTrader:
             grown = new_trades(max(2 * len(self.trades), n + trades))
             grown[: len(self.trades)] = self.trades
             self.trades = grown
+            open_list = np.zeros(len(grown), dtype=np.int64)
+            open_list[: len(self.open_list)] = self.open_list
+            self.open_list = open_list
         if self.counters[ck.C_NLEDGER] + 4 * trades + 64 > len(self.ledger):
             grown_l = new_ledger(2 * len(self.ledger) + 4 * trades)
             grown_l[: len(self.ledger)] = self.ledger
@@ -196,20 +220,25 @@ class CycleTrader:
 
     # -- the two entry points --------------------------------------------------------------
 
-    def step(self, t1: int) -> None:
-        """Run the bar loop up to (not including) grid row ``t1``."""
+    def step(self, t1: int, decisions: np.ndarray | None = None) -> None:
+        """Run the bar loop up to (not including) grid row ``t1`` — or, with ``decisions``
+        (a flag per row), only until the close of the first flagged row at which no
+        cycle is active, the next moment :meth:`decide` can start one."""
+        stop = self._no_stop if decisions is None else decisions
         while self.next_t < t1:
             # Room for a dry-run cycle converting to live: one real trade per paper trade.
             self._room(2 * (self.cfg.pairs_per_cycle + 16))
+            start = self.next_t
             self.next_t = ck.advance(
                 self.trades,
+                self.open_list,
                 self.counters,
                 self.pools,
                 self.ledger,
                 self.cycles,
                 self.equity,
                 self.paper_equity,
-                self.last_close,
+                self.a.last_close,
                 self.a.open,
                 self.a.high,
                 self.a.low,
@@ -219,12 +248,16 @@ class CycleTrader:
                 self.a.last_valid,
                 self.params,
                 self.cparams,
-                self.detail_high,
-                self.detail_low,
-                self.detail_ratio,
+                self.a.detail_high,
+                self.a.detail_low,
+                self.a.detail_ratio,
+                stop,
                 self.next_t,
                 t1,
             )
+            done = self.next_t - 1
+            if done >= start and stop[done] and not self.counters[ck.C_ACTIVE]:
+                return  # a decision is due at the close of row ``done``
             if self.next_t < t1:  # the ledger filled up: grow it and go on
                 grown = new_ledger(2 * len(self.ledger))
                 grown[: len(self.ledger)] = self.ledger
@@ -245,64 +278,58 @@ class CycleTrader:
             return 0
         k = min(self.cfg.pairs_per_cycle, len(ranked))
         chosen = np.sort(self.rng.choice(ranked, size=k, replace=False))
-        others = (
-            np.setdiff1d(ranked, chosen) if self.cfg.track_not_selected else np.zeros(0, np.int64)
+        # Sorted, as ``np.setdiff1d`` would give them (cheaper for a handful of pairs).
+        taken = set(chosen.tolist())
+        others = np.array(
+            sorted({int(r) for r in ranked.tolist()} - taken)
+            if self.cfg.track_not_selected
+            else [],
+            dtype=np.int64,
         )
         self._room(len(ranked) + 2 * k + 16)
-        mode = int(self.counters[ck.C_NEXT_MODE])
-        book = SHADOW_BOOK if mode == ck.MODE_DRY else REAL_BOOK
-        if book == SHADOW_BOOK:
-            self.pools[SHADOW_BOOK, :] = self.pools[REAL_BOOK, :]
-        weights = self._weights(chosen, t)
-        budget = self.pools[book, Pool.MAIN] + self.pools[book, Pool.HELD]
-        cid = int(self.counters[ck.C_NCYCLES])
-        rec = self.cycles[cid]
-        rec["id"], rec["start_t"], rec["end_t"], rec["mode"] = cid, t, -1, mode
-        rec["converted_t"], rec["next_mode"] = -1, mode
-        self.counters[ck.C_NCYCLES] = cid + 1
-        self.counters[ck.C_CYCLE] = cid
-        self.counters[ck.C_ACTIVE] = 1
-        self.counters[ck.C_MODE] = mode
-        self.counters[ck.C_CONVERTED] = 0
-        share = budget / k
-        for pair, weight in zip(chosen, weights, strict=True):
-            alloc = budget * float(weight)
-            kind, reason = (Kind.REAL, 0) if book == REAL_BOOK else (Kind.SIM, ck.SIM_DRY_RUN)
-            if alloc <= 0.0 or alloc < self.cfg.min_allocation:
-                kind, reason, alloc = Kind.SIM, ck.SIM_NO_BUDGET, max(share, alloc)
-            i = self._nominate(int(pair), t, cid, kind, reason, alloc)
-            if kind == Kind.REAL or reason == ck.SIM_DRY_RUN:
-                from_main = min(alloc, self.pools[book, Pool.MAIN])
-                for src, amount in ((Pool.MAIN, from_main), (Pool.HELD, alloc - from_main)):
-                    transfer(
-                        self.pools,
-                        self.ledger,
-                        self.counters,
-                        ck.C_NLEDGER,
-                        t,
-                        amount,
-                        src,
-                        Pool.PRE_TRADE,
-                        R_ALLOCATE,
-                        i,
-                        book,
-                    )
-        for pair in others:
-            self._nominate(int(pair), t, cid, Kind.SIM, ck.SIM_NOT_SELECTED, share)
+        ck.open_cycle(
+            self.trades,
+            self.counters,
+            self.pools,
+            self.ledger,
+            self.cycles,
+            chosen,
+            np.ascontiguousarray(self._weights(chosen, t), dtype=np.float64),
+            others,
+            t,
+            self.a.close,
+            self.rules,
+            self.params,
+            float(self.cfg.min_allocation),
+        )
         return k
+
+    def decision_rows(self, first: int = 0) -> np.ndarray:
+        """The rows a backtest decides at: each day's decision bar from ``first``, once the
+        nominator's warm-up has passed — not the very last bar, whose decision could never
+        be acted on (the data ends there)."""
+        n_t = len(self.panel.timestamps)
+        warmup = max(first, self.nominator.warmup_bars(self.tf))
+        days = decision_bars(self.panel.timestamps, self.tf, self.cfg.decision_time, warmup)
+        return days[days < n_t - 1]
 
     def run(self, first: int = 0, on_day: Callable[[int], None] | None = None) -> None:
         """Backtest: the bar loop with a decision at every decision bar from ``first``."""
         n_t = len(self.panel.timestamps)
-        warmup = max(first, self.nominator.warmup_bars(self.tf))
-        days = decision_bars(self.panel.timestamps, self.tf, self.cfg.decision_time, warmup)
-        # A decision on the very last bar could never be acted on: the data ends there.
-        for d in days[days < n_t - 1]:
-            self.step(int(d) + 1)
-            self.decide(int(d))
+        rows = self.decision_rows(first)
+        decisions = np.zeros(n_t, dtype=np.bool_)
+        decisions[rows] = True
+        told = 0
+        while self.next_t < n_t:
+            # Through whole cycles in one call: a decision while a cycle runs does nothing.
+            self.step(n_t, decisions)
+            if self.next_t < n_t:
+                self.decide(self.next_t - 1)
             if on_day is not None:
-                on_day(int(d))
-        self.step(n_t)
+                reached = int(np.searchsorted(rows, self.next_t))
+                for d in rows[told:reached]:
+                    on_day(int(d))
+                told = reached
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -318,25 +345,6 @@ class CycleTrader:
                 len(chosen), closed["pnl"] / closed["cost"], self.cfg.kelly_fraction
             )
         return equal_weights(len(chosen))
-
-    def _nominate(self, pair: int, t: int, cycle: int, kind: int, reason: int, alloc: float) -> int:
-        i = int(self.counters[ck.C_NTRADES])
-        tr = self.trades[i]
-        p0 = float(self.a.close[pair, t])
-        tr["id"], tr["pair"], tr["side"], tr["kind"], tr["reason"] = i, pair, 1, kind, reason
-        tr["cycle"], tr["status"], tr["market_entry"] = cycle, Status.PENDING, 0
-        tr["nominated_t"], tr["expiry_t"], tr["p0"], tr["alloc"] = (
-            t,
-            t + 1 + self.expiry_bars,
-            p0,
-            alloc,
-        )
-        lot, tick, min_notional = self.rules[pair]
-        tr["lot_step"], tr["tick"], tr["min_notional"] = lot, tick, min_notional
-        tr["limit"] = round_price(level(p0, self.params[P_LIMIT], 1), tick)
-        tr["window_stop"] = round_price(level(p0, self.params[P_WSTOP], 1), tick)
-        self.counters[ck.C_NTRADES] = i + 1
-        return i
 
     @property
     def n_trades(self) -> int:

@@ -20,18 +20,25 @@ from tradewind.engine.lifecycle import (
     EV_CLOSED,
     EV_EXPIRED,
     EV_FILLED,
+    P_EXPIRY,
     P_FEE,
+    P_LIMIT,
     P_SLIP,
+    P_WSTOP,
     Params,
     add_leg,
     detail_hint,
     end_trade,
     fill_cap,
+    finished,
+    level,
     mark_value,
+    round_price,
     step_trade,
 )
 from tradewind.engine.records import Kind, Pool, Status
 from tradewind.portfolio.ledger import (
+    R_ALLOCATE,
     R_CLOSE_LOSS,
     R_CLOSE_PROFIT,
     R_CONVERT,
@@ -47,12 +54,14 @@ from tradewind.portfolio.ledger import (
     transfer,
 )
 
-__all__ = ["CYCLE_DTYPE", "CYCLE_PARAMS", "SIM_REASONS", "advance", "book_of"]
+__all__ = ["CYCLE_DTYPE", "CYCLE_PARAMS", "SIM_REASONS", "advance", "book_of", "open_cycle"]
 
 # counters[...]
 C_NTRADES, C_NLEDGER, C_CYCLE, C_ACTIVE, C_MODE, C_STREAK, C_NEXT_MODE, C_CONVERTED = range(8)
 C_NCYCLES = 8
-N_COUNTERS = 9
+C_SEEN = 9  # trades [0, C_SEEN) have entered the open list (or were finished before)
+C_NOPEN = 10  # length of the open list
+N_COUNTERS = 11
 MODE_LIVE, MODE_DRY = 0, 1
 
 #: Why a sim trade is sim.
@@ -84,7 +93,7 @@ CYCLE_DTYPE = np.dtype(
 )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def book_of(kind: int, reason: int) -> int:
     """Which book a trade moves: real trades the real one, dry-run paper trades the shadow
     one, other sim trades (not selected, no budget) none (-1)."""
@@ -95,7 +104,7 @@ def book_of(kind: int, reason: int) -> int:
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _unrealised(tr: Any, price: float) -> float:
     return float((mark_value(tr, price) - tr.cost) / tr.cost)
 
@@ -228,7 +237,9 @@ def _settle(
 @njit(cache=True)
 def _reinvest(
     trades: np.ndarray,
-    n: int,
+    open_list: np.ndarray,
+    n_open: int,
+    weights: np.ndarray,
     t: int,
     book: int,
     cycle: int,
@@ -242,10 +253,10 @@ def _reinvest(
     amount = pools[book, Pool.DIVESTMENT]
     if amount < cparams[Q_MIN_REINVEST] or amount <= 0.0:
         return
-    weights = np.zeros(n)
     total = 0.0
-    for i in range(n):
-        tr = trades[i]
+    for k in range(n_open):
+        weights[k] = 0.0
+        tr = trades[open_list[k]]
         if tr.status != Status.ACTIVE or tr.cycle != cycle or tr.pending_add > 0.0:
             continue
         if book_of(tr.kind, tr.reason) != book or not valid[tr.pair, t]:
@@ -253,13 +264,14 @@ def _reinvest(
         gain = _unrealised(tr, close[tr.pair, t])
         if gain >= cparams[Q_REINVEST]:
             w = gain if cparams[Q_BY_PROFIT] > 0 else 1.0
-            weights[i] = max(w, 1e-12)
-            total += weights[i]
+            weights[k] = max(w, 1e-12)
+            total += weights[k]
     if total <= 0.0:
         return
-    for i in range(n):
-        if weights[i] > 0.0:
-            part = amount * weights[i] / total
+    for k in range(n_open):
+        i = open_list[k]
+        if weights[k] > 0.0:
+            part = amount * weights[k] / total
             trades[i].pending_add += part
             transfer(
                 pools,
@@ -363,17 +375,6 @@ def _convert(
 
 
 @njit(cache=True)
-def _cycle_open(trades: np.ndarray, n: int, cycle: int) -> bool:
-    for i in range(n):
-        tr = trades[i]
-        if tr.cycle != cycle or book_of(tr.kind, tr.reason) < 0:
-            continue
-        if tr.status == Status.PENDING or tr.status == Status.ACTIVE:
-            return True
-    return False
-
-
-@njit(cache=True)
 def _end_cycle(
     trades: np.ndarray,
     t: int,
@@ -436,8 +437,151 @@ def _end_cycle(
 
 
 @njit(cache=True)
+def _nominate(
+    trades: np.ndarray,
+    counters: np.ndarray,
+    pair: int,
+    t: int,
+    cycle: int,
+    kind: int,
+    reason: int,
+    alloc: float,
+    close: np.ndarray,
+    rules: np.ndarray,
+    params: Params,
+) -> int:
+    """Write one nomination (pre-trade, waiting for its breakout) into the next free slot."""
+    i: int = counters[C_NTRADES]
+    tr = trades[i]
+    p0 = close[pair, t]
+    tr.id = i
+    tr.pair = pair
+    tr.side = 1
+    tr.kind = kind
+    tr.reason = reason
+    tr.cycle = cycle
+    tr.status = Status.PENDING
+    tr.market_entry = 0
+    tr.nominated_t = t
+    tr.expiry_t = t + 1 + int(params[P_EXPIRY])
+    tr.p0 = p0
+    tr.alloc = alloc
+    tr.lot_step = rules[pair, 0]
+    tr.tick = rules[pair, 1]
+    tr.min_notional = rules[pair, 2]
+    tr.limit = round_price(level(p0, params[P_LIMIT], 1), tr.tick)
+    tr.window_stop = round_price(level(p0, params[P_WSTOP], 1), tr.tick)
+    counters[C_NTRADES] = i + 1
+    return i
+
+
+@njit(cache=True)
+def open_cycle(
+    trades: np.ndarray,
+    counters: np.ndarray,
+    pools: np.ndarray,
+    ledger: np.ndarray,
+    cycles: np.ndarray,
+    chosen: np.ndarray,
+    weights: np.ndarray,
+    others: np.ndarray,
+    t: int,
+    close: np.ndarray,
+    rules: np.ndarray,
+    params: Params,
+    min_allocation: float,
+) -> None:
+    """Start a cycle at the close of row ``t`` (the caller checked none is active).
+
+    The ``chosen`` pairs get ``weights`` of the budget (``main`` + ``held_for_reinvestment``
+    of the book the cycle trades: the real one, or in dry run a shadow copy of it), moved
+    to ``pre_trade``; an allocation below ``min_allocation`` becomes a sim trade
+    (``no_budget``); the ``others`` (nominated, not chosen) are followed as sim trades.
+    The caller made room for ``len(chosen) + len(others)`` trades and their entries.
+    """
+    mode = counters[C_NEXT_MODE]
+    book = SHADOW_BOOK if mode == MODE_DRY else REAL_BOOK
+    if book == SHADOW_BOOK:
+        for j in range(pools.shape[1]):
+            pools[SHADOW_BOOK, j] = pools[REAL_BOOK, j]
+    budget = pools[book, Pool.MAIN] + pools[book, Pool.HELD]
+    cid = counters[C_NCYCLES]
+    rec = cycles[cid]
+    rec.id = cid
+    rec.start_t = t
+    rec.end_t = -1
+    rec.mode = mode
+    rec.converted_t = -1
+    rec.next_mode = mode
+    counters[C_NCYCLES] = cid + 1
+    counters[C_CYCLE] = cid
+    counters[C_ACTIVE] = 1
+    counters[C_MODE] = mode
+    counters[C_CONVERTED] = 0
+    share = budget / len(chosen)
+    for j in range(len(chosen)):
+        alloc = budget * weights[j]
+        kind = Kind.REAL if book == REAL_BOOK else Kind.SIM
+        reason = 0 if book == REAL_BOOK else SIM_DRY_RUN
+        if alloc <= 0.0 or alloc < min_allocation:
+            kind = Kind.SIM
+            reason = SIM_NO_BUDGET
+            alloc = max(share, alloc)
+        i = _nominate(
+            trades, counters, chosen[j], t, cid, kind, reason, alloc, close, rules, params
+        )
+        if kind == Kind.REAL or reason == SIM_DRY_RUN:
+            from_main = min(alloc, pools[book, Pool.MAIN])
+            transfer(
+                pools,
+                ledger,
+                counters,
+                C_NLEDGER,
+                t,
+                from_main,
+                Pool.MAIN,
+                Pool.PRE_TRADE,
+                R_ALLOCATE,
+                i,
+                book,
+            )
+            transfer(
+                pools,
+                ledger,
+                counters,
+                C_NLEDGER,
+                t,
+                alloc - from_main,
+                Pool.HELD,
+                Pool.PRE_TRADE,
+                R_ALLOCATE,
+                i,
+                book,
+            )
+    for j in range(len(others)):
+        _nominate(
+            trades, counters, others[j], t, cid, Kind.SIM, SIM_NOT_SELECTED, share, close, rules,
+            params,
+        )
+
+
+@njit(cache=True, inline="always")
+def _absorb(trades: np.ndarray, open_list: np.ndarray, counters: np.ndarray) -> None:
+    """Trades created since the last call (nominations written by the driver, real trades
+    of a conversion) join the end of the open list, so it stays in trade order."""
+    n_open = counters[C_NOPEN]
+    for i in range(counters[C_SEEN], counters[C_NTRADES]):
+        if not finished(trades[i]):
+            open_list[n_open] = i
+            n_open += 1
+    counters[C_SEEN] = counters[C_NTRADES]
+    counters[C_NOPEN] = n_open
+
+
+@njit(cache=True)
 def advance(
     trades: np.ndarray,
+    open_list: np.ndarray,
     counters: np.ndarray,
     pools: np.ndarray,
     ledger: np.ndarray,
@@ -457,11 +601,20 @@ def advance(
     detail_high: np.ndarray,
     detail_low: np.ndarray,
     ratio: int,
+    stop: np.ndarray,
     t0: int,
     t1: int,
 ) -> int:
     """Process bars ``[t0, t1)``; return the next bar to process.
 
+    Returns after the close of a row flagged in ``stop`` at which no cycle is active: the
+    driver decides there (a decision while a cycle runs would do nothing).
+
+    ``open_list`` (as long as ``trades``) holds, in trade order, the trades something may
+    still happen to (``counters[C_NOPEN]`` of them): each bar touches only those, so a bar
+    costs the same at the end of a long run as at its start.
+
+    ``last_close`` (pair × row) is each pair's last close at or before the row.
     ``detail_high``/``detail_low`` (pair × lower-timeframe row) with ``ratio`` lower candles
     per bar resolve bars touching both stop and target; ``ratio = 0`` means no detail.
 
@@ -471,16 +624,15 @@ def advance(
     fee = params[P_FEE]
     slip = params[P_SLIP]
     last_t = close.shape[1] - 1
+    weights = np.zeros(len(open_list))
     for t in range(t0, t1):
-        n = counters[C_NTRADES]
-        if counters[C_NLEDGER] + 6 * n + 16 > len(ledger):
+        _absorb(trades, open_list, counters)
+        n_open = counters[C_NOPEN]
+        if counters[C_NLEDGER] + 6 * n_open + 16 > len(ledger):
             return t
-        for p in range(close.shape[0]):
-            if valid[p, t]:
-                last_close[p] = close[p, t]
         # Reinvestment legs decided at the last close fill at this open.
-        for i in range(n):
-            tr = trades[i]
+        for k in range(n_open):
+            tr = trades[open_list[k]]
             if tr.status == Status.ACTIVE and tr.pending_add > 0.0 and valid[tr.pair, t]:
                 p = tr.pair
                 used = add_leg(
@@ -505,13 +657,10 @@ def advance(
                     book_of(tr.kind, tr.reason),
                 )
                 tr.pending_add = 0.0
-        for i in range(n):
+        kept = 0
+        for k in range(n_open):
+            i = open_list[k]
             tr = trades[i]
-            status = tr.status
-            if status == Status.FREE or status == Status.EXPIRED:
-                continue
-            if status == Status.CLOSED and tr.track != 1:
-                continue
             p = tr.pair
             hint = 0
             if ratio > 0 and valid[p, t]:
@@ -544,15 +693,27 @@ def advance(
                 _settle(tr, events, t, pools, ledger, counters, book)
             # The pair's data has ended (delisted), or the whole run ends here.
             if t > last_valid[p] or t == last_t:
-                events = end_trade(tr, t, last_close[p], params)
+                events = end_trade(tr, t, last_close[p, t], params)
                 if events and book >= 0:
                     _settle(tr, events, t, pools, ledger, counters, book)
+            if not finished(tr):
+                open_list[kept] = i
+                kept += 1
+        n_open = kept
+        counters[C_NOPEN] = n_open
         if counters[C_ACTIVE]:
             cid = counters[C_CYCLE]
             for book in range(2):
+                # A call costs atomic reference counts on each array it is given, every
+                # bar: test here whether there is anything to reinvest at all.
+                amount = pools[book, Pool.DIVESTMENT]
+                if amount < cparams[Q_MIN_REINVEST] or amount <= 0.0:
+                    continue
                 _reinvest(
                     trades,
-                    counters[C_NTRADES],
+                    open_list,
+                    n_open,
+                    weights,
                     t,
                     book,
                     cid,
@@ -568,8 +729,8 @@ def advance(
                 and counters[C_CONVERTED] == 0
                 and cparams[Q_CONVERT] > 0
             ):
-                for i in range(counters[C_NTRADES]):
-                    tr = trades[i]
+                for k in range(n_open):
+                    tr = trades[open_list[k]]
                     if (
                         tr.cycle == cid
                         and tr.reason == SIM_DRY_RUN
@@ -580,9 +741,29 @@ def advance(
                         if _convert(trades, t, cid, pools, ledger, counters):
                             counters[C_CONVERTED] = 1
                             cycles[counters[C_NCYCLES] - 1].converted_t = t
+                            _absorb(trades, open_list, counters)
+                            n_open = counters[C_NOPEN]
                         break
-            if not _cycle_open(trades, counters[C_NTRADES], cid):
-                _end_cycle(trades, t, pools, ledger, counters, cycles, cparams)
+        # One pass over the open trades: what each book holds, and whether the cycle
+        # still has a trade open (it ends when none is left).
+        held_real = 0.0
+        held_paper = 0.0
+        cycle_open = False
+        cid = counters[C_CYCLE]
+        for k in range(n_open):
+            tr = trades[open_list[k]]
+            book = book_of(tr.kind, tr.reason)
+            if tr.status == Status.ACTIVE:
+                value = mark_value(tr, last_close[tr.pair, t]) + tr.pending_add
+                if book == REAL_BOOK:
+                    held_real += value
+                elif book == SHADOW_BOOK:
+                    held_paper += value
+            if tr.cycle == cid and book >= 0:
+                if tr.status == Status.PENDING or tr.status == Status.ACTIVE:
+                    cycle_open = True
+        if counters[C_ACTIVE] and not cycle_open:
+            _end_cycle(trades, t, pools, ledger, counters, cycles, cparams)
         for book in range(2):
             cash = (
                 pools[book, Pool.MAIN]
@@ -590,13 +771,10 @@ def advance(
                 + pools[book, Pool.DIVESTMENT]
                 + pools[book, Pool.HELD]
             )
-            held = 0.0
-            for i in range(counters[C_NTRADES]):
-                tr = trades[i]
-                if tr.status == Status.ACTIVE and book_of(tr.kind, tr.reason) == book:
-                    held += mark_value(tr, last_close[tr.pair]) + tr.pending_add
             if book == REAL_BOOK:
-                equity[t] = cash + held
+                equity[t] = cash + held_real
             else:
-                paper_equity[t] = cash + held
+                paper_equity[t] = cash + held_paper
+        if stop[t] and not counters[C_ACTIVE]:
+            return t + 1
     return t1

@@ -38,6 +38,7 @@ from tradewind.engine.lifecycle import (
     P_FEE,
     Params,
     end_trade,
+    finished,
     mark_value,
     round_qty,
     step_trade,
@@ -249,12 +250,6 @@ def _end_of_day(
 
 
 @njit(cache=True)
-def _finished(tr: Any) -> bool:
-    done: bool = tr.status == Status.EXPIRED or (tr.status == Status.CLOSED and tr.track != 1)
-    return done
-
-
-@njit(cache=True)
 def _record_outcome(
     tr: Any, day_pnl: np.ndarray, day_paper: np.ndarray, r_hist: np.ndarray, r_count: np.ndarray
 ) -> None:
@@ -401,7 +396,7 @@ def advance(
                 _record_outcome(tr, day_pnl, day_paper, r_hist, r_count)
             if was_open and not (tr.status == Status.PENDING or tr.status == Status.ACTIVE):
                 open_slot[tr.agent, p] = -1
-            if _finished(tr):
+            if finished(tr):
                 n_open -= 1
                 open_list[k] = open_list[n_open]
                 continue

@@ -13,6 +13,7 @@ from tradewind.backtest.montecarlo import bootstrap_trades, run_montecarlo, run_
 from tradewind.config import load_config
 from tradewind.data.store import CandleStore
 from tradewind.data.synthetic import generate_market, write_market
+from tradewind.errors import ConfigError
 
 SETTINGS_ENV = {
     **SMALL,
@@ -141,3 +142,37 @@ def test_sizing_comparison_runs_each_sizing_on_the_same_seeds(
     plain = run_montecarlo(settings, runs=3, folder=tmp_path / "plain")
     assert table["median_return"].iloc[0] == pytest.approx(plain.runs["total_return"].median())
     assert len(set(table["median_return"])) > 1  # the sizing rule matters
+
+
+def test_a_study_run_is_the_backtest_with_that_seed(market: Path, tmp_path: Path) -> None:
+    # The study's lean path (shared candles, nominations computed once, figures without
+    # tables) must report what `tradewind backtest --seed S` reports.
+    from tradewind.backtest.run import run_backtest
+
+    settings = load_config(environ={**SETTINGS_ENV, "TRADEWIND__CYCLE__NOMINATOR": "momentum"})
+    study = run_montecarlo(settings, runs=3, folder=tmp_path / "m", jobs=2)
+    for row in study.runs.itertuples():
+        alone = run_backtest(settings.model_copy(update={"seed": row.seed}), save=False)
+        m = alone.summary["metrics"]
+        assert row.final_equity == m["final_equity"]
+        assert row.total_return == m["total_return"]
+        assert row.max_drawdown == m["max_drawdown"]
+        assert row.sharpe == m["sharpe"] or (row.sharpe != row.sharpe and m["sharpe"] is None)
+        assert row.trades_real == m["trades_real"]
+    assert len(set(study.runs["final_equity"])) > 1
+
+
+def test_fixed_nominations_answer_as_the_nominator_does(market: Path) -> None:
+    from tradewind.backtest.run import load_backtest_panel
+    from tradewind.strategies.nominators import FixedNominations, make_nominator
+
+    settings = load_config(environ=SETTINGS_ENV)
+    panel = load_backtest_panel(settings)
+    momentum = make_nominator("momentum", lookback="6h", volume_lookback="1d")
+    rows = np.arange(30, len(panel.timestamps), 7)
+    fixed = FixedNominations.of(momentum, panel, rows)
+    rng = np.random.default_rng(0)
+    for t in rows:
+        assert np.array_equal(fixed.nominate(panel, int(t), rng), momentum.nominate(panel, t, rng))
+    with pytest.raises(ConfigError, match="draws random numbers"):
+        FixedNominations.of(make_nominator("random"), panel, rows)
