@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 RUN    := $(VENV)/.installed-run
 
-.PHONY: demo test lint types pytest bench clean
+.PHONY: demo test lint types pytest browsers bench clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Tradewind needs Python >= 3.11"'
@@ -33,7 +33,18 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy src
 
-pytest: $(STAMP)
+# The browser tests use Debian's chromium (driven by playwright, never its own download).
+# Installed here when missing and we are root; otherwise those tests skip (fail under CI).
+browsers:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the browser tests"; \
+	    apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } || \
+	    echo "could not install chromium: browser tests will skip"; \
+	  else echo "no chromium and not root: browser tests will skip"; fi; }
+
+pytest: $(STAMP) browsers
 	$(BIN)/python -m pytest
 
 test: lint types pytest

@@ -382,7 +382,12 @@ def run_montecarlo(
         ]
         table = pd.DataFrame(rows).drop(columns=["equity_sampled"])
         curves = np.array([r["equity_sampled"] for r in rows], dtype=np.float64)
-        bands = {f"p{p}": np.nanpercentile(curves, p, axis=0).tolist() for p in (5, 25, 50, 75, 95)}
+        bands: dict[str, Any] = {
+            f"p{p}": np.nanpercentile(curves, p, axis=0).tolist() for p in (5, 25, 50, 75, 95)
+        }
+        # The sampled curves' times (every run samples the same rows; see _outcome).
+        step = max(1, len(panel.timestamps) // 200)
+        bands["time"] = [ts.isoformat() for ts in panel.index[::step]]
         _write_json(folder / "equity_bands.json", bands)
     table = table.sort_values("run").reset_index(drop=True)
     table.to_parquet(folder / "runs.parquet", index=False)

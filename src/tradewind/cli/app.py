@@ -30,9 +30,11 @@ from tradewind.cli._runtime import (
     make_runtime,
 )
 from tradewind.cli.backtest import (
+    attach_report,
     backtest_command,
     human_summary,
     montecarlo_command,
+    report_command,
     run_backtest_cli,
 )
 from tradewind.cli.data import data_app, run_synth
@@ -59,6 +61,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(trades_app, name="trades")
 app.command("backtest")(backtest_command)
 app.command("montecarlo")(montecarlo_command)
+app.command("report")(report_command)
 app.command("scan")(scan_command)
 app.command("train")(train_command)
 app.command("walkforward")(walkforward_command)
@@ -172,6 +175,7 @@ def demo(
     rt.settings = rt.settings.model_copy(update={"data": data})
     summary = run_synth(rt, force=force)
     backtest = run_backtest_cli(rt)
+    attach_report(rt, backtest, backtest.get("run_dir"))
     payload: dict[str, Any] = {"synthetic_market": summary, "backtest": backtest}
 
     def human(out: Console) -> None:

@@ -23,12 +23,25 @@ from tradewind.cli._runtime import (
 from tradewind.errors import ConfigError
 
 __all__ = [
+    "attach_report",
     "backtest_command",
     "ensure_market",
     "human_summary",
     "montecarlo_command",
+    "report_command",
     "run_backtest_cli",
 ]
+
+
+def attach_report(rt: Runtime, payload: dict[str, Any], folder: Any) -> None:
+    """Write the folder's report (``backtest.report``) and name it in ``payload``."""
+    from pathlib import Path
+
+    from tradewind.backtest.report import write_report
+
+    if folder is None or not rt.settings.backtest.report:
+        return
+    payload["report"] = str(write_report(Path(folder)))
 
 
 def which_trader(rt: Runtime) -> str:
@@ -195,6 +208,8 @@ def human_summary(summary: dict[str, Any]) -> Any:
                 out.print(note, markup=False)
         if summary.get("run_dir"):
             out.print(f"run folder: {summary['run_dir']}")
+        if summary.get("report"):
+            out.print(f"report: {summary['report']}")
 
     return render
 
@@ -253,7 +268,37 @@ def backtest_command(
         },
     )
     summary = run_backtest_cli(rt)
+    attach_report(rt, summary, summary.get("run_dir"))
     rt.emit(summary, human_summary(summary))
+
+
+def report_command(
+    ctx: typer.Context,
+    folder: Annotated[
+        str, typer.Argument(help="A run folder (<home>/runs/...) or study folder.")
+    ],
+    pair: Annotated[
+        str | None,
+        typer.Option("--pair", help="Pair whose trades are drawn on candles (default: busiest)."),
+    ] = None,
+    png: Annotated[
+        bool, typer.Option("--png/--no-png", help="Also write figures/<chart>.png.")
+    ] = True,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write report.html (self-contained, works offline) and PNG figures for a backtest run,
+    a Monte Carlo / ensemble / sizing study, a walk-forward or an optimisation."""
+    from pathlib import Path
+
+    from tradewind.backtest.report import folder_kind, write_report
+
+    rt = make_runtime(ctx, json_out=json_out, quiet=quiet, overrides={})
+    path = Path(folder)
+    kind = folder_kind(path)
+    out = write_report(path, pair=pair, png=png)
+    payload = {"kind": kind, "report": str(out), "figures": str(path / "figures") if png else None}
+    rt.emit(payload, lambda c: c.print(f"{kind} report: {out}", markup=False))
 
 
 def montecarlo_command(
@@ -333,6 +378,7 @@ def montecarlo_command(
         with rt.progress() as bar:
             bar.add_task("sizing comparison", total=None)
             result = compare_sizing(settings, runs=runs, folder=folder, jobs=jobs, cluster=cluster)
+        attach_report(rt, result, folder)
 
         def show_sizing(out: Console) -> None:
             table = Table(title=f"Position sizing, {runs} runs each (same seeds)")
@@ -355,6 +401,8 @@ def montecarlo_command(
                     f"{r['probability_of_loss']:.0%}",
                 )
             out.print(table)
+            if result.get("report"):
+                out.print(f"report: {result['report']}")
 
         rt.emit(result, show_sizing)
         return
@@ -374,6 +422,7 @@ def montecarlo_command(
                 cluster=cluster,
                 on_run=lambda _i: bar.advance(task),
             )
+        attach_report(rt, result, folder)
 
         def show(out: Console) -> None:
             table = Table(title=f"Ensembles: {runs} portfolios per size")
@@ -388,6 +437,8 @@ def montecarlo_command(
                 )
             out.print(table)
             out.print(f"plot: {folder / 'ensembles.png'}")
+            if result.get("report"):
+                out.print(f"report: {result['report']}")
 
         rt.emit(result, show)
         return
@@ -411,6 +462,7 @@ def montecarlo_command(
         )
         bar.update(task, completed=runs)
     payload = {**study.summary, "folder": str(study.folder)}
+    attach_report(rt, payload, study.folder)
 
     def human(out: Console) -> None:
         table = Table(title=f"Monte Carlo: {study.summary['runs']} runs ({source})")
@@ -432,5 +484,7 @@ def montecarlo_command(
             f"(drawdown ≥ {ruin:.0%}) {study.summary['risk_of_ruin']:.1%}; every run: "
             f"{study.folder / 'runs.parquet'}"
         )
+        if payload.get("report"):
+            out.print(f"report: {payload['report']}")
 
     rt.emit(payload, human)

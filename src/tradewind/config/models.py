@@ -293,6 +293,11 @@ class BacktestConfig(_Section):
         "or auto (the session when agents are configured).",
     )
     save: bool = Field(default=True, description="Write a run folder under <home>/runs.")
+    report: bool = Field(
+        default=True,
+        description="Write report.html and PNG figures into every saved run and study folder "
+        "(backtest, Monte Carlo, walk-forward, optimize).",
+    )
     detail: str | None = Field(
         default=None,
         description="Lower timeframe (e.g. 5m) that resolves candles touching stop and target.",
