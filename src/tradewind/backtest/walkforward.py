@@ -11,8 +11,11 @@ overfitting of choosing between the model and its baseline, window by window.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -134,6 +137,13 @@ def _compare(
     }
 
 
+def _curves(model_eq: pd.Series, base_eq: pd.Series, start: int) -> pd.DataFrame:
+    """Both equity curves from the first out-of-sample bar on."""
+    return pd.DataFrame(
+        {"with the models": model_eq.iloc[start:], "baseline": base_eq.iloc[start:]}
+    )
+
+
 def _first_test(wf: WalkForward) -> int | None:
     starts = [w["test"][0] for w in wf.windows if "auc" in w]
     return min(starts) if starts else None
@@ -146,8 +156,13 @@ def run_walkforward(
     test: str = "30d",
     anchored: bool = False,
     panel: Panel | None = None,
+    folder: Path | None = None,
 ) -> dict[str, Any]:
-    """Walk-forward of every model the config names; see the module docstring."""
+    """Walk-forward of every model the config names; see the module docstring.
+
+    With ``folder``, the report (``walkforward.json``) and the equity curves of the
+    backtests with and without the models (``equity_cycle.parquet``,
+    ``equity_session.parquet``) are written there, for ``tradewind report``."""
     panel = panel if panel is not None else load_backtest_panel(settings)
     features = model_features(settings, panel)
     params = lifecycle_params(settings.lifecycle, settings.fills, panel.timeframe)
@@ -159,6 +174,7 @@ def run_walkforward(
         "config_hash": config_hash(settings),
         "models": [],
     }
+    curves: dict[str, pd.DataFrame] = {}
 
     def evaluate(name: str, data: Dataset) -> tuple[WalkForward, dict[str, Any]]:
         wf = walk_forward_predictions(
@@ -189,6 +205,7 @@ def run_walkforward(
         entry["backtest"] = _compare(
             model_run.equity["equity"], base_run.equity["equity"], start, wf, settings.ml.trials
         )
+        curves["cycle"] = _curves(model_run.equity["equity"], base_run.equity["equity"], start)
     # Each agent's technical model.
     wanted = [a for a, agent in enumerate(settings.agents) if "technical" in agent.models]
     if wanted:
@@ -225,6 +242,9 @@ def run_walkforward(
                 prepared=prepared,
                 models=ModelUse(veto=np.zeros_like(veto)),
             )
+            curves["session"] = _curves(
+                with_models.equity["equity"], without.equity["equity"], start
+            )
             report["session_backtest"] = _compare(
                 with_models.equity["equity"],
                 without.equity["equity"],
@@ -232,4 +252,12 @@ def run_walkforward(
                 WalkForward(np.zeros(0), np.zeros(0), report["models"][-1]["windows"]),
                 settings.ml.trials,
             )
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, table in curves.items():
+            table.to_parquet(folder / f"equity_{name}.parquet")
+        tmp = folder / ".walkforward.json.tmp"
+        tmp.write_text(json.dumps(report, default=str, indent=2), encoding="utf-8")
+        os.replace(tmp, folder / "walkforward.json")
+        report["folder"] = str(folder)
     return report

@@ -21,6 +21,7 @@ from tradewind.cli._runtime import (
     TimeframeOpt,
     make_runtime,
 )
+from tradewind.cli.backtest import attach_report
 
 __all__ = ["models_app", "train_command", "walkforward_command"]
 
@@ -238,7 +239,15 @@ def walkforward_command(
     ensure_market(rt)
     with rt.progress() as bar:
         bar.add_task("walk-forward", total=None)
-        report = run_walkforward(rt.settings, train=train, test=test, anchored=anchored)
+        folder = (
+            rt.settings.home
+            / "studies"
+            / f"walkforward-{rt.config_hash[:8]}-{train}-{test}{'-anchored' if anchored else ''}"
+        )
+        report = run_walkforward(
+            rt.settings, train=train, test=test, anchored=anchored, folder=folder
+        )
+    attach_report(rt, report, folder)
 
     def human(out: Console) -> None:
         table = Table(title=f"Walk-forward (train {train}, test {test}; out of sample)")
@@ -267,5 +276,7 @@ def walkforward_command(
                 f"{bt['pbo_windows']} windows",
                 markup=False,
             )
+        if report.get("report"):
+            out.print(f"report: {report['report']}")
 
     rt.emit(report, human)

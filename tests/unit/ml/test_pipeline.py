@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tradewind.cli.app import main
@@ -190,3 +191,12 @@ def test_walkforward_scores_each_window_with_a_model_that_never_saw_it(
     assert {"model_return", "baseline_return", "deflated_sharpe", "pbo"} <= set(bt)
     assert 0.0 <= bt["deflated_sharpe"] <= 1.0
     assert "session_backtest" in report
+    # The study folder keeps the report, both equity curves and the HTML report of them.
+    folder = Path(report["folder"])
+    assert json.loads((folder / "walkforward.json").read_text())["train"] == "20d"
+    for name in ("cycle", "session"):
+        curves = pd.read_parquet(folder / f"equity_{name}.parquet")
+        assert list(curves.columns) == ["with the models", "baseline"]
+    page = Path(report["report"]).read_text(encoding="utf-8")
+    assert 'id="chart-wf_equity_cycle"' in page
+    assert 'id="chart-wf_equity_session"' in page
