@@ -19,7 +19,7 @@ from numba import njit
 from tradewind.engine.lifecycle import Params, end_trade, step_trade
 from tradewind.engine.records import ExitReason, Status, new_trades
 
-__all__ = ["LABEL_DTYPE", "label_nominations", "label_setups"]
+__all__ = ["LABEL_DTYPE", "label_nominations", "label_setups", "simulate_nominations"]
 
 LABEL_DTYPE = np.dtype(
     [
@@ -256,7 +256,8 @@ def label_setups(
 
 @njit(cache=True)
 def _label_nominations(
-    rows: np.ndarray,
+    ts: np.ndarray,
+    ps: np.ndarray,
     candles: np.ndarray,
     fields: np.ndarray,
     valid: np.ndarray,
@@ -268,43 +269,77 @@ def _label_nominations(
     tr: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    n_p = valid.shape[1]
     no_trail = np.full(1, np.nan)
     no_bars = np.full(valid.shape[0], -1, np.int64)
-    k = 0
-    for i in range(len(rows)):
-        t = rows[i]
-        for p in range(n_p):
-            if not valid[t, p]:
-                continue
-            p0 = candles[t, p, fields[3]]
-            rec = tr[0]
-            rec.id = k
-            rec.pair = p
-            rec.side = 1
-            rec.kind = 1
-            rec.status = Status.PENDING
-            rec.market_entry = 0
-            rec.fixed_levels = 0
-            rec.nominated_t = t
-            rec.entry_t = -1
-            rec.exit_t = -1
-            rec.expiry_t = t + expiry
-            rec.p0 = p0
-            rec.limit = p0 * limit_mult
-            rec.window_stop = p0 * window_mult
-            rec.alloc = 1.0
-            rec.target_qty = 0.0
-            rec.strategy_stop = np.nan
-            rec.track = 0
-            rec.pnl = 0.0
-            rec.fees = 0.0
-            rec.ambiguous = 0
-            rec.exit_reason = 0
-            _run_one(
-                tr, 0, t, candles, fields, valid, params, horizon, no_trail, no_bars, -1, out[k]
-            )
-            k += 1
+    for k in range(len(ts)):
+        t = ts[k]
+        p = ps[k]
+        p0 = candles[t, p, fields[3]]
+        rec = tr[0]
+        rec.id = k
+        rec.pair = p
+        rec.side = 1
+        rec.kind = 1
+        rec.status = Status.PENDING
+        rec.market_entry = 0
+        rec.fixed_levels = 0
+        rec.nominated_t = t
+        rec.entry_t = -1
+        rec.exit_t = -1
+        rec.expiry_t = t + 1 + expiry  # as the cycle trader nominates (cycle_kernel)
+        rec.p0 = p0
+        rec.limit = p0 * limit_mult
+        rec.window_stop = p0 * window_mult
+        rec.alloc = 1.0
+        rec.target_qty = 0.0
+        rec.strategy_stop = np.nan
+        rec.track = 0
+        rec.pnl = 0.0
+        rec.fees = 0.0
+        rec.ambiguous = 0
+        rec.exit_reason = 0
+        _run_one(tr, 0, t, candles, fields, valid, params, horizon, no_trail, no_bars, -1, out[k])
+
+
+def simulate_nominations(
+    ts: np.ndarray,
+    pairs: np.ndarray,
+    candles: np.ndarray,
+    fields: np.ndarray,
+    valid: np.ndarray,
+    params: Params,
+    *,
+    limit_mult: float,
+    window_mult: float,
+    expiry: int,
+    horizon: int,
+) -> np.ndarray:
+    """The trade a cycle-trader nomination of ``pairs[k]`` at the close of row ``ts[k]``
+    would have made, alone: the pre-trade window (breakout above ``p0 × limit_mult``, or
+    below ``p0 × window_mult`` when the lifecycle trades both ways, for ``expiry`` rows
+    after the next one, as the cycle trader waits), then the active exits, until
+    ``horizon`` rows. Each needs a candle at its row. Levels are not rounded to the
+    exchange's tick (the trader rounds them where the store has market rules)."""
+    ts = np.ascontiguousarray(ts, dtype=np.int64)
+    pairs = np.ascontiguousarray(pairs, dtype=np.int64)
+    if len(ts) and not valid[ts, pairs].all():
+        raise ValueError("simulate_nominations: a nomination at a row without its candle")
+    out = np.zeros(len(ts), dtype=LABEL_DTYPE)
+    _label_nominations(
+        ts,
+        pairs,
+        candles,
+        fields,
+        valid,
+        params,
+        float(limit_mult),
+        float(window_mult),
+        int(expiry),
+        int(horizon),
+        new_trades(1),
+        out,
+    )
+    return out
 
 
 def label_nominations(
@@ -319,24 +354,19 @@ def label_nominations(
     expiry: int,
     horizon: int,
 ) -> np.ndarray:
-    """The cycle trader's labels: for every pair with a candle at each decision row, the
-    trade a nomination there would have made — the pre-trade window (breakout above
-    ``p0 × limit_mult``, or below ``p0 × window_mult`` when the lifecycle trades both
-    ways, within ``expiry`` rows), then the active exits, until ``horizon`` rows."""
+    """The cycle trader's labels: :func:`simulate_nominations` for every pair with a candle
+    at each decision row (row by row, pairs in order)."""
     rows = np.ascontiguousarray(rows, dtype=np.int64)
-    n = int(valid[rows].sum()) if len(rows) else 0
-    out = np.zeros(n, dtype=LABEL_DTYPE)
-    _label_nominations(
-        rows,
+    r, p = np.nonzero(valid[rows]) if len(rows) else (np.zeros(0, np.int64),) * 2
+    return simulate_nominations(
+        rows[r],
+        p,
         candles,
         fields,
         valid,
         params,
-        float(limit_mult),
-        float(window_mult),
-        int(expiry),
-        int(horizon),
-        new_trades(1),
-        out,
+        limit_mult=limit_mult,
+        window_mult=window_mult,
+        expiry=expiry,
+        horizon=horizon,
     )
-    return out

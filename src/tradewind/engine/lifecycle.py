@@ -37,6 +37,7 @@ __all__ = [
     "detail_hint",
     "end_trade",
     "finished",
+    "own_param",
     "make_params",
     "mark_value",
     "step_trade",
@@ -115,6 +116,12 @@ def round_qty(qty: float, step: float) -> float:
 
 
 @njit(cache=True, inline="always")
+def own_param(value: float, default: float) -> float:
+    """A trade's own parameter (the cycle trader's per-regime ones), else the run's."""
+    return default if np.isnan(value) else value
+
+
+@njit(cache=True, inline="always")
 def fill_cap(volume: float, params: Params) -> float:
     """The largest quantity one fill may take from a candle of ``volume`` (inf = no cap)."""
     share = params[P_VOLUME_SHARE]
@@ -151,9 +158,9 @@ def _enter(tr: Any, t: int, price: float, volume: float, params: Params) -> bool
         tr.target = round_price(tr.target, tr.tick)
         tr.activation = np.inf if tr.side > 0 else -np.inf
     else:
-        tr.stop = round_price(level(price, params[P_SL], tr.side), tr.tick)
-        tr.target = round_price(level(price, params[P_TP], tr.side), tr.tick)
-        tr.activation = level(price, params[P_ACT], tr.side)
+        tr.stop = round_price(level(price, own_param(tr.sl_mult, params[P_SL]), tr.side), tr.tick)
+        tr.target = round_price(level(price, own_param(tr.tp_mult, params[P_TP]), tr.side), tr.tick)
+        tr.activation = level(price, own_param(tr.act_mult, params[P_ACT]), tr.side)
     tr.initial_stop = tr.stop
     tr.best = price
     tr.trail_on = 0
@@ -321,7 +328,14 @@ def _step_active(
     if params[P_TRAIL_HIGH] > 0:
         ref = h if side > 0 else lo
     tr.best, tr.stop, tr.trail_on = _trail(
-        side, tr.best, tr.stop, tr.trail_on, tr.activation, ref, params[P_TRAIL], tr.tick
+        side,
+        tr.best,
+        tr.stop,
+        tr.trail_on,
+        tr.activation,
+        ref,
+        own_param(tr.trail_mult, params[P_TRAIL]),
+        tr.tick,
     )
     return EV_NONE
 
@@ -339,7 +353,7 @@ def _track_exit_bar(tr: Any, h: float, lo: float, c: float, params: Params) -> N
         tr.track_on,
         tr.activation,
         ref,
-        params[P_TRAIL],
+        own_param(tr.trail_mult, params[P_TRAIL]),
         tr.tick,
     )
 
@@ -377,7 +391,7 @@ def _step_tracked(
         tr.track_on,
         tr.activation,
         ref,
-        params[P_TRAIL],
+        own_param(tr.trail_mult, params[P_TRAIL]),
         tr.tick,
     )
     return EV_NONE

@@ -138,6 +138,12 @@ TRADE_DTYPE = np.dtype(
         ("fixed_levels", np.int64),  # 1: stop and target are given prices, not multiples
         ("target_qty", np.float64),  # quantity a sized entry aims for (0 = all of alloc)
         ("initial_stop", np.float64),  # the stop at entry: the trade's 1 R
+        # The trade's own lifecycle multipliers (NaN = the run's): the cycle trader's
+        # per-regime parameters from `tradewind optimize`.
+        ("tp_mult", np.float64),
+        ("sl_mult", np.float64),
+        ("act_mult", np.float64),
+        ("trail_mult", np.float64),
         ("agent", np.int64),  # the session's agent index, -1 for the cycle trader
         ("exit_t", np.int64),
         ("exit_price", np.float64),
@@ -170,6 +176,6 @@ def new_trades(capacity: int) -> np.ndarray:
         "agent",
     ):
         trades[name] = -1
-    trades["strategy_stop"] = np.nan
-    trades["initial_stop"] = np.nan
+    for name in ("strategy_stop", "initial_stop", "tp_mult", "sl_mult", "act_mult", "trail_mult"):
+        trades[name] = np.nan
     return trades

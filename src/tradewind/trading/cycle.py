@@ -21,7 +21,7 @@ from tradewind.domain.types import duration_bars
 from tradewind.engine.lifecycle import (
     Params,
 )
-from tradewind.engine.params import lifecycle_params
+from tradewind.engine.params import THETA, RegimeParams, lifecycle_params
 from tradewind.engine.records import Pool, Status, new_trades
 from tradewind.errors import ConfigError
 from tradewind.portfolio.ledger import (
@@ -142,13 +142,16 @@ class CycleTrader:
         detail: Panel | None = None,
         rules: Mapping[str, MarketRules] | None = None,
         market: MarketArrays | None = None,
+        regime_params: RegimeParams | None = None,
     ) -> None:
         """``market`` is :meth:`MarketArrays.of` ``(panel, detail)`` when the caller already
-        built it (then ``detail`` is not read again)."""
+        built it (then ``detail`` is not read again). ``regime_params`` gives each
+        nomination its regime's lifecycle parameters (`tradewind optimize`)."""
         self.panel = panel
         self.cfg = cycle
         self.nominator = nominator
         self.rng = rng
+        self.regime_params = regime_params
         self.tf = panel.timeframe
         self.params = lifecycle_params(lifecycle, fills, self.tf)
         self.cparams: Params = (
@@ -287,6 +290,12 @@ class CycleTrader:
             dtype=np.int64,
         )
         self._room(len(ranked) + 2 * k + 16)
+        pairs = np.concatenate([chosen, others])
+        theta = (
+            np.full((len(pairs), len(THETA)), np.nan)
+            if self.regime_params is None
+            else self.regime_params.at(t, pairs)
+        )
         ck.open_cycle(
             self.trades,
             self.counters,
@@ -301,6 +310,7 @@ class CycleTrader:
             self.rules,
             self.params,
             float(self.cfg.min_allocation),
+            theta,
         )
         return k
 

@@ -33,9 +33,11 @@ from tradewind.engine.lifecycle import (
     finished,
     level,
     mark_value,
+    own_param,
     round_price,
     step_trade,
 )
+from tradewind.engine.params import T_ACT, T_EXPIRY, T_LIMIT, T_SL, T_TP, T_TRAIL, T_WSTOP
 from tradewind.engine.records import Kind, Pool, Status
 from tradewind.portfolio.ledger import (
     R_ALLOCATE,
@@ -54,7 +56,14 @@ from tradewind.portfolio.ledger import (
     transfer,
 )
 
-__all__ = ["CYCLE_DTYPE", "CYCLE_PARAMS", "SIM_REASONS", "advance", "book_of", "open_cycle"]
+__all__ = [
+    "CYCLE_DTYPE",
+    "CYCLE_PARAMS",
+    "SIM_REASONS",
+    "advance",
+    "book_of",
+    "open_cycle",
+]
 
 # counters[...]
 C_NTRADES, C_NLEDGER, C_CYCLE, C_ACTIVE, C_MODE, C_STREAK, C_NEXT_MODE, C_CONVERTED = range(8)
@@ -63,6 +72,7 @@ C_SEEN = 9  # trades [0, C_SEEN) have entered the open list (or were finished be
 C_NOPEN = 10  # length of the open list
 N_COUNTERS = 11
 MODE_LIVE, MODE_DRY = 0, 1
+
 
 #: Why a sim trade is sim.
 SIM_REASONS = ("", "not_selected", "dry_run", "no_budget")
@@ -335,6 +345,10 @@ def _convert(
         real.limit = paper.limit
         real.window_stop = paper.window_stop
         real.expiry_t = paper.expiry_t
+        real.tp_mult = paper.tp_mult
+        real.sl_mult = paper.sl_mult
+        real.act_mult = paper.act_mult
+        real.trail_mult = paper.trail_mult
         # An open paper position becomes a real one at the next open; a paper nomination
         # still waiting becomes a real one waiting for the same breakout.
         real.market_entry = 1 if paper.status == Status.ACTIVE else 0
@@ -449,8 +463,10 @@ def _nominate(
     close: np.ndarray,
     rules: np.ndarray,
     params: Params,
+    theta: np.ndarray,
 ) -> int:
-    """Write one nomination (pre-trade, waiting for its breakout) into the next free slot."""
+    """Write one nomination (pre-trade, waiting for its breakout) into the next free slot;
+    ``theta`` (``THETA`` order, NaN = the run's parameter) are its own parameters."""
     i: int = counters[C_NTRADES]
     tr = trades[i]
     p0 = close[pair, t]
@@ -463,14 +479,18 @@ def _nominate(
     tr.status = Status.PENDING
     tr.market_entry = 0
     tr.nominated_t = t
-    tr.expiry_t = t + 1 + int(params[P_EXPIRY])
+    tr.expiry_t = t + 1 + int(own_param(theta[T_EXPIRY], params[P_EXPIRY]))
     tr.p0 = p0
     tr.alloc = alloc
     tr.lot_step = rules[pair, 0]
     tr.tick = rules[pair, 1]
     tr.min_notional = rules[pair, 2]
-    tr.limit = round_price(level(p0, params[P_LIMIT], 1), tr.tick)
-    tr.window_stop = round_price(level(p0, params[P_WSTOP], 1), tr.tick)
+    tr.limit = round_price(level(p0, own_param(theta[T_LIMIT], params[P_LIMIT]), 1), tr.tick)
+    tr.window_stop = round_price(level(p0, own_param(theta[T_WSTOP], params[P_WSTOP]), 1), tr.tick)
+    tr.tp_mult = theta[T_TP]
+    tr.sl_mult = theta[T_SL]
+    tr.act_mult = theta[T_ACT]
+    tr.trail_mult = theta[T_TRAIL]
     counters[C_NTRADES] = i + 1
     return i
 
@@ -490,6 +510,7 @@ def open_cycle(
     rules: np.ndarray,
     params: Params,
     min_allocation: float,
+    theta: np.ndarray,
 ) -> None:
     """Start a cycle at the close of row ``t`` (the caller checked none is active).
 
@@ -498,6 +519,7 @@ def open_cycle(
     to ``pre_trade``; an allocation below ``min_allocation`` becomes a sim trade
     (``no_budget``); the ``others`` (nominated, not chosen) are followed as sim trades.
     The caller made room for ``len(chosen) + len(others)`` trades and their entries.
+    ``theta`` has one row per chosen pair, then one per other (see :func:`_nominate`).
     """
     mode = counters[C_NEXT_MODE]
     book = SHADOW_BOOK if mode == MODE_DRY else REAL_BOOK
@@ -528,7 +550,8 @@ def open_cycle(
             reason = SIM_NO_BUDGET
             alloc = max(share, alloc)
         i = _nominate(
-            trades, counters, chosen[j], t, cid, kind, reason, alloc, close, rules, params
+            trades, counters, chosen[j], t, cid, kind, reason, alloc, close, rules, params,
+            theta[j],
         )
         if kind == Kind.REAL or reason == SIM_DRY_RUN:
             from_main = min(alloc, pools[book, Pool.MAIN])
@@ -561,7 +584,7 @@ def open_cycle(
     for j in range(len(others)):
         _nominate(
             trades, counters, others[j], t, cid, Kind.SIM, SIM_NOT_SELECTED, share, close, rules,
-            params,
+            params, theta[len(chosen) + j],
         )
 
 

@@ -100,3 +100,50 @@ def test_horizon_ends_open_trades_and_nominations_label_the_window() -> None:
     p0 = panel.values[filled["t"], filled["pair"], 3]
     up = filled["entry_price"] >= p0
     assert (filled["entry_price"][up] >= p0[up] * 1.005 - 1e-9).all()
+
+
+def test_a_simulated_nomination_is_the_trade_the_cycle_trader_made_of_it() -> None:
+    # Optimisation and labels judge a nomination by simulate_nominations: it must be the
+    # very trade the cycle trader makes — same window, entry, exits — whatever its size.
+    from tradewind.config.models import CycleConfig
+    from tradewind.engine.labels import simulate_nominations
+    from tradewind.strategies.nominators import make_nominator
+    from tradewind.trading.cycle import CycleTrader, lifecycle_params
+
+    panel = _market_panel(days=40)
+    lifecycle = LifecycleConfig(take_profit=1.06, trail_activation=1.02, expiry="12h")
+    fills = FillsConfig()
+    trader = CycleTrader(
+        panel,
+        cycle=CycleConfig(pairs_per_cycle=2, dry_run_loss_threshold=0),
+        lifecycle=lifecycle,
+        fills=fills,
+        nominator=make_nominator("random", top_n=3),
+        rng=np.random.default_rng(3),
+    )
+    trader.run()
+    tr = trader.trades[: trader.n_trades]
+    # Trades without reinvestment legs (a leg moves the average entry) or conversions.
+    mine = tr[(tr["parent"] < 0) & (tr["legs"] <= 1) & (tr["status"] != Status.PENDING)]
+    assert len(mine) > 20
+    params = lifecycle_params(lifecycle, fills, panel.timeframe)
+    sim = simulate_nominations(
+        mine["nominated_t"],
+        mine["pair"],
+        panel.values,
+        np.array([0, 1, 2, 3, 4]),
+        panel.mask,
+        params,
+        limit_mult=lifecycle.limit,
+        window_mult=lifecycle.window_stop,
+        expiry=12,
+        horizon=0,
+    )
+    entered = mine["entry_t"] >= 0
+    assert (sim["entered"] == entered).all()
+    assert (sim["entry_t"][entered] == mine["entry_t"][entered]).all()
+    assert np.allclose(sim["entry_price"][entered], mine["entry_price"][entered])
+    closed = mine["status"] == Status.CLOSED
+    assert (sim["exit_reason"][closed] == mine["exit_reason"][closed]).all()
+    assert np.allclose(sim["exit_price"][closed], mine["exit_price"][closed])
+    assert np.allclose(sim["ret"][closed], mine["pnl"][closed] / mine["cost"][closed])
