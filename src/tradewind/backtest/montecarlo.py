@@ -344,6 +344,7 @@ def run_montecarlo(
     panel = panel if panel is not None else load_backtest_panel(settings)
     folder.mkdir(parents=True, exist_ok=True)
     capital = settings.cycle.capital
+    resumed = 0
     if source == "trades":
         base = run_backtest(settings, panel=panel, save=False)
         t = base.trades
@@ -357,6 +358,7 @@ def run_montecarlo(
         done_dir.mkdir(exist_ok=True)
         seeds = run_seeds(settings.seed, runs)
         todo = [i for i in range(runs) if not (done_dir / f"{i}.json").exists()]
+        resumed = runs - len(todo)
         length = 0
         if source == "blocks":
             length = duration_bars(block, panel.timeframe, "--block")
@@ -391,7 +393,12 @@ def run_montecarlo(
         _write_json(folder / "equity_bands.json", bands)
     table = table.sort_values("run").reset_index(drop=True)
     table.to_parquet(folder / "runs.parquet", index=False)
-    summary = {"source": source, "seed": settings.seed, **_summary(table, capital, ruin)}
+    summary = {
+        "source": source,
+        "seed": settings.seed,
+        "resumed": resumed,  # runs found finished in the folder, not run again
+        **_summary(table, capital, ruin),
+    }
     _write_json(folder / "summary.json", summary)
     return MonteCarlo(table, summary, folder)
 

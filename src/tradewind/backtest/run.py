@@ -29,6 +29,7 @@ from tradewind.data.markets import MarketRules, load_market_rules
 from tradewind.data.panel import Panel, data_fingerprint, load_panel, row_times
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe, parse_utc, utc_now
+from tradewind.engine.params import RegimeParams
 from tradewind.engine.records import EXIT_NAMES, KIND_NAMES, POOL_NAMES, STATUS_NAMES, Status
 from tradewind.engine.tables import tracked_table
 from tradewind.errors import DataError
@@ -37,7 +38,7 @@ from tradewind.store.db import upgrade
 from tradewind.store.repository import TradeBook
 from tradewind.strategies.nominators import Nominator, make_nominator
 from tradewind.trading import cycle_kernel as ck
-from tradewind.trading.cycle import CycleTrader, MarketArrays
+from tradewind.trading.cycle import CycleTrader, MarketArrays, cycle_decision_rows
 
 __all__ = [
     "BacktestResult",
@@ -292,6 +293,8 @@ class RunInputs:
     rules: dict[str, MarketRules]
     nominator: Nominator
     nominator_note: str
+    regime_params: RegimeParams | None = None
+    lifecycle_note: str = "lifecycle: the [lifecycle] parameters"
 
 
 def run_inputs(
@@ -311,7 +314,19 @@ def run_inputs(
             "use a longer period, a longer timeframe, or shorter nominator lookbacks"
         )
     market = MarketArrays.of(panel, _detail_panel(settings, panel))
-    return RunInputs(panel, market, dict(rules), chosen, note)
+    inputs = RunInputs(panel, market, dict(rules), chosen, note)
+    if settings.cycle.risk_params == "static":
+        inputs.lifecycle_note = "lifecycle: the [lifecycle] parameters (cycle.risk_params = static)"
+    else:
+        from tradewind.ml.apply import regime_params
+        from tradewind.ml.registry import Registry
+
+        rows = cycle_decision_rows(panel, settings.cycle, chosen)
+        with Registry(settings.home / "models", settings.book_url) as registry:
+            inputs.regime_params, inputs.lifecycle_note = regime_params(
+                settings, panel, rows, registry
+            )
+    return inputs
 
 
 def make_trader(settings: Settings, inputs: RunInputs, seed: int | None = None) -> CycleTrader:
@@ -326,6 +341,7 @@ def make_trader(settings: Settings, inputs: RunInputs, seed: int | None = None) 
         rng=np.random.default_rng(settings.seed if seed is None else seed),
         rules=inputs.rules,
         market=inputs.market,
+        regime_params=inputs.regime_params,
     )
 
 
@@ -380,6 +396,7 @@ def run_backtest(
         },
         "mode_switches": mode_switches(cycles),
         "nominator": inputs.nominator_note,
+        "lifecycle": inputs.lifecycle_note,
         "data": data_summary(settings, panel),
         "detail": settings.backtest.detail,
         "market_rules": sum(symbol in inputs.rules for symbol in panel.symbols),

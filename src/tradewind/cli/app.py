@@ -33,13 +33,12 @@ from tradewind.cli.backtest import (
     attach_report,
     backtest_command,
     human_summary,
-    montecarlo_command,
-    report_command,
     run_backtest_cli,
 )
 from tradewind.cli.data import data_app, run_synth
 from tradewind.cli.models import models_app, train_command, walkforward_command
 from tradewind.cli.scan import scan_command
+from tradewind.cli.studies import montecarlo_command, optimize_command, report_command
 from tradewind.cli.trades import trades_app
 from tradewind.config import DEFAULT_CONFIG_NAME, json_schema, resolved_dict, starter_toml
 from tradewind.errors import TradewindError
@@ -61,6 +60,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(trades_app, name="trades")
 app.command("backtest")(backtest_command)
 app.command("montecarlo")(montecarlo_command)
+app.command("optimize")(optimize_command)
 app.command("report")(report_command)
 app.command("scan")(scan_command)
 app.command("train")(train_command)

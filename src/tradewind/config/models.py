@@ -232,6 +232,12 @@ class CycleConfig(_Section):
     nominator_params: dict[str, Any] = Field(
         default_factory=dict, description="Parameters of the nominator, e.g. {top_n = 10}."
     )
+    risk_params: str = Field(
+        default="auto",
+        description="Lifecycle parameters per regime cluster from `tradewind optimize`: auto "
+        "(the promoted set made for the promoted regime model, else the [lifecycle] values), "
+        "static (always the [lifecycle] values) or a parameter-set id.",
+    )
     sizing: Literal["equal", "inverse_volatility", "kelly"] = Field(
         default="equal", description="Capital per chosen pair."
     )

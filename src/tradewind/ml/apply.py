@@ -22,6 +22,7 @@ import numpy as np
 from tradewind.config import Settings
 from tradewind.data.panel import Panel
 from tradewind.domain.types import Timeframe
+from tradewind.engine.params import T_EXPIRY, RegimeParams
 from tradewind.errors import ConfigError, StateError
 from tradewind.features.cache import cached_features
 from tradewind.features.compute import Features, feature_signature
@@ -35,6 +36,8 @@ __all__ = [
     "agent_vetoes",
     "model_features",
     "nominator_model",
+    "regime_clusters",
+    "regime_params",
     "session_edges",
     "session_vetoes",
 ]
@@ -274,3 +277,67 @@ def session_edges(
         if len(part.t):
             edges[part.t, a] = model.predict(part.X)
     return edges, [f"performance model {card.id}: allocation by predicted expectancy"]
+
+
+def regime_clusters(
+    settings: Settings, panel: Panel, registry: Registry, t: np.ndarray, pair: np.ndarray
+) -> tuple[np.ndarray, ModelCard | None]:
+    """The promoted regime model's cluster of each (decision row, pair) — zeros (one
+    cluster) when no regime model is promoted — and that model's card."""
+    card = registry.resolve("latest", "regime", "cycle", required=False)
+    if card is None or len(t) == 0:
+        return np.zeros(len(t), dtype=np.int64), card
+    features = model_features(settings, panel)
+    _check_signature(card, features)
+    model = registry.load(card)
+    rows, cols = feature_rows(panel, features, np.asarray(t), np.asarray(pair))
+    return np.asarray(model.predict(features.rows(rows, cols, card.features)), np.int64), card
+
+
+def regime_params(
+    settings: Settings, panel: Panel, rows: np.ndarray, registry: Registry
+) -> tuple[RegimeParams | None, str]:
+    """The cycle trader's per-regime lifecycle parameters (``cycle.risk_params``) for
+    decisions at ``rows``, or None with the reason the configured ones apply.
+
+    A parameter set is keyed by the regime model it was optimised for: k-means numbers its
+    clusters anew each time it is fitted, so a set applies only while that model is the
+    promoted one."""
+    ref = settings.cycle.risk_params
+    if ref == "static":
+        return None, "lifecycle: the [lifecycle] parameters (cycle.risk_params = static)"
+    card = registry.resolve(
+        "latest" if ref == "auto" else ref, "lifecycle", "cycle", required=ref != "auto"
+    )
+    if card is None:
+        return None, (
+            "lifecycle: the [lifecycle] parameters — no optimised set promoted "
+            "(`tradewind optimize`)"
+        )
+    wanted = card.params.get("regime_model")
+    current = registry.resolve("latest", "regime", "cycle", required=False)
+    now = current.id if current is not None else None
+    if wanted != now:
+        why = (
+            f"parameter set {card.id} was optimised for regime model {wanted or '(none)'}, "
+            f"the promoted one is {now or '(none)'}: run `tradewind optimize` again"
+        )
+        if ref != "auto":
+            raise ConfigError(f"cycle.risk_params = {ref}: {why}")
+        return None, f"lifecycle: the [lifecycle] parameters — {why}"
+    table = np.array(registry.load(card), dtype=np.float64)  # expiry in hours
+    hours = table[:, T_EXPIRY]
+    step_h = panel.timeframe.seconds / 3600
+    table[:, T_EXPIRY] = np.where(
+        np.isfinite(hours), np.maximum(1.0, np.round(hours / step_h)), np.nan
+    )
+    rows = np.asarray(rows, dtype=np.int64)
+    r, p = np.nonzero(panel.mask[rows]) if len(rows) else (np.zeros(0, np.int64),) * 2
+    clusters = np.full((len(rows), len(panel.symbols)), -1, dtype=np.int64)
+    found, _ = regime_clusters(settings, panel, registry, rows[r], p)
+    clusters[r, p] = np.where(found < len(table), found, -1)
+    tuned = int(np.isfinite(table).all(axis=1).sum())
+    return RegimeParams(card.id, wanted, rows, clusters, table), (
+        f"lifecycle: optimised set {card.id} ({card.params.get('objective', '?')}; "
+        f"{tuned} of {len(table)} cluster(s) tuned, the rest as configured)"
+    )

@@ -39,7 +39,13 @@ from tradewind.portfolio.sizing import (
 from tradewind.strategies.nominators import Nominator
 from tradewind.trading import cycle_kernel as ck
 
-__all__ = ["CycleTrader", "MarketArrays", "decision_bars", "lifecycle_params"]
+__all__ = [
+    "CycleTrader",
+    "MarketArrays",
+    "cycle_decision_rows",
+    "decision_bars",
+    "lifecycle_params",
+]
 
 
 def _detail_arrays(panel: Panel, detail: Panel | None) -> tuple[np.ndarray, np.ndarray, int]:
@@ -125,6 +131,18 @@ class MarketArrays:
             low,
             ratio,
         )
+
+
+def cycle_decision_rows(
+    panel: Panel, cycle: CycleConfig, nominator: Nominator, first: int = 0
+) -> np.ndarray:
+    """The rows a backtest of the cycle trader decides at: each day's decision bar from
+    ``first``, once the nominator's warm-up has passed — not the very last bar, whose
+    decision could never be acted on (the data ends there)."""
+    n_t = len(panel.timestamps)
+    warmup = max(first, nominator.warmup_bars(panel.timeframe))
+    days = decision_bars(panel.timestamps, panel.timeframe, cycle.decision_time, warmup)
+    return days[days < n_t - 1]
 
 
 class CycleTrader:
@@ -315,13 +333,8 @@ class CycleTrader:
         return k
 
     def decision_rows(self, first: int = 0) -> np.ndarray:
-        """The rows a backtest decides at: each day's decision bar from ``first``, once the
-        nominator's warm-up has passed — not the very last bar, whose decision could never
-        be acted on (the data ends there)."""
-        n_t = len(self.panel.timestamps)
-        warmup = max(first, self.nominator.warmup_bars(self.tf))
-        days = decision_bars(self.panel.timestamps, self.tf, self.cfg.decision_time, warmup)
-        return days[days < n_t - 1]
+        """The rows a backtest decides at (:func:`cycle_decision_rows`)."""
+        return cycle_decision_rows(self.panel, self.cfg, self.nominator, first)
 
     def run(self, first: int = 0, on_day: Callable[[int], None] | None = None) -> None:
         """Backtest: the bar loop with a decision at every decision bar from ``first``."""

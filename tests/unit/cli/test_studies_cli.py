@@ -1,0 +1,70 @@
+"""The study commands end to end through the CLI: optimize, montecarlo and report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.unit.backtest.test_run import SMALL
+from tests.unit.cli.test_cli import run
+from tradewind.data.store import CandleStore
+from tradewind.data.synthetic import generate_market, write_market
+
+
+@pytest.fixture
+def market(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for key, value in {**SMALL, "TRADEWIND__CYCLE__NOMINATOR": "momentum"}.items():
+        monkeypatch.setenv(key, value)
+    write_market(
+        generate_market(pairs=6, timeframe="1h", days=60, seed=11),
+        CandleStore(home / "data", "synthetic"),
+    )
+    return home
+
+
+def test_optimize_then_report_through_the_cli(
+    market: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(
+        capsys, "optimize", "--trials", "3", "--min-trades", "5", "--json", "--quiet"
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["objective"] == "sharpe"
+    assert result["regime_model"] is None  # none trained: one cluster, the whole market
+    assert [c["cluster"] for c in result["clusters"]] == [0]
+    folder = Path(result["folder"])
+    assert (folder / "optimize.json").exists()
+    assert Path(result["report"]) == folder / "report.html"
+
+    # A bad objective is a usage error naming the option's value, not a traceback.
+    code, _, err = run(capsys, "optimize", "--objective", "sortino", "--json", "--quiet")
+    assert code != 0
+    assert "sortino" in err
+
+    code, out, err = run(capsys, "report", str(folder), "--no-png", "--json")
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["kind"] == "optimize"
+    assert payload["figures"] is None
+
+
+def test_montecarlo_through_the_cli_resumes(
+    market: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("montecarlo", "--runs", "3", "--jobs", "1", "--json", "--quiet")
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    first = json.loads(out)
+    assert first["runs"] == 3
+    assert 0.0 <= first["probability_of_loss"] <= 1.0
+    assert first["resumed"] == 0
+    done = sorted(Path(first["folder"], "runs").glob("*.json"))
+    assert len(done) == 3
+    (done[1]).unlink()  # as if interrupted before the second run finished
+    code, out, _ = run(capsys, *args)
+    again = json.loads(out)
+    assert again["resumed"] == 2
+    assert again["percentiles"] == first["percentiles"]
