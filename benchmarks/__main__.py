@@ -17,7 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_download, bench_engine, bench_features, bench_panel, bench_session
+from benchmarks import (
+    bench_download,
+    bench_engine,
+    bench_features,
+    bench_montecarlo,
+    bench_panel,
+    bench_session,
+)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 
@@ -36,6 +43,7 @@ BENCHMARKS = {
     "engine": _Bench(bench_engine, "## Engine speed"),
     "session": _Bench(bench_session, "## Modular trader"),
     "features": _Bench(bench_features, "## Features and training"),
+    "montecarlo": _Bench(bench_montecarlo, "## Monte Carlo"),
 }
 
 _MARKED = re.compile(r"<!-- bench:(\w+) -->\n(.*?)<!-- /bench:\1 -->\n?", re.DOTALL)

@@ -14,9 +14,9 @@ Three sources of randomness so far:
   compounded from the starting capital.
 
 Every run's seed comes from one master seed (``numpy.random.SeedSequence.spawn``), so a
-study is reproducible on one worker or many. Finished runs are appended to the study
-folder as they arrive (``runs/<n>.json``, written atomically); a study started again in
-the same folder skips them, so an interrupted study resumes where it stopped.
+study is reproducible on one worker or many. Finished runs are appended to the study's
+journal as they arrive (``runs.jsonl``, a line per run); a study started again in the
+same folder skips them, so an interrupted study resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -25,16 +25,20 @@ import json
 import math
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tradewind.backtest.metrics import annualised_sharpe, max_drawdown, total_return
+from tradewind.backtest.metrics import (
+    annualised_sharpe,
+    infer_periods_per_year,
+    total_return,
+)
 from tradewind.backtest.run import (
     RunInputs,
     load_backtest_panel,
@@ -47,8 +51,8 @@ from tradewind.data.panel import Panel
 from tradewind.domain.types import duration_bars
 from tradewind.engine.records import Kind, Status
 from tradewind.errors import ConfigError
-from tradewind.strategies.nominators import FixedNominations, uses_rng
-from tradewind.trading.cycle import MarketArrays
+from tradewind.strategies.nominators import FixedNominations, RandomNominator, uses_rng
+from tradewind.trading.cycle import MarketArrays, cycle_decision_rows
 
 __all__ = [
     "MonteCarlo",
@@ -83,21 +87,35 @@ def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
+#: The last panel's timestamps as an index and its bars per year: built once per worker,
+#: not per run (a run of the cycle trader costs a few milliseconds; these cost one).
+_GRID: list[tuple[Panel, pd.DatetimeIndex, float]] = []
+
+
+def _grid_of(panel: Panel) -> tuple[pd.DatetimeIndex, float]:
+    if not _GRID or _GRID[0][0] is not panel:
+        index = panel.index
+        _GRID[:] = [(panel, index, infer_periods_per_year(index))]
+    return _GRID[0][1], _GRID[0][2]
+
+
 def _outcome(settings: Settings, inputs: RunInputs, seed: int, run: int) -> dict[str, Any]:
     """One run's figures, computed as the backtest summary computes them (the same metric
     functions on the same equity curve) but without building its tables."""
     trader = make_trader(settings, inputs, seed)
     trader.run()
     eq = trader.equity
-    curve = pd.Series(eq, index=inputs.panel.index)
+    index, periods = _grid_of(inputs.panel)
+    curve = pd.Series(eq, index=index, copy=False)
     done = trader.trades[: trader.n_trades]
     return {
         "run": run,
         "seed": seed,
         "final_equity": float(eq[-1]),
         "total_return": total_return(curve),
-        "max_drawdown": max_drawdown(curve).depth,
-        "sharpe": _finite(annualised_sharpe(curve)),
+        # max_drawdown(curve).depth, the same arithmetic without the timing it also finds.
+        "max_drawdown": float(_max_drawdown(eq)),
+        "sharpe": _finite(annualised_sharpe(curve, periods)),
         "trades_real": int(((done["kind"] == Kind.REAL) & (done["status"] == Status.CLOSED)).sum()),
         "equity_sampled": eq[:: max(1, len(eq) // 200)].tolist(),
     }
@@ -116,8 +134,22 @@ def _inputs_of(ref: str | RunInputs) -> RunInputs:
 
         # Copy-on-write maps: the pages are the parent's file, shared by every worker.
         _LOADED.clear()
-        _LOADED[ref] = load(ref, mmap_mode="c")
+        _LOADED[ref] = _unmapped(load(ref, mmap_mode="c"))
     return _LOADED[ref]
+
+
+def _unmapped(obj: Any) -> Any:
+    """``obj`` with every ``np.memmap`` in it (through dataclasses and dicts) seen as a
+    plain array over the same pages: each slice of a memmap is another memmap, built at a
+    cost that made a run 12 % slower."""
+    if isinstance(obj, np.memmap):
+        return np.asarray(obj)
+    if is_dataclass(obj) and not isinstance(obj, type):
+        mine = {f.name: _unmapped(getattr(obj, f.name)) for f in fields(obj) if f.init}
+        return replace(obj, **mine)
+    if isinstance(obj, dict):
+        return {k: _unmapped(v) for k, v in obj.items()}
+    return obj
 
 
 def _task(
@@ -191,33 +223,85 @@ def bootstrap_trades(returns: np.ndarray, capital: float, runs: int, seed: int) 
     )
 
 
-@contextmanager
-def _backend(cluster: str | None, jobs: int, scatter: list[Any]) -> Iterator[None]:
-    """Local processes (joblib's default), or a Dask cluster behind the same joblib API;
-    ``scatter`` is sent to every Dask worker once, not with each task."""
-    if cluster is None:
-        yield
-        return
-    import distributed
-    from joblib import parallel_config
+def _warm() -> int:
+    """In a fresh worker: import the trader and load its compiled kernels (a tiny run)."""
+    from tradewind.backtest.run import compile_kernels
 
-    dist: Any = distributed  # untyped library: keep its calls out of strict checking
+    compile_kernels()
+    return os.getpid()
 
-    local = None
-    if cluster == "local":
-        local = dist.LocalCluster(
-            n_workers=jobs, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
-        )
-        client = dist.Client(local)
-    else:
-        client = dist.Client(cluster)
-    try:
-        with parallel_config(backend="dask", scatter=scatter):
-            yield
-    finally:
-        client.close()
-        if local is not None:
-            local.close()
+
+class _Workers:
+    """Where a study's runs go: local processes (joblib) or a Dask cluster behind the same
+    joblib API — one code path.
+
+    They start as soon as the study knows it has runs to do, in a thread, while the study
+    prepares what the runs share: a fresh worker spends about a second importing
+    tradewind and loading the compiled kernels, which then overlaps with the candles
+    being laid out and the nominations computed, instead of following them."""
+
+    def __init__(self, panel: Panel, *, jobs: int, cluster: str | None, block: int = 0) -> None:
+        # A run's own state is small — its equity curve and trades — unless it bootstraps
+        # new candles: the number of local processes is bounded by memory.
+        n_t = len(panel.timestamps)
+        per_run = 64 * n_t + 3 * panel.values.nbytes * (block > 0) + 2**22
+        self.cluster = cluster
+        self.jobs = _jobs_for_memory(jobs, per_run) if cluster is None else jobs
+        self._client: Any = None
+        self._local: Any = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if cluster is not None or self.jobs > 1:
+            self._thread = threading.Thread(target=self._start, daemon=True)
+            self._thread.start()
+
+    def _start(self) -> None:
+        try:
+            if self.cluster is None:
+                from joblib import Parallel, delayed
+
+                # joblib keeps these processes for the study's own call (same n_jobs).
+                Parallel(n_jobs=self.jobs)(delayed(_warm)() for _ in range(self.jobs))
+                return
+            import distributed
+
+            dist: Any = distributed  # untyped library: keep its calls out of strict checking
+            if self.cluster == "local":
+                self._local = dist.LocalCluster(
+                    n_workers=self.jobs,
+                    threads_per_worker=1,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                )
+                self._client = dist.Client(self._local)
+            else:
+                self._client = dist.Client(self.cluster)
+            self._client.run(_warm)
+        except BaseException as exc:  # raised in the study's thread by ready()
+            self._error = exc
+
+    def ready(self) -> None:
+        """Wait for the workers; a cluster that could not be reached fails here. A local
+        warm-up that failed costs nothing but its time: the runs then start cold."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None and self.cluster is not None:
+            raise ConfigError(f"--cluster {self.cluster}: {self._error}") from self._error
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        if self._client is not None:
+            self._client.close()
+        if self._local is not None:
+            self._local.close()
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _jobs_for_memory(jobs: int, per_run: int) -> int:
@@ -229,45 +313,67 @@ def _jobs_for_memory(jobs: int, per_run: int) -> int:
     return max(1, min(jobs, room // max(per_run, 1)))
 
 
+def _for_workers(inputs: RunInputs, block: int) -> RunInputs:
+    """What the workers need of ``inputs``: without the panel's candles (half the bytes
+    to write, map or send) when the runs read only the kernels' own copy of them — the
+    nominations are computed already, or drawn from the mask alone — and do not
+    bootstrap new candles. Reading a field of that panel fails naming the field."""
+    if block > 0 or not isinstance(inputs.nominator, FixedNominations | RandomNominator):
+        return inputs
+    panel = inputs.panel
+    bare = replace(panel, fields=(), values=np.empty((*panel.values.shape[:2], 0)))
+    return replace(inputs, panel=bare)
+
+
 def _runs(
     tasks: list[tuple[Settings, int, int]],
     inputs: RunInputs,
+    workers: _Workers,
     *,
-    jobs: int,
-    cluster: str | None,
     block: int = 0,
 ) -> Iterator[dict[str, Any]]:
-    """Run ``(settings, seed, run)`` tasks on local processes or the cluster; yield each
-    result as it finishes (in any order).
+    """Run ``(settings, seed, run)`` tasks on ``workers``; yield each result as it finishes
+    (in any order).
 
-    The candles go to the workers once: written to one file that every local worker
-    maps (copy on write), or scattered to every Dask worker. A run's own state is small —
-    its equity curve and trades — unless it bootstraps new candles, so the number of
-    processes is bounded by memory, and joblib dispatches only a couple of tasks ahead of
-    them: a study of any size holds no more than a few runs' state at once."""
-    from joblib import Parallel, delayed, dump
+    The candles go to the workers once: written to one file that every worker on this
+    machine maps (copy on write) — joblib's processes and a ``--cluster local`` — or
+    scattered once to the workers of a remote Dask scheduler. joblib dispatches only a
+    couple of tasks ahead of the workers: a study of any size holds no more than a few
+    runs' state at once."""
+    from joblib import Parallel, delayed, dump, parallel_config
 
     if not tasks:
         return
-    n_t = inputs.market.close.shape[1]
-    per_run = 64 * n_t + 3 * inputs.panel.values.nbytes * (block > 0) + 2**22
-    workers = _jobs_for_memory(jobs, per_run) if cluster is None else jobs
-    if cluster is None and workers == 1:
+    if workers.cluster is None and workers.jobs == 1:
         for cfg, seed, run in tasks:  # no process to share with: no file to write
             yield _task(inputs, cfg, seed, run, block)
         return
+    shared = _for_workers(inputs, block)
+    on_this_machine = workers.cluster in (None, "local")
     with tempfile.TemporaryDirectory(prefix="tradewind-mc-") as tmp:
-        ref: str | RunInputs = inputs
-        if cluster is None:
+        ref: str | RunInputs = shared
+        if on_this_machine:
             ref = str(Path(tmp) / "inputs.joblib")
-            dump(inputs, ref)
+            dump(shared, ref)
         calls = (delayed(_task)(ref, cfg, seed, run, block) for cfg, seed, run in tasks)
-        with _backend(cluster, workers, [inputs] if cluster is not None else []):
-            yield from Parallel(
-                n_jobs=workers if cluster is None else -1,
+        workers.ready()
+        if workers.cluster is None:
+            parallel = Parallel(
+                n_jobs=workers.jobs, return_as="generator_unordered", pre_dispatch="2*n_jobs"
+            )
+            yield from parallel(calls)
+            return
+        # A Dask task costs the scheduler (in this process, for a LocalCluster) about as
+        # much as a run: runs go in batches, small enough that results still stream in.
+        batch = max(1, min(8, len(tasks) // (16 * max(workers.jobs, 1))))
+        with parallel_config(backend="dask", scatter=[] if on_this_machine else [shared]):
+            parallel = Parallel(
+                n_jobs=-1,
                 return_as="generator_unordered",
                 pre_dispatch="2*n_jobs",
-            )(calls)
+                batch_size=batch,
+            )
+            yield from parallel(calls)
 
 
 def study_inputs(
@@ -278,7 +384,7 @@ def study_inputs(
     the same nominations in every run, only the choice among them is each run's luck."""
     inputs = run_inputs(settings, panel)
     if fixed and not uses_rng(inputs.nominator):
-        rows = make_trader(settings, inputs).decision_rows()
+        rows = cycle_decision_rows(inputs.panel, settings.cycle, inputs.nominator)
         fixed_nominations = FixedNominations.of(inputs.nominator, inputs.panel, rows)
         inputs = replace(inputs, nominator=fixed_nominations)
     return inputs
@@ -293,10 +399,36 @@ class MonteCarlo:
     folder: Path
 
 
+def _read_journal(path: Path) -> dict[int, dict[str, Any]]:
+    """The finished runs of a study's journal (``runs.jsonl``, one JSON line per run, in
+    the order they finished). A last line cut short by a crash is dropped — and cut off
+    the file, so that new lines follow whole ones: that run is simply run again, with the
+    same seed and so the same result."""
+    done: dict[int, dict[str, Any]] = {}
+    if not path.exists():
+        return done
+    whole = 0
+    with open(path, "rb") as fh:
+        for line in fh:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                row = json.loads(line)
+            except ValueError:
+                break
+            done[int(row["run"])] = row
+            whole += len(line)
+    if whole < path.stat().st_size:
+        with open(path, "r+b") as fh:
+            fh.truncate(whole)
+    return done
+
+
 def _write_json(path: Path, payload: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, default=str)
+    """Atomically: a reader sees the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(payload, default=str))
     os.replace(tmp, path)
 
 
@@ -354,10 +486,10 @@ def run_montecarlo(
         returns = (real["pnl"].to_numpy() / before).astype(np.float64)
         table = bootstrap_trades(returns, capital, runs, settings.seed)
     else:
-        done_dir = folder / "runs"
-        done_dir.mkdir(exist_ok=True)
+        journal = folder / "runs.jsonl"
+        done = _read_journal(journal)
         seeds = run_seeds(settings.seed, runs)
-        todo = [i for i in range(runs) if not (done_dir / f"{i}.json").exists()]
+        todo = [i for i in range(runs) if i not in done]
         resumed = runs - len(todo)
         length = 0
         if source == "blocks":
@@ -367,21 +499,28 @@ def run_montecarlo(
                     "--source blocks rebuilds the candles each run; backtest.detail's "
                     "lower-timeframe candles would not match them: unset it"
                 )
-        # Models loaded once and held fixed; with blocks the candles differ every run.
-        inputs = study_inputs(settings, panel, fixed=source != "blocks")
-        if source == "blocks" and inputs.nominator.name not in ("momentum", "random"):
-            raise ConfigError(
-                "--source blocks rebuilds the candles each run, which the model nominator's "
-                "features are not computed on: use cycle.nominator = momentum or random"
-            )
-        tasks = [(settings, seeds[i], i) for i in todo]
-        for row in _runs(tasks, inputs, jobs=jobs, cluster=cluster, block=length):
-            _write_json(done_dir / f"{row['run']}.json", row)
-            if on_run:
-                on_run(int(row["run"]))
-        rows = [
-            json.loads((done_dir / f"{i}.json").read_text(encoding="utf-8")) for i in range(runs)
-        ]
+        # Nothing left to run (a finished study run again): no workers to start.
+        where = {"jobs": jobs, "cluster": cluster} if todo else {"jobs": 1, "cluster": None}
+        with _Workers(panel, block=length, **where) as workers:
+            # Models loaded once and held fixed; with blocks the candles differ every run.
+            inputs = study_inputs(settings, panel, fixed=source != "blocks")
+            if source == "blocks" and inputs.nominator.name not in ("momentum", "random"):
+                raise ConfigError(
+                    "--source blocks rebuilds the candles each run, which the model "
+                    "nominator's features are not computed on: use cycle.nominator = "
+                    "momentum or random"
+                )
+            tasks = [(settings, seeds[i], i) for i in todo]
+            with open(journal, "a", encoding="utf-8") as fh:
+                for row in _runs(tasks, inputs, workers, block=length):
+                    # One line per finished run, handed to the system at once: a crash
+                    # loses at most the line being written, which the next start drops.
+                    fh.write(json.dumps(row, default=str) + "\n")
+                    fh.flush()
+                    done[int(row["run"])] = row
+                    if on_run:
+                        on_run(int(row["run"]))
+        rows = [done[i] for i in range(runs)]
         table = pd.DataFrame(rows).drop(columns=["equity_sampled"])
         curves = np.array([r["equity_sampled"] for r in rows], dtype=np.float64)
         bands: dict[str, Any] = {
@@ -433,22 +572,23 @@ def run_ensembles(
     folder.mkdir(parents=True, exist_ok=True)
     sizes = ensemble_sizes(largest)
     capital = settings.cycle.capital
-    inputs = study_inputs(settings, panel)
-    # One run per trader, grouped by size, then portfolio: K consecutive runs per portfolio.
-    owners = [(k, e) for k in sizes for e in range(ensembles) for _ in range(k)]
-    seeds = run_seeds(settings.seed, len(owners))
-    split = {
-        k: settings.model_copy(
-            update={"cycle": settings.cycle.model_copy(update={"capital": capital / k})}
-        )
-        for k in sizes
-    }
-    tasks = [(split[k], seeds[n], n) for n, (k, _e) in enumerate(owners)]
-    finals = np.zeros(len(owners))
-    for row in _runs(tasks, inputs, jobs=jobs, cluster=cluster):
-        finals[int(row["run"])] = row["final_equity"]
-        if on_run:
-            on_run(int(row["run"]))
+    with _Workers(panel, jobs=jobs, cluster=cluster) as workers:
+        inputs = study_inputs(settings, panel)
+        # One run per trader, grouped by size, then portfolio: K consecutive runs per portfolio.
+        owners = [(k, e) for k in sizes for e in range(ensembles) for _ in range(k)]
+        seeds = run_seeds(settings.seed, len(owners))
+        split = {
+            k: settings.model_copy(
+                update={"cycle": settings.cycle.model_copy(update={"capital": capital / k})}
+            )
+            for k in sizes
+        }
+        tasks = [(split[k], seeds[n], n) for n, (k, _e) in enumerate(owners)]
+        finals = np.zeros(len(owners))
+        for row in _runs(tasks, inputs, workers):
+            finals[int(row["run"])] = row["final_equity"]
+            if on_run:
+                on_run(int(row["run"]))
     rows = []
     start = 0
     for k in sizes:
@@ -508,22 +648,21 @@ def compare_sizing(
     same ``runs`` seeds (the same luck) for each, so only the sizing differs."""
     panel = panel if panel is not None else load_backtest_panel(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    inputs = study_inputs(settings, panel)
-    seeds = run_seeds(settings.seed, runs)
-    tasks = [
-        (
-            settings.model_copy(
-                update={"cycle": settings.cycle.model_copy(update={"sizing": sizing})}
-            ),
-            seeds[i],
-            s * runs + i,
-        )
-        for s, sizing in enumerate(SIZINGS)
-        for i in range(runs)
-    ]
-    rows = {
-        int(row["run"]): row for row in _runs(tasks, inputs, jobs=jobs, cluster=cluster)
-    }
+    with _Workers(panel, jobs=jobs, cluster=cluster) as workers:
+        inputs = study_inputs(settings, panel)
+        seeds = run_seeds(settings.seed, runs)
+        tasks = [
+            (
+                settings.model_copy(
+                    update={"cycle": settings.cycle.model_copy(update={"sizing": sizing})}
+                ),
+                seeds[i],
+                s * runs + i,
+            )
+            for s, sizing in enumerate(SIZINGS)
+            for i in range(runs)
+        ]
+        rows = {int(row["run"]): row for row in _runs(tasks, inputs, workers)}
     table = []
     for s, sizing in enumerate(SIZINGS):
         mine = pd.DataFrame([rows[s * runs + i] for i in range(runs)])

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.engine import make_url
 
 from tradewind import __version__
 from tradewind.backtest.metrics import summarize
@@ -34,8 +33,6 @@ from tradewind.engine.records import EXIT_NAMES, KIND_NAMES, POOL_NAMES, STATUS_
 from tradewind.engine.tables import tracked_table
 from tradewind.errors import DataError
 from tradewind.portfolio.ledger import LEDGER_REASONS
-from tradewind.store.db import upgrade
-from tradewind.store.repository import TradeBook
 from tradewind.strategies.nominators import Nominator, make_nominator
 from tradewind.trading import cycle_kernel as ck
 from tradewind.trading.cycle import CycleTrader, MarketArrays, cycle_decision_rows
@@ -235,8 +232,9 @@ def _detail_panel(settings: Settings, panel: Panel) -> Panel | None:
 _WARM: list[bool] = []
 
 
-def _compile() -> float:
-    """Compile (or load from numba's cache) the kernels on a tiny run; return seconds."""
+def compile_kernels() -> float:
+    """Compile (or load from numba's cache) the kernels on a tiny run; return seconds (0
+    when this process has done it already)."""
     if _WARM:
         return 0.0
     from tradewind.config import load_config
@@ -362,7 +360,7 @@ def run_backtest(
         inputs = run_inputs(settings, panel, nominator)
     panel = inputs.panel
     load_s = time.perf_counter() - t_load
-    compile_s = _compile()
+    compile_s = compile_kernels()
     trader = make_trader(settings, inputs)
     days = len(np.unique(panel.timestamps // 86_400_000_000_000))
     started = time.perf_counter()
@@ -415,6 +413,13 @@ def run_backtest(
 
 def _record(result: BacktestResult, settings: Settings) -> dict[str, Any]:
     """Save the run into the trade book (one transaction); say where, password hidden."""
+    # Imported here: a Monte Carlo worker imports this module and never saves a run, and
+    # SQLAlchemy with the migrations is a fifth of its start-up.
+    from sqlalchemy.engine import make_url
+
+    from tradewind.store.db import upgrade
+    from tradewind.store.repository import TradeBook
+
     url = settings.book_url
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

@@ -20,9 +20,9 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
-from scipy.stats import norm
 
 from tradewind.errors import ConfigError
 
@@ -131,6 +131,10 @@ def hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:
     return math.sqrt(max(var, 0.0))
 
 
+#: The standard normal (the standard library's: importing scipy.stats costs a second).
+_NORM = NormalDist()
+
+
 def deflated_sharpe(
     sharpe: float,
     n_obs: int,
@@ -153,14 +157,14 @@ def deflated_sharpe(
     else:
         sd = math.sqrt(max(trials_sharpe_var, 0.0))
         sr0 = sd * (
-            (1 - gamma) * float(norm.ppf(1 - 1.0 / n_trials))
-            + gamma * float(norm.ppf(1 - 1.0 / (n_trials * math.e)))
+            (1 - gamma) * _NORM.inv_cdf(1 - 1.0 / n_trials)
+            + gamma * _NORM.inv_cdf(1 - 1.0 / (n_trials * math.e))
         )
     denom = 1 - skew * sharpe + (kurtosis - 1) / 4.0 * sharpe * sharpe
     if denom <= 0:
         return math.nan
     z = (sharpe - sr0) * math.sqrt(n_obs - 1) / math.sqrt(denom)
-    return float(norm.cdf(z))
+    return _NORM.cdf(z)
 
 
 def probability_of_backtest_overfitting(performance: np.ndarray, blocks: int = 8) -> float:

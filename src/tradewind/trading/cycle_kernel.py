@@ -244,7 +244,9 @@ def _settle(
             )
 
 
-@njit(cache=True)
+# Inlined: it runs every bar while capital waits in divestment for a winner, and a call
+# costs atomic reference counts on each of its arrays.
+@njit(cache=True, inline="always")
 def _reinvest(
     trades: np.ndarray,
     open_list: np.ndarray,

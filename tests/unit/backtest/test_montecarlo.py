@@ -46,13 +46,23 @@ def test_choice_runs_agree_across_workers_and_resume(market: Path, tmp_path: Pat
     two = run_montecarlo(settings, runs=6, folder=tmp_path / "b", jobs=2)
     pd.testing.assert_frame_equal(one.runs, two.runs)
     assert len(set(one.runs["final_equity"])) > 1  # the choice of pairs matters
-    # Interrupted study: delete two finished runs; the rerun does just those two.
-    for i in (1, 4):
-        (tmp_path / "a" / "runs" / f"{i}.json").unlink()
+    # Interrupted study: runs 1 and 4 never finished, and the crash cut the line being
+    # written; the rerun drops that line and does just those two (and the cut one).
+    import json
+
+    journal = tmp_path / "a" / "runs.jsonl"
+    lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
+    assert sorted(json.loads(x)["run"] for x in lines) == list(range(6))
+    kept = [x for x in lines if json.loads(x)["run"] not in (1, 4, 5)]
+    cut = next(x for x in lines if json.loads(x)["run"] == 5)
+    journal.write_text("".join(kept) + cut[: len(cut) // 2], encoding="utf-8")
     seen: list[int] = []
     again = run_montecarlo(settings, runs=6, folder=tmp_path / "a", jobs=1, on_run=seen.append)
-    assert sorted(seen) == [1, 4]
+    assert sorted(seen) == [1, 4, 5]
+    assert again.summary["resumed"] == 3
     pd.testing.assert_frame_equal(again.runs, one.runs)
+    rows = [json.loads(x) for x in journal.read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["run"] for r in rows) == list(range(6))  # whole lines only
     s = one.summary
     assert s["runs"] == 6
     assert 0.0 <= s["probability_of_loss"] <= 1.0
@@ -79,6 +89,22 @@ def test_a_dask_local_cluster_gives_the_joblib_results_seed_for_seed(
     local = run_montecarlo(settings, runs=4, folder=tmp_path / "joblib", jobs=2)
     dask = run_montecarlo(settings, runs=4, folder=tmp_path / "dask", jobs=2, cluster="local")
     pd.testing.assert_frame_equal(local.runs, dask.runs)
+
+    # A scheduler named by address is a cluster elsewhere: the inputs are scattered to its
+    # workers instead of mapped from this machine's file.
+    import distributed
+
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+    ):
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://127.0.0.1:")
+        remote = run_montecarlo(
+            settings, runs=4, folder=tmp_path / "remote", jobs=2, cluster=address
+        )
+    pd.testing.assert_frame_equal(local.runs, remote.runs)
 
 
 def test_block_bootstrap_keeps_candles_valid_and_blocks_whole(market: Path) -> None:
@@ -176,3 +202,16 @@ def test_fixed_nominations_answer_as_the_nominator_does(market: Path) -> None:
         assert np.array_equal(fixed.nominate(panel, int(t), rng), momentum.nominate(panel, t, rng))
     with pytest.raises(ConfigError, match="draws random numbers"):
         FixedNominations.of(make_nominator("random"), panel, rows)
+
+
+@pytest.mark.slow
+def test_an_unreachable_scheduler_is_a_config_error_naming_it(market: Path, tmp_path: Path) -> None:
+    import dask
+
+    settings = load_config(environ=SETTINGS_ENV)
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(ConfigError, match=r"--cluster tcp://127\.0\.0\.1:9"),
+    ):
+        run_montecarlo(settings, runs=2, folder=tmp_path / "x", jobs=2, cluster="tcp://127.0.0.1:9")
+    assert not list((tmp_path / "x" / "runs").glob("*.json"))
