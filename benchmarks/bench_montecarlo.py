@@ -30,7 +30,7 @@ from benchmarks.bench_engine import REPEAT, SHARED, _best, build_series, cycle_s
 REPO = Path(__file__).resolve().parents[1]
 RUNS = 500
 JOBS = 2
-TRIES = 3  # fresh processes per way; the best is reported, the spread shown
+TRIES = 5  # fresh processes per way; the best is reported, the spread shown
 
 
 def study(mode: str) -> dict[str, Any]:
@@ -204,11 +204,13 @@ thread, so that this overlaps the parent's work instead of following it; on two 
 three processes share the CPU. A run then costs its bar loop (about 5 ms: 1.9 open
 trades per bar on average, so about 35 ns per trade-bar), the daily decisions in Python
 (about 100 per run, 1–2 ms) and its figures; the parent appends each result to the
-study's journal (a line of JSON). In a Dask worker the same run takes about 20 % longer
-than in a joblib process (11.4 against 9.2 ms, one worker alone: the worker's event loop,
-heartbeats, memory monitor and sampling profiler share its GIL), the scheduler runs in
-the parent, competing with the workers for the two cores, and starting and closing the
-cluster's nannies and workers costs about a second.
+study's journal (a line of JSON). A run alone in a Dask worker costs what it costs in a
+joblib process (9–11 ms each, within this machine's noise); the Dask study loses on
+coordination: a system-wide perf sample of its steady phase found the two workers at 75 %
+of the two cores, the two nannies at 5 % each, the parent (scheduler and client) at 7 %
+and 7 % idle — the workers waiting for their next task. Starting and closing the
+cluster's nannies and workers adds about a second. Tried without effect here: batches of
+8 runs per task, no worker profiler, a 1 s memory monitor, glibc's mmap threshold.
 """
 
 

@@ -363,15 +363,9 @@ def _runs(
             )
             yield from parallel(calls)
             return
-        # A Dask task costs the scheduler (in this process, for a LocalCluster) about as
-        # much as a run: runs go in batches, small enough that results still stream in.
-        batch = max(1, min(8, len(tasks) // (16 * max(workers.jobs, 1))))
         with parallel_config(backend="dask", scatter=[] if on_this_machine else [shared]):
             parallel = Parallel(
-                n_jobs=-1,
-                return_as="generator_unordered",
-                pre_dispatch="2*n_jobs",
-                batch_size=batch,
+                n_jobs=-1, return_as="generator_unordered", pre_dispatch="2*n_jobs"
             )
             yield from parallel(calls)
 
@@ -422,6 +416,51 @@ def _read_journal(path: Path) -> dict[int, dict[str, Any]]:
         with open(path, "r+b") as fh:
             fh.truncate(whole)
     return done
+
+
+def _journaled(
+    settings: Settings,
+    panel: Panel,
+    folder: Path,
+    tasks: list[tuple[Settings, int, int]],
+    keys: list[str],
+    *,
+    jobs: int,
+    cluster: str | None,
+    block: int = 0,
+    check: Callable[[RunInputs], None] | None = None,
+    on_run: Callable[[int], None] | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """Every task's result in task order, running only those the study's journal lacks;
+    and how many it had. ``keys[i]`` names what task ``i`` computes (its seed and what
+    differs between tasks): a line counts only for the task it was written for, so a
+    folder reused with other options never mixes in results of another study."""
+    journal = folder / "runs.jsonl"
+    found = _read_journal(journal)
+    done = {i: r for i, r in found.items() if i < len(keys) and r.get("key") == keys[i]}
+    if len(done) < len(found):  # lines of another study: keep only this one's
+        tmp = journal.with_name(f".{journal.name}.tmp")
+        tmp.write_text("".join(json.dumps(done[i]) + "\n" for i in sorted(done)), "utf-8")
+        os.replace(tmp, journal)
+    todo = [i for i in range(len(tasks)) if i not in done]
+    if todo:
+        with _Workers(panel, jobs=jobs, cluster=cluster, block=block) as workers:
+            # Models loaded once and held fixed; with blocks the candles differ every run.
+            inputs = study_inputs(settings, panel, fixed=block == 0)
+            if check is not None:
+                check(inputs)
+            with open(journal, "a", encoding="utf-8") as fh:
+                for row in _runs([tasks[i] for i in todo], inputs, workers, block=block):
+                    i = int(row["run"])
+                    row["key"] = keys[i]
+                    # One line per finished run, handed to the system at once: a crash
+                    # loses at most the line being written, which the next start drops.
+                    fh.write(json.dumps(row, default=str) + "\n")
+                    fh.flush()
+                    done[i] = row
+                    if on_run:
+                        on_run(i)
+    return [done[i] for i in range(len(tasks))], len(tasks) - len(todo)
 
 
 def _write_json(path: Path, payload: Any) -> None:
@@ -486,11 +525,7 @@ def run_montecarlo(
         returns = (real["pnl"].to_numpy() / before).astype(np.float64)
         table = bootstrap_trades(returns, capital, runs, settings.seed)
     else:
-        journal = folder / "runs.jsonl"
-        done = _read_journal(journal)
         seeds = run_seeds(settings.seed, runs)
-        todo = [i for i in range(runs) if i not in done]
-        resumed = runs - len(todo)
         length = 0
         if source == "blocks":
             length = duration_bars(block, panel.timeframe, "--block")
@@ -499,29 +534,28 @@ def run_montecarlo(
                     "--source blocks rebuilds the candles each run; backtest.detail's "
                     "lower-timeframe candles would not match them: unset it"
                 )
-        # Nothing left to run (a finished study run again): no workers to start.
-        where = {"jobs": jobs, "cluster": cluster} if todo else {"jobs": 1, "cluster": None}
-        with _Workers(panel, block=length, **where) as workers:
-            # Models loaded once and held fixed; with blocks the candles differ every run.
-            inputs = study_inputs(settings, panel, fixed=source != "blocks")
+
+        def check(inputs: RunInputs) -> None:
             if source == "blocks" and inputs.nominator.name not in ("momentum", "random"):
                 raise ConfigError(
                     "--source blocks rebuilds the candles each run, which the model "
                     "nominator's features are not computed on: use cycle.nominator = "
                     "momentum or random"
                 )
-            tasks = [(settings, seeds[i], i) for i in todo]
-            with open(journal, "a", encoding="utf-8") as fh:
-                for row in _runs(tasks, inputs, workers, block=length):
-                    # One line per finished run, handed to the system at once: a crash
-                    # loses at most the line being written, which the next start drops.
-                    fh.write(json.dumps(row, default=str) + "\n")
-                    fh.flush()
-                    done[int(row["run"])] = row
-                    if on_run:
-                        on_run(int(row["run"]))
-        rows = [done[i] for i in range(runs)]
-        table = pd.DataFrame(rows).drop(columns=["equity_sampled"])
+
+        rows, resumed = _journaled(
+            settings,
+            panel,
+            folder,
+            [(settings, seeds[i], i) for i in range(runs)],
+            [f"{source}/{length}/{seed}" for seed in seeds],
+            jobs=jobs,
+            cluster=cluster,
+            block=length,
+            check=check,
+            on_run=on_run,
+        )
+        table = pd.DataFrame(rows).drop(columns=["equity_sampled", "key"])
         curves = np.array([r["equity_sampled"] for r in rows], dtype=np.float64)
         bands: dict[str, Any] = {
             f"p{p}": np.nanpercentile(curves, p, axis=0).tolist() for p in (5, 25, 50, 75, 95)
@@ -572,23 +606,26 @@ def run_ensembles(
     folder.mkdir(parents=True, exist_ok=True)
     sizes = ensemble_sizes(largest)
     capital = settings.cycle.capital
-    with _Workers(panel, jobs=jobs, cluster=cluster) as workers:
-        inputs = study_inputs(settings, panel)
-        # One run per trader, grouped by size, then portfolio: K consecutive runs per portfolio.
-        owners = [(k, e) for k in sizes for e in range(ensembles) for _ in range(k)]
-        seeds = run_seeds(settings.seed, len(owners))
-        split = {
-            k: settings.model_copy(
-                update={"cycle": settings.cycle.model_copy(update={"capital": capital / k})}
-            )
-            for k in sizes
-        }
-        tasks = [(split[k], seeds[n], n) for n, (k, _e) in enumerate(owners)]
-        finals = np.zeros(len(owners))
-        for row in _runs(tasks, inputs, workers):
-            finals[int(row["run"])] = row["final_equity"]
-            if on_run:
-                on_run(int(row["run"]))
+    # One run per trader, grouped by size, then portfolio: K consecutive runs per portfolio.
+    owners = [(k, e) for k in sizes for e in range(ensembles) for _ in range(k)]
+    seeds = run_seeds(settings.seed, len(owners))
+    split = {
+        k: settings.model_copy(
+            update={"cycle": settings.cycle.model_copy(update={"capital": capital / k})}
+        )
+        for k in sizes
+    }
+    done, _ = _journaled(
+        settings,
+        panel,
+        folder,
+        [(split[k], seeds[n], n) for n, (k, _e) in enumerate(owners)],
+        [f"capital={capital / k!r}/{seeds[n]}" for n, (k, _e) in enumerate(owners)],
+        jobs=jobs,
+        cluster=cluster,
+        on_run=on_run,
+    )
+    finals = np.array([row["final_equity"] for row in done], dtype=np.float64)
     rows = []
     start = 0
     for k in sizes:
@@ -648,21 +685,24 @@ def compare_sizing(
     same ``runs`` seeds (the same luck) for each, so only the sizing differs."""
     panel = panel if panel is not None else load_backtest_panel(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    with _Workers(panel, jobs=jobs, cluster=cluster) as workers:
-        inputs = study_inputs(settings, panel)
-        seeds = run_seeds(settings.seed, runs)
-        tasks = [
-            (
-                settings.model_copy(
-                    update={"cycle": settings.cycle.model_copy(update={"sizing": sizing})}
-                ),
-                seeds[i],
-                s * runs + i,
-            )
-            for s, sizing in enumerate(SIZINGS)
-            for i in range(runs)
-        ]
-        rows = {int(row["run"]): row for row in _runs(tasks, inputs, workers)}
+    seeds = run_seeds(settings.seed, runs)
+    order = [(sizing, i) for sizing in SIZINGS for i in range(runs)]
+    configs = {
+        sizing: settings.model_copy(
+            update={"cycle": settings.cycle.model_copy(update={"sizing": sizing})}
+        )
+        for sizing in SIZINGS
+    }
+    done, _ = _journaled(
+        settings,
+        panel,
+        folder,
+        [(configs[sizing], seeds[i], n) for n, (sizing, i) in enumerate(order)],
+        [f"{sizing}/{seeds[i]}" for sizing, i in order],
+        jobs=jobs,
+        cluster=cluster,
+    )
+    rows = dict(enumerate(done))
     table = []
     for s, sizing in enumerate(SIZINGS):
         mine = pd.DataFrame([rows[s * runs + i] for i in range(runs)])

@@ -99,8 +99,8 @@ class MarketArrays:
 
     @classmethod
     def of(cls, panel: Panel, detail: Panel | None = None) -> MarketArrays:
-        def field(name: str) -> np.ndarray:
-            return np.ascontiguousarray(panel.field(name).T)
+        def field(name: str) -> np.ndarray:  # always a copy: fixed up in place below
+            return np.array(panel.field(name).T, order="C")
 
         valid = np.ascontiguousarray(panel.mask.T)
         last_valid = np.where(
@@ -108,7 +108,7 @@ class MarketArrays:
         ).astype(np.int64)
         close = field("close")
         volume = (
-            np.nan_to_num(field("volume"))
+            np.nan_to_num(field("volume"), copy=False)
             if "volume" in panel.fields
             else np.full_like(close, np.inf)
         )
@@ -122,7 +122,7 @@ class MarketArrays:
             field("open"),
             field("high"),
             field("low"),
-            np.nan_to_num(close),
+            np.nan_to_num(close, copy=False),  # after last_close, which reads it
             volume,
             valid,
             last_valid,

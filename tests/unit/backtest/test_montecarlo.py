@@ -132,6 +132,21 @@ def test_blocks_source_runs_and_differs_per_seed(market: Path, tmp_path: Path) -
     settings = load_config(environ=SETTINGS_ENV)
     study = run_montecarlo(settings, runs=3, folder=tmp_path / "blocks", source="blocks")
     assert len(set(study.runs["final_equity"])) == 3
+    # The same folder with another block length is another study: nothing is reused.
+    seen: list[int] = []
+    other = run_montecarlo(
+        settings,
+        runs=3,
+        folder=tmp_path / "blocks",
+        source="blocks",
+        block="4h",
+        on_run=seen.append,
+    )
+    assert sorted(seen) == [0, 1, 2]
+    assert other.summary["resumed"] == 0
+    assert not other.runs["final_equity"].equals(study.runs["final_equity"])
+    lines = (tmp_path / "blocks" / "runs.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3  # the other study's lines were dropped, not mixed in
 
 
 def test_ensembles_split_the_capital_and_report_the_spread_by_size(
@@ -148,6 +163,13 @@ def test_ensembles_split_the_capital_and_report_the_spread_by_size(
     assert (table["portfolios"] == 3).all()
     assert (table["variance"] >= 0).all()
     assert (tmp_path / "e" / "ensembles.png").stat().st_size > 5_000
+    # Run again: every trader's run comes from the journal, the figures are the same.
+    seen: list[int] = []
+    again = run_ensembles(
+        settings, largest=4, ensembles=3, folder=tmp_path / "e", jobs=2, on_run=seen.append
+    )
+    assert seen == []
+    assert again["table"] == result["table"]
     # A one-trader portfolio is a plain run with the whole capital: the K = 1 portfolios
     # are the first runs of the Monte Carlo study with the same master seed.
     plain = run_montecarlo(settings, runs=3, folder=tmp_path / "plain")
