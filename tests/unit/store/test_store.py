@@ -261,6 +261,24 @@ def test_upgrade_creates_exactly_the_models_schema(url: str) -> None:
     upgrade(url)  # idempotent
 
 
+def test_head_is_alembics_newest_revision_and_an_old_book_still_migrates(
+    tmp_path: Path,
+) -> None:
+    from alembic.script import ScriptDirectory
+
+    from tradewind.store.db import HEAD, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD
+    # A book left at an older revision is not taken for a current one.
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    upgrade(url, "0002")
+    upgrade(url)
+    engine = open_book(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == HEAD
+    engine.dispose()
+
+
 def test_sqlite_files_run_in_wal_mode(url: str) -> None:
     engine = open_book(url)
     with engine.connect() as conn:
