@@ -437,11 +437,14 @@ def _journaled(
     folder reused with other options never mixes in results of another study."""
     journal = folder / "runs.jsonl"
     found = _read_journal(journal)
-    done = {i: r for i, r in found.items() if i < len(keys) and r.get("key") == keys[i]}
-    if len(done) < len(found):  # lines of another study: keep only this one's
+    # Lines past this study's tasks stay (a longer study in the same folder keeps its
+    # runs); lines written for another task than this study's are dropped.
+    keep = {i: r for i, r in found.items() if i >= len(keys) or r.get("key") == keys[i]}
+    if len(keep) < len(found):
         tmp = journal.with_name(f".{journal.name}.tmp")
-        tmp.write_text("".join(json.dumps(done[i]) + "\n" for i in sorted(done)), "utf-8")
+        tmp.write_text("".join(json.dumps(keep[i]) + "\n" for i in sorted(keep)), "utf-8")
         os.replace(tmp, journal)
+    done = {i: r for i, r in keep.items() if i < len(keys)}
     todo = [i for i in range(len(tasks)) if i not in done]
     if todo:
         with _Workers(panel, jobs=jobs, cluster=cluster, block=block) as workers:

@@ -69,3 +69,7 @@ def test_montecarlo_through_the_cli_resumes(
     again = json.loads(out)
     assert again["resumed"] == 2
     assert again["percentiles"] == first["percentiles"]
+    # A shorter study in the same folder takes its runs from the journal and keeps the rest.
+    code, out, _ = run(capsys, "montecarlo", "--runs", "2", "--jobs", "1", "--json", "--quiet")
+    assert json.loads(out)["resumed"] == 2
+    assert len(journal.read_text(encoding="utf-8").splitlines()) == 3
