@@ -225,8 +225,9 @@ def optimize_clusters(
 
         def score(trial: Any, mask: np.ndarray = tr) -> float:
             theta = {k: trial.suggest_float(k, lo, hi) for k, (lo, hi) in SPACE.items()}
-            value = objective_value(returns(theta, mask), objective)
-            trial.set_user_attr("sharpe", _sharpe(returns(theta, mask)))
+            r = returns(theta, mask)
+            value = objective_value(r, objective)
+            trial.set_user_attr("sharpe", _sharpe(r))  # for the deflated Sharpe ratio
             if on_trial is not None:
                 on_trial(1)
             return value if math.isfinite(value) else -1e9
