@@ -196,7 +196,7 @@ pair-bars/s after the first result).
 
 Where the time goes (profiled with pyinstrument and perf, 2026-12-03): before the first
 result, the parent lays the candles out for the kernels (0.4 s), opens the model registry
-(importing SQLAlchemy and Alembic, 0.3 s) and computes the nominations once (0.1 s), then
+(importing SQLAlchemy, 0.4 s) and computes the nominations once (0.1 s), then
 writes what the workers share to one file (0.2 s; the kernels' copy of the candles, not
 the panel's own). Meanwhile the workers start: a fresh process spends about 0.6 s
 importing tradewind and 0.4 s loading the compiled kernels — started at once, in a
