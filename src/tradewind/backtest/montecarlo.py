@@ -683,6 +683,7 @@ def compare_sizing(
     jobs: int = 1,
     panel: Panel | None = None,
     cluster: str | None = None,
+    on_run: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Seed §5.3: equal, inverse-volatility and fractional-Kelly sizing side by side — the
     same ``runs`` seeds (the same luck) for each, so only the sizing differs."""
@@ -704,6 +705,7 @@ def compare_sizing(
         [f"{sizing}/{seeds[i]}" for sizing, i in order],
         jobs=jobs,
         cluster=cluster,
+        on_run=on_run,
     )
     rows = dict(enumerate(done))
     table = []

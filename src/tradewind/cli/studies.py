@@ -230,12 +230,19 @@ def montecarlo_command(
     ensure_market(rt)
     settings = rt.settings
     if sizing:
-        from tradewind.backtest.montecarlo import compare_sizing
+        from tradewind.backtest.montecarlo import SIZINGS, compare_sizing
 
         folder = settings.home / "studies" / f"sizing-{config_hash(settings)[:8]}"
         with rt.progress() as bar:
-            bar.add_task("sizing comparison", total=None)
-            result = compare_sizing(settings, runs=runs, folder=folder, jobs=jobs, cluster=cluster)
+            task = bar.add_task("sizing comparison", total=runs * len(SIZINGS))
+            result = compare_sizing(
+                settings,
+                runs=runs,
+                folder=folder,
+                jobs=jobs,
+                cluster=cluster,
+                on_run=lambda _i: bar.advance(task),
+            )
         attach_report(rt, result, folder)
 
         def show_sizing(out: Console) -> None:

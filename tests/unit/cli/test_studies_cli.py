@@ -73,3 +73,17 @@ def test_montecarlo_through_the_cli_resumes(
     code, out, _ = run(capsys, "montecarlo", "--runs", "2", "--jobs", "1", "--json", "--quiet")
     assert json.loads(out)["resumed"] == 2
     assert len(journal.read_text(encoding="utf-8").splitlines()) == 3
+
+
+def test_sizing_comparison_through_the_cli(
+    market: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("montecarlo", "--compare-sizing", "--runs", "2", "--jobs", "1", "--json", "--quiet")
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    result = json.loads(out)
+    assert [r["sizing"] for r in result["table"]] == ["equal", "inverse_volatility", "kelly"]
+    journal = Path(result["folder"], "runs.jsonl")
+    assert len(journal.read_text(encoding="utf-8").splitlines()) == 6  # 3 sizings x 2 seeds
+    code, again, _ = run(capsys, *args)
+    assert json.loads(again)["table"] == result["table"]
