@@ -199,10 +199,10 @@ result, the parent lays the candles out for the kernels (0.4 s), opens the model
 (importing SQLAlchemy, 0.4 s) and computes the nominations once (0.1 s), then
 writes what the workers share to one file (0.2 s; the kernels' copy of the candles, not
 the panel's own). Meanwhile the workers start: a fresh process spends about 0.6 s
-importing tradewind and 0.4 s loading the compiled kernels — started at once, in a
+importing tradewind and 0.3 s loading the compiled kernels — started at once, in a
 thread, so that this overlaps the parent's work instead of following it; on two cores the
 three processes share the CPU. A run then costs its bar loop (about 5 ms: 1.9 open
-trades per bar on average, so about 35 ns per trade-bar), the daily decisions in Python
+trades per bar on average, so about 38 ns per trade-bar), the daily decisions in Python
 (about 100 per run, 1–2 ms) and its figures; the parent appends each result to the
 study's journal (a line of JSON). A run alone in a Dask worker costs what it costs in a
 joblib process (9–11 ms each, within this machine's noise); the Dask study loses on

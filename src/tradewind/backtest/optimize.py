@@ -143,6 +143,19 @@ def run_optimize(
             if r.theta is not None and r.cluster < k:
                 table[r.cluster] = [r.theta[c] for c in COLUMNS]
         # Pooled out of sample: every test nomination with its cluster's θ (or the static).
+        def returns(theta: dict[str, float], where: np.ndarray) -> np.ndarray:
+            return trade_returns(
+                theta,
+                ts[where],
+                pairs[where],
+                panel.values,
+                panel.mask,
+                tf,
+                settings.lifecycle,
+                settings.fills,
+                horizon,
+            )
+
         static = static_theta(settings.lifecycle, tf)
         dyn = np.zeros(int(test.sum()))
         te_idx = np.flatnonzero(test)
@@ -153,28 +166,8 @@ def run_optimize(
                 if c < k and np.isfinite(table[c]).all()
                 else static
             )
-            dyn[mine] = trade_returns(
-                theta,
-                ts[te_idx][mine],
-                pairs[te_idx][mine],
-                panel.values,
-                panel.mask,
-                tf,
-                settings.lifecycle,
-                settings.fills,
-                horizon,
-            )
-        stat = trade_returns(
-            static,
-            ts[test],
-            pairs[test],
-            panel.values,
-            panel.mask,
-            tf,
-            settings.lifecycle,
-            settings.fills,
-            horizon,
-        )
+            dyn[mine] = returns(theta, te_idx[mine])
+        stat = returns(static, test)
         pooled = {
             "test_trades": int(test.sum()),
             "static": _finite(objective_value(stat, objective)),

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,17 +263,18 @@ def compile_kernels() -> float:
     return time.perf_counter() - started
 
 
-def _nominator(settings: Settings, panel: Panel) -> tuple[Nominator, str]:
+def _nominator(
+    settings: Settings, panel: Panel, registry: Callable[[], Any]
+) -> tuple[Nominator, str]:
     """The configured nominator: a trained model (``auto`` when one is promoted, ``model``
-    always), else the rule-based one — and a line saying which."""
+    always), else the rule-based one — and a line saying which. ``registry()`` opens the
+    model registry when it is needed."""
     params = {k: v for k, v in settings.cycle.nominator_params.items() if k != "model"}
     choice = settings.cycle.nominator
     if choice in ("auto", "model"):
         from tradewind.ml.apply import nominator_model
-        from tradewind.ml.registry import Registry
 
-        with Registry(settings.home / "models", settings.book_url) as registry:
-            model, note = nominator_model(settings, panel, registry)
+        model, note = nominator_model(settings, panel, registry())
         if model is not None:
             return model, note
         return make_nominator("momentum", **params), note
@@ -300,31 +302,46 @@ def run_inputs(
     panel: Panel | None = None,
     nominator: tuple[Nominator, str] | None = None,
 ) -> RunInputs:
-    """Load what a run of ``settings`` needs (``panel`` and ``nominator`` when given)."""
+    """Load what a run of ``settings`` needs (``panel`` and ``nominator`` when given).
+    The model registry is opened once, and only when a lookup needs it."""
     panel = panel if panel is not None else load_backtest_panel(settings)
     rules = load_market_rules(CandleStore(settings.data_dir, settings.data.exchange))
-    chosen, note = nominator if nominator is not None else _nominator(settings, panel)
-    warmup = chosen.warmup_bars(panel.timeframe)
-    if len(panel.timestamps) <= warmup + 1:
-        raise DataError(
-            f"the {chosen.name} nominator needs {warmup} {panel.timeframe} candles "
-            f"of history before its first decision, and the data has {len(panel.timestamps)}: "
-            "use a longer period, a longer timeframe, or shorter nominator lookbacks"
-        )
-    market = MarketArrays.of(panel, _detail_panel(settings, panel))
-    inputs = RunInputs(panel, market, dict(rules), chosen, note)
-    if settings.cycle.risk_params == "static":
-        inputs.lifecycle_note = "lifecycle: the [lifecycle] parameters (cycle.risk_params = static)"
-    else:
-        from tradewind.ml.apply import regime_params
-        from tradewind.ml.registry import Registry
+    with ExitStack() as stack:
+        opened: list[Any] = []
 
-        rows = cycle_decision_rows(panel, settings.cycle, chosen)
-        with Registry(settings.home / "models", settings.book_url) as registry:
-            inputs.regime_params, inputs.lifecycle_note = regime_params(
-                settings, panel, rows, registry
+        def registry() -> Any:
+            if not opened:
+                from tradewind.ml.registry import Registry
+
+                book = Registry(settings.home / "models", settings.book_url)
+                opened.append(stack.enter_context(book))
+            return opened[0]
+
+        chosen, note = (
+            nominator if nominator is not None else _nominator(settings, panel, registry)
+        )
+        warmup = chosen.warmup_bars(panel.timeframe)
+        if len(panel.timestamps) <= warmup + 1:
+            raise DataError(
+                f"the {chosen.name} nominator needs {warmup} {panel.timeframe} candles of "
+                f"history before its first decision, and the data has "
+                f"{len(panel.timestamps)}: use a longer period, a longer timeframe, or "
+                "shorter nominator lookbacks"
             )
-    return inputs
+        market = MarketArrays.of(panel, _detail_panel(settings, panel))
+        inputs = RunInputs(panel, market, dict(rules), chosen, note)
+        if settings.cycle.risk_params == "static":
+            inputs.lifecycle_note = (
+                "lifecycle: the [lifecycle] parameters (cycle.risk_params = static)"
+            )
+        else:
+            from tradewind.ml.apply import regime_params
+
+            rows = cycle_decision_rows(panel, settings.cycle, chosen)
+            inputs.regime_params, inputs.lifecycle_note = regime_params(
+                settings, panel, rows, registry()
+            )
+        return inputs
 
 
 def make_trader(settings: Settings, inputs: RunInputs, seed: int | None = None) -> CycleTrader:
