@@ -33,12 +33,16 @@ JOBS = 2
 TRIES = 5  # fresh processes per way; the best is reported, the spread shown
 
 
-def study(mode: str) -> dict[str, Any]:
-    """In this (fresh) process: one 500-run study, timed from call to return."""
+def study(mode: str, start: str) -> dict[str, Any]:
+    """In this (fresh) process: one 500-run study, timed from call to return, its workers
+    started as ``backtest.worker_start = start`` says (this module has its main guard)."""
     from tradewind.backtest.montecarlo import run_montecarlo
     from tradewind.backtest.run import load_backtest_panel
 
     settings = cycle_settings()
+    settings = settings.model_copy(
+        update={"backtest": settings.backtest.model_copy(update={"worker_start": start})}
+    )
     panel = load_backtest_panel(settings)
     arrivals: list[float] = []
     peaks: dict[int, float] = {}
@@ -110,9 +114,9 @@ def in_process() -> dict[str, Any]:
     return {"per_run_ms": (time.perf_counter() - start) / len(seeds) * 1e3}
 
 
-def _fresh(mode: str) -> dict[str, Any]:
+def _fresh(mode: str, start: str = "forkserver") -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_montecarlo", mode],
+        [sys.executable, "-m", "benchmarks.bench_montecarlo", mode, start],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
@@ -134,14 +138,17 @@ def run() -> dict[str, Any] | None:
         "cores": os.cpu_count() or 1,
         "joblib": [],
         "dask": [],
+        "joblib_fresh": [],
     }
     r["in_process"] = _fresh("inprocess")
-    for _ in range(TRIES):  # interleaved, so that both ways share the machine's moods
+    for _ in range(TRIES):  # interleaved, so that every way shares the machine's moods
         r["joblib"].append(_fresh("joblib"))
         r["dask"].append(_fresh("dask"))
-    if any(d["finals"] != j["finals"] for d in r["dask"] for j in r["joblib"]):
-        raise RuntimeError("the Dask and joblib studies disagree on the runs' results")
-    for tries in (r["joblib"], r["dask"]):
+        r["joblib_fresh"].append(_fresh("joblib", "fresh"))
+    others = r["dask"] + r["joblib_fresh"]
+    if any(d["finals"] != j["finals"] for d in others for j in r["joblib"]):
+        raise RuntimeError("the studies disagree on the runs' results")
+    for tries in (r["joblib"], r["dask"], r["joblib_fresh"]):
         for t in tries:
             del t["finals"]
     return r
@@ -153,6 +160,7 @@ def markdown(r: dict[str, Any] | None) -> str:
         return "## Monte Carlo\n\nSkipped: ../shared/data not found.\n"
     jb = min(r["joblib"], key=lambda t: t["wall_s"])
     dk = min(r["dask"], key=lambda t: t["wall_s"])
+    fr = min(r["joblib_fresh"], key=lambda t: t["wall_s"])
     total = RUNS * jb["pair_bars"]
     rate = total / jb["wall_s"]
     steady_rate = jb["steady_runs_s"] * jb["pair_bars"]
@@ -178,12 +186,15 @@ Best of {TRIES} fresh processes each way, interleaved. Command:
 
 | way | wall (s) | tries (s) | first result (s) | then runs/s | pair-bars/s | peak RSS parent / a worker (MB) |
 |---|---|---|---|---|---|---|
-| joblib, {JOBS} processes | {jb["wall_s"]:.2f} | {spread(r["joblib"])} | {jb["first_s"]:.2f} | {jb["steady_runs_s"]:.0f} | {rate / 1e6:.0f} M | {jb["parent_rss_mb"]:.0f} / {jb["worker_rss_mb"]:.0f} |
-| Dask `LocalCluster`, {JOBS} workers | {dk["wall_s"]:.2f} | {spread(r["dask"])} | {dk["first_s"]:.2f} | {dk["steady_runs_s"]:.0f} | {total / dk["wall_s"] / 1e6:.0f} M | {dk["parent_rss_mb"]:.0f} / {dk["worker_rss_mb"]:.0f} |
+| joblib, {JOBS} processes forked from the forkserver (the CLI's way) | {jb["wall_s"]:.2f} | {spread(r["joblib"])} | {jb["first_s"]:.2f} | {jb["steady_runs_s"]:.0f} | {rate / 1e6:.0f} M | {jb["parent_rss_mb"]:.0f} / {jb["worker_rss_mb"]:.0f} |
+| Dask `LocalCluster`, {JOBS} workers forked from the forkserver | {dk["wall_s"]:.2f} | {spread(r["dask"])} | {dk["first_s"]:.2f} | {dk["steady_runs_s"]:.0f} | {total / dk["wall_s"] / 1e6:.0f} M | {dk["parent_rss_mb"]:.0f} / {dk["worker_rss_mb"]:.0f} |
+| joblib, {JOBS} fresh processes (`worker_start = "fresh"`) | {fr["wall_s"]:.2f} | {spread(r["joblib_fresh"])} | {fr["first_s"]:.2f} | {fr["steady_runs_s"]:.0f} | {total / fr["wall_s"] / 1e6:.0f} M | {fr["parent_rss_mb"]:.0f} / {fr["worker_rss_mb"]:.0f} |
 
 One run alone in one process: {r["in_process"]["per_run_ms"]:.1f} ms
 ({jb["pair_bars"] / r["in_process"]["per_run_ms"] * 1e3 / 1e6:.0f} M pair-bars/s on one core).
-Both ways give the same {RUNS} results, run for run (checked by the benchmark).
+All three give the same {RUNS} results, run for run (checked by the benchmark). The
+benchmark's module has its main guard, so it sets `backtest.worker_start` as the
+`tradewind` command gets it by default (`forkserver`; see [scaling.md](scaling.md)).
 
 **Target: pair-bars/s ≥ ½ × the bare loop × cores** = ½ × {r["bare_bars_s"] / 1e6:.0f} M
 bars/s (the engine benchmark's bare numba loop, measured in this run) × {r["cores"]} =
@@ -194,27 +205,29 @@ bars/s (the engine benchmark's bare numba loop, measured in this run) × {r["cor
 pair-bars/s after the first result).
 **Dask within 1.5× of joblib:** {ratio_dask:.2f}× — {dask_verdict}.
 
-Where the time goes (profiled with pyinstrument and perf, 2026-12-03): before the first
-result, the parent lays the candles out for the kernels (0.4 s), opens the model registry
-(importing SQLAlchemy, 0.4 s) and computes the nominations once (0.1 s), then
+Where the time goes (profiled with pyinstrument and perf, 2026-12-02/03): before the
+first result, the parent lays the candles out for the kernels (0.4 s), opens the model
+registry (importing SQLAlchemy, 0.4 s) and computes the nominations once (0.1 s), then
 writes what the workers share to one file (0.2 s; the kernels' copy of the candles, not
-the panel's own). Meanwhile the workers start: a fresh process spends about 0.6 s
-importing tradewind and 0.3 s loading the compiled kernels — started at once, in a
-thread, so that this overlaps the parent's work instead of following it; on two cores the
-three processes share the CPU. A run then costs its bar loop (about 5 ms: 1.9 open
-trades per bar on average, so about 38 ns per trade-bar), the daily decisions in Python
-(about 100 per run, 1–2 ms) and its figures; the parent appends each result to the
-study's journal (a line of JSON). A run alone in a Dask worker costs what it costs in a
-joblib process (9–11 ms each, within this machine's noise); the Dask study loses on
-coordination: a system-wide perf sample of its steady phase found the two workers at 75 %
-of the two cores, the two nannies at 5 % each, the parent (scheduler and client) at 7 %
-and 7 % idle — the workers waiting for their next task. Starting and closing the
-cluster's nannies and workers adds about a second. Tried without effect here: batches of
-8 runs per task, no worker profiler, a 1 s memory monitor, glibc's mmap threshold.
+the panel's own). Meanwhile the forkserver starts on the other core and imports tradewind
+(0.6 s) and loads the compiled kernels (0.3 s) once; the workers fork from it when the
+runs begin, warm. Fresh processes pay that import and loading each, two processes
+sharing the two cores with the parent: the first result comes about 0.4 s later. A run
+then costs its bar loop (about 5 ms: 1.9 open trades per bar on average, so about 38 ns
+per trade-bar), the daily decisions in Python (about 100 per run, 1–2 ms) and its
+figures; the parent appends each result to the study's journal (a line of JSON). In a
+Dask worker a run cost 9.1 ms against 7.1 ms in a joblib process until the study's
+`LocalCluster` dropped the nanny's `MALLOC_TRIM_THRESHOLD_` (which switches off glibc's
+adaptive mmap threshold, so each run's large arrays were mapped and faulted in afresh)
+and the worker profiler; what remains of the Dask difference is coordination — the
+scheduler and client in the parent, each result fetched from its worker — and the
+forkserver's longer preload (it imports distributed too). Tried without effect here:
+batches of 8 runs per task, more tasks dispatched ahead, the scheduler's worker
+saturation, a 1 s memory monitor.
 """
 
 
 if __name__ == "__main__":
     mode = sys.argv[1]
-    result = in_process() if mode == "inprocess" else study(mode)
+    result = in_process() if mode == "inprocess" else study(mode, sys.argv[2])
     print(json.dumps(result))

@@ -25,7 +25,6 @@ import json
 import math
 import os
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
@@ -46,6 +45,7 @@ from tradewind.backtest.run import (
     run_backtest,
     run_inputs,
 )
+from tradewind.backtest.workers import Workers
 from tradewind.config import Settings
 from tradewind.data.panel import Panel
 from tradewind.domain.types import duration_bars
@@ -223,96 +223,6 @@ def bootstrap_trades(returns: np.ndarray, capital: float, runs: int, seed: int) 
     )
 
 
-def _warm() -> int:
-    """In a fresh worker: import the trader and load its compiled kernels (a tiny run)."""
-    from tradewind.backtest.run import compile_kernels
-
-    compile_kernels()
-    return os.getpid()
-
-
-class _Workers:
-    """Where a study's runs go: local processes (joblib) or a Dask cluster behind the same
-    joblib API — one code path.
-
-    They start as soon as the study knows it has runs to do, in a thread, while the study
-    prepares what the runs share: a fresh worker spends about a second importing
-    tradewind and loading the compiled kernels, which then overlaps with the candles
-    being laid out and the nominations computed, instead of following them."""
-
-    def __init__(self, panel: Panel, *, jobs: int, cluster: str | None, block: int = 0) -> None:
-        # A run's own state is small — its equity curve and trades — unless it bootstraps
-        # new candles: the number of local processes is bounded by memory.
-        n_t = len(panel.timestamps)
-        per_run = 64 * n_t + 3 * panel.values.nbytes * (block > 0) + 2**22
-        self.cluster = cluster
-        self.jobs = _jobs_for_memory(jobs, per_run) if cluster is None else jobs
-        self._client: Any = None
-        self._local: Any = None
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        if cluster is not None or self.jobs > 1:
-            self._thread = threading.Thread(target=self._start, daemon=True)
-            self._thread.start()
-
-    def _start(self) -> None:
-        try:
-            if self.cluster is None:
-                from joblib import Parallel, delayed
-
-                # joblib keeps these processes for the study's own call (same n_jobs).
-                Parallel(n_jobs=self.jobs)(delayed(_warm)() for _ in range(self.jobs))
-                return
-            import distributed
-
-            dist: Any = distributed  # untyped library: keep its calls out of strict checking
-            if self.cluster == "local":
-                self._local = dist.LocalCluster(
-                    n_workers=self.jobs,
-                    threads_per_worker=1,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                )
-                self._client = dist.Client(self._local)
-            else:
-                self._client = dist.Client(self.cluster)
-            self._client.run(_warm)
-        except BaseException as exc:  # raised in the study's thread by ready()
-            self._error = exc
-
-    def ready(self) -> None:
-        """Wait for the workers; a cluster that could not be reached fails here. A local
-        warm-up that failed costs nothing but its time: the runs then start cold."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None and self.cluster is not None:
-            raise ConfigError(f"--cluster {self.cluster}: {self._error}") from self._error
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-        if self._client is not None:
-            self._client.close()
-        if self._local is not None:
-            self._local.close()
-
-    def __enter__(self) -> _Workers:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _jobs_for_memory(jobs: int, per_run: int) -> int:
-    """No more worker processes than half the available memory holds runs of ``per_run``
-    bytes of their own state (the candles themselves are shared)."""
-    import psutil
-
-    room = int(psutil.virtual_memory().available * 0.5)
-    return max(1, min(jobs, room // max(per_run, 1)))
-
-
 def _for_workers(inputs: RunInputs, block: int) -> RunInputs:
     """What the workers need of ``inputs``: without the panel's candles (half the bytes
     to write, map or send) when the runs read only the kernels' own copy of them — the
@@ -328,7 +238,7 @@ def _for_workers(inputs: RunInputs, block: int) -> RunInputs:
 def _runs(
     tasks: list[tuple[Settings, int, int]],
     inputs: RunInputs,
-    workers: _Workers,
+    workers: Workers,
     *,
     block: int = 0,
 ) -> Iterator[dict[str, Any]]:
@@ -447,7 +357,11 @@ def _journaled(
     done = {i: r for i, r in keep.items() if i < len(keys)}
     todo = [i for i in range(len(tasks)) if i not in done]
     if todo:
-        with _Workers(panel, jobs=jobs, cluster=cluster, block=block) as workers:
+        # A run's own state is small — its equity curve and trades — unless it bootstraps
+        # new candles: the number of local processes is bounded by memory.
+        per_run = 64 * len(panel.timestamps) + 3 * panel.values.nbytes * (block > 0) + 2**22
+        start = settings.backtest.worker_start
+        with Workers(jobs=jobs, cluster=cluster, per_run=per_run, start=start) as workers:
             # Models loaded once and held fixed; with blocks the candles differ every run.
             inputs = study_inputs(settings, panel, fixed=block == 0)
             if check is not None:

@@ -308,6 +308,14 @@ class BacktestConfig(_Section):
         default=None,
         description="Lower timeframe (e.g. 5m) that resolves candles touching stop and target.",
     )
+    worker_start: Literal["auto", "forkserver", "fresh"] = Field(
+        default="auto",
+        description="How the worker processes of Monte Carlo, ensemble and sizing studies "
+        "start: forkserver (forked warm from one process that loaded tradewind once; each "
+        "worker imports the program's main module, so a script needs an `if __name__ == "
+        '"__main__":` guard), fresh (new interpreters that do not import it), or auto '
+        "(forkserver for the tradewind command, `python -m`, notebooks; fresh otherwise).",
+    )
 
     _dates = field_validator("start", "end")(_check_date)
 
