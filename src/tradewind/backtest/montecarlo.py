@@ -340,9 +340,10 @@ def _journaled(
     block: int = 0,
     check: Callable[[RunInputs], None] | None = None,
     on_run: Callable[[int], None] | None = None,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[dict[str, Any]], int, dict[str, Any]]:
     """Every task's result in task order, running only those the study's journal lacks;
-    and how many it had. ``keys[i]`` names what task ``i`` computes (its seed and what
+    how many it had; and how the others were carried (:meth:`Workers.describe`, empty
+    when there were none). ``keys[i]`` names what task ``i`` computes (its seed and what
     differs between tasks): a line counts only for the task it was written for, so a
     folder reused with other options never mixes in results of another study."""
     journal = folder / "runs.jsonl"
@@ -356,12 +357,14 @@ def _journaled(
         os.replace(tmp, journal)
     done = {i: r for i, r in keep.items() if i < len(keys)}
     todo = [i for i in range(len(tasks)) if i not in done]
+    how: dict[str, Any] = {}
     if todo:
         # A run's own state is small — its equity curve and trades — unless it bootstraps
         # new candles: the number of local processes is bounded by memory.
         per_run = 64 * len(panel.timestamps) + 3 * panel.values.nbytes * (block > 0) + 2**22
         start = settings.backtest.worker_start
         with Workers(jobs=jobs, cluster=cluster, per_run=per_run, start=start) as workers:
+            how = workers.describe()
             # Models loaded once and held fixed; with blocks the candles differ every run.
             inputs = study_inputs(settings, panel, fixed=block == 0)
             if check is not None:
@@ -377,7 +380,7 @@ def _journaled(
                     done[i] = row
                     if on_run:
                         on_run(i)
-    return [done[i] for i in range(len(tasks))], len(tasks) - len(todo)
+    return [done[i] for i in range(len(tasks))], len(tasks) - len(todo), how
 
 
 def _write_json(path: Path, payload: Any) -> None:
@@ -433,6 +436,7 @@ def run_montecarlo(
     folder.mkdir(parents=True, exist_ok=True)
     capital = settings.cycle.capital
     resumed = 0
+    workers: dict[str, Any] = {}  # the trades source resamples in this process
     if source == "trades":
         base = run_backtest(settings, panel=panel, save=False)
         t = base.trades
@@ -460,7 +464,7 @@ def run_montecarlo(
                     "momentum or random"
                 )
 
-        rows, resumed = _journaled(
+        rows, resumed, workers = _journaled(
             settings,
             panel,
             folder,
@@ -487,6 +491,7 @@ def run_montecarlo(
         "source": source,
         "seed": settings.seed,
         "resumed": resumed,  # runs found finished in the folder, not run again
+        "workers": workers,  # how the other runs were carried (empty: none ran)
         **_summary(table, capital, ruin),
     }
     _write_json(folder / "summary.json", summary)
@@ -532,7 +537,7 @@ def run_ensembles(
         )
         for k in sizes
     }
-    done, _ = _journaled(
+    done, _, _ = _journaled(
         settings,
         panel,
         folder,
@@ -611,7 +616,7 @@ def compare_sizing(
         )
         for sizing in SIZINGS
     }
-    done, _ = _journaled(
+    done, _, _ = _journaled(
         settings,
         panel,
         folder,

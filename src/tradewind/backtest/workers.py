@@ -46,9 +46,10 @@ def _main_is_harmless() -> bool:
         return bool(name == "__main__" or name.endswith(".__main__"))
     if getattr(main, "__file__", None) is None:  # a REPL, a notebook, ``python -c``
         return True
-    # The ``tradewind`` console script: it only imports the CLI and runs it under a guard.
-    cli = sys.modules.get("tradewind.cli")
-    return cli is not None and getattr(main, "app", None) is getattr(cli, "app", object())
+    # The ``tradewind`` console script: it only imports the CLI's entry point and calls it
+    # under a guard.
+    app = sys.modules.get("tradewind.cli.app")
+    return app is not None and getattr(main, "main", None) is getattr(app, "main", object())
 
 
 def start_method(setting: str) -> Start:
@@ -222,6 +223,12 @@ class Workers:
 
             loky.set_start_method(self._loky_before, force=True)
             self._loky_set = False
+
+    def describe(self) -> dict[str, Any]:
+        """How the runs were carried, for a study's summary."""
+        local = self.cluster is None
+        start = "in process" if local and self.jobs == 1 else self.start
+        return {"jobs": self.jobs, "start": start, "cluster": self.cluster}
 
     def __enter__(self) -> Workers:
         return self

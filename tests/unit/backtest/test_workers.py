@@ -48,11 +48,11 @@ def test_auto_forks_only_where_the_main_module_is_harmless(
     _main(monkeypatch, __spec__=None)
     assert start_method("auto") == "forkserver"
     # The tradewind console script: it holds the CLI's app and runs it under a guard.
-    from tradewind import cli
+    from tradewind.cli import app
 
-    _main(monkeypatch, __file__="/venv/bin/tradewind", __spec__=None, app=cli.app)
+    _main(monkeypatch, __file__="/venv/bin/tradewind", __spec__=None, main=app.main)
     assert start_method("auto") == "forkserver"
-    _main(monkeypatch, __file__="/venv/bin/tradewind", __spec__=None, app=object())
+    _main(monkeypatch, __file__="/venv/bin/tradewind", __spec__=None, main=print)
     assert start_method("auto") == "fresh"
     # Explicit choices win.
     assert start_method("fresh") == "fresh"

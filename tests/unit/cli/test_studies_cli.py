@@ -61,6 +61,7 @@ def test_montecarlo_through_the_cli_resumes(
     assert first["runs"] == 3
     assert 0.0 <= first["probability_of_loss"] <= 1.0
     assert first["resumed"] == 0
+    assert first["workers"] == {"jobs": 1, "start": "in process", "cluster": None}
     journal = Path(first["folder"], "runs.jsonl")
     lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
     assert len(lines) == 3
@@ -68,11 +69,30 @@ def test_montecarlo_through_the_cli_resumes(
     code, out, _ = run(capsys, *args)
     again = json.loads(out)
     assert again["resumed"] == 2
+    assert again["workers"]["jobs"] == 1  # the one missing run
     assert again["percentiles"] == first["percentiles"]
     # A shorter study in the same folder takes its runs from the journal and keeps the rest.
     code, out, _ = run(capsys, "montecarlo", "--runs", "2", "--jobs", "1", "--json", "--quiet")
     assert json.loads(out)["resumed"] == 2
     assert len(journal.read_text(encoding="utf-8").splitlines()) == 3
+
+
+@pytest.mark.slow
+def test_the_tradewind_command_forks_its_workers_warm(market: Path) -> None:
+    """The installed console script, as a user runs it: its main module is harmless to
+    import again, so ``auto`` forks the workers from the preloaded forkserver."""
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).with_name("tradewind")
+    if not script.exists():
+        pytest.skip(f"no tradewind console script next to {sys.executable}")
+    args = [str(script), "montecarlo", "--runs", "4", "--jobs", "2", "--json", "--quiet"]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["workers"] == {"jobs": 2, "start": "forkserver", "cluster": None}
+    assert summary["runs"] == 4
 
 
 def test_sizing_comparison_through_the_cli(
