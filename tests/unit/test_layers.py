@@ -56,6 +56,22 @@ ALLOWED: dict[str, set[str]] = {
         "features",
         "ml",
     },
+    # The node composes its trader as a backtest does (run_inputs): one implementation.
+    "live": {
+        "errors",
+        "domain",
+        "config",
+        "data",
+        "strategies",
+        "portfolio",
+        "engine",
+        "trading",
+        "backtest",
+        "store",
+        "features",
+        "ml",
+        "__init__",
+    },
     "store": {"errors", "domain", "config", "data", "strategies", "portfolio", "engine"},
     "testing": {"errors", "domain", "config", "data"},
     "cli": {
@@ -72,6 +88,7 @@ ALLOWED: dict[str, set[str]] = {
         "testing",
         "features",
         "ml",
+        "live",
         "__init__",
     },
 }

@@ -26,17 +26,18 @@ from tradewind import __version__
 from tradewind.backtest.metrics import summarize
 from tradewind.config import Settings, config_hash, resolved_dict
 from tradewind.data.markets import MarketRules, load_market_rules
-from tradewind.data.panel import Panel, data_fingerprint, load_panel, row_times
+from tradewind.data.panel import Panel, data_fingerprint, load_panel
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe, parse_utc, utc_now
 from tradewind.engine.params import RegimeParams
-from tradewind.engine.records import EXIT_NAMES, KIND_NAMES, POOL_NAMES, STATUS_NAMES, Status
-from tradewind.engine.tables import tracked_table
+from tradewind.engine.records import POOL_NAMES
 from tradewind.errors import DataError
-from tradewind.portfolio.ledger import LEDGER_REASONS
 from tradewind.strategies.nominators import Nominator, make_nominator
-from tradewind.trading import cycle_kernel as ck
 from tradewind.trading.cycle import CycleTrader, MarketArrays, cycle_decision_rows
+from tradewind.trading.cycle_report import cycle_table as _cycle_table
+from tradewind.trading.cycle_report import ledger_table as _ledger_table
+from tradewind.trading.cycle_report import mode_switches
+from tradewind.trading.cycle_report import trade_tables as _trade_tables
 
 __all__ = [
     "BacktestResult",
@@ -74,112 +75,6 @@ def data_summary(settings: Settings, panel: Panel) -> dict[str, Any]:
         "bars": len(panel.timestamps),
         "fingerprint": data_fingerprint(panel),
     }
-
-
-def _trade_tables(trader: CycleTrader) -> tuple[pd.DataFrame, pd.DataFrame]:
-    tr = trader.trades[: trader.n_trades]
-    index = trader.panel.index
-    symbols = np.array(trader.panel.symbols)
-    trades = pd.DataFrame(
-        {
-            "id": tr["id"],
-            "kind": np.array(KIND_NAMES)[tr["kind"]],
-            "sim_reason": np.array(ck.SIM_REASONS)[tr["reason"]],
-            "cycle": tr["cycle"],
-            "pair": symbols[tr["pair"]],
-            "side": tr["side"],
-            "status": np.array(STATUS_NAMES)[tr["status"]],
-            "nominated_time": row_times(index, tr["nominated_t"]),
-            "p0": tr["p0"],
-            "limit": tr["limit"],
-            "window_stop": tr["window_stop"],
-            "alloc": tr["alloc"],
-            "entry_time": row_times(index, tr["entry_t"]),
-            "entry_price": np.where(tr["entry_t"] >= 0, tr["entry_price"], np.nan),
-            "qty": tr["qty"],
-            "cost": tr["cost"],
-            "legs": tr["legs"],
-            "exit_time": row_times(index, tr["exit_t"]),
-            "exit_price": np.where(tr["status"] == Status.CLOSED, tr["exit_price"], np.nan),
-            "exit_reason": np.array(EXIT_NAMES)[tr["exit_reason"]],
-            "pnl": tr["pnl"],
-            "fees": tr["fees"],
-            "ambiguous": tr["ambiguous"],
-            "parent": tr["parent"],
-        }
-    )
-    tracked = tracked_table(tr[tr["track"] == 2], index, symbols)
-    return trades, tracked
-
-
-def _ledger_table(trader: CycleTrader) -> pd.DataFrame:
-    led = trader.ledger[: int(trader.counters[ck.C_NLEDGER])]
-    names = np.array(POOL_NAMES)
-    return pd.DataFrame(
-        {
-            "time": row_times(trader.panel.index, led["t"]),
-            "amount": led["amount"],
-            "from": names[led["src"]],
-            "to": names[led["dst"]],
-            "reason": np.array(LEDGER_REASONS)[led["reason"]],
-            "trade": led["trade"],
-            "book": np.where(led["book"] == 0, "real", "paper"),
-        }
-    )
-
-
-def _cycle_table(trader: CycleTrader) -> pd.DataFrame:
-    cy = trader.cycles[: int(trader.counters[ck.C_NCYCLES])]
-    modes = np.array(["live", "dry_run"])
-    index = trader.panel.index
-    return pd.DataFrame(
-        {
-            "cycle": cy["id"],
-            "start_time": row_times(index, cy["start_t"]),
-            "end_time": row_times(index, cy["end_t"]),
-            "mode": modes[cy["mode"]],
-            "converted_time": row_times(index, cy["converted_t"]),
-            "pnl": cy["pnl"],
-            "paper_pnl": cy["paper_pnl"],
-            "trades": cy["trades"],
-            "next_mode": modes[cy["next_mode"]],
-        }
-    )
-
-
-def mode_switches(cycles: pd.DataFrame) -> list[dict[str, Any]]:
-    """When the trader went from live to dry run and back, and why (from the cycle table)."""
-    switches: list[dict[str, Any]] = []
-    mode = "live"
-    for cycle, start, started_as, converted in zip(
-        cycles["cycle"].tolist(),
-        cycles["start_time"].tolist(),
-        cycles["mode"].tolist(),
-        cycles["converted_time"].tolist(),
-        strict=True,
-    ):
-        if started_as != mode:
-            reason = "losing streak" if started_as == "dry_run" else "winning paper cycle"
-            switches.append(
-                {
-                    "time": pd.Timestamp(start).isoformat(),
-                    "cycle": int(cycle),
-                    "to": started_as,
-                    "reason": reason,
-                }
-            )
-            mode = started_as
-        if not pd.isna(converted):
-            switches.append(
-                {
-                    "time": pd.Timestamp(converted).isoformat(),
-                    "cycle": int(cycle),
-                    "to": "live",
-                    "reason": "paper trade passed the live threshold",
-                }
-            )
-            mode = "live"
-    return switches
 
 
 def _metric_trades(trades: pd.DataFrame, tracked: pd.DataFrame) -> pd.DataFrame:

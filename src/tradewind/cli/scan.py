@@ -89,7 +89,7 @@ def scan_command(
         ),
     ] = False,
     live: Annotated[
-        bool, typer.Option("--live", help="Real orders (needs the live node; not yet here).")
+        bool, typer.Option("--live", help="Refused: real orders go through `tradewind run`.")
     ] = False,
     session: Annotated[
         str, typer.Option("--session", help="Name of the saved paper session.")
@@ -123,8 +123,8 @@ def scan_command(
     )
     if live:
         raise ConfigError(
-            "scan --live: real orders go through the live node (tradewind live, a later "
-            "milestone); scan trades on the paper venue only"
+            "scan --live: real orders go through the node (`tradewind run --live`); scan "
+            "trades on the paper venue only"
         )
     when = parse_utc(now) if now else None
     report = scan(rt.settings, now=when, execute=execute, name=session, reset=reset)

@@ -29,6 +29,7 @@ __all__ = [
     "ExchangeConfig",
     "FillsConfig",
     "LifecycleConfig",
+    "LiveConfig",
     "MLConfig",
     "SelectionConfig",
     "SessionConfig",
@@ -331,6 +332,35 @@ class BacktestConfig(_Section):
         return self
 
 
+class LiveConfig(_Section):
+    """The node of `tradewind run`: paper by default, live only when asked twice."""
+
+    mode: Literal["paper", "live"] = Field(
+        default="paper",
+        description="paper: the simulated venue on live candles. live: real orders, which "
+        "also need `tradewind run --live` and the API keys in the environment.",
+    )
+    name: str = Field(
+        default="node",
+        min_length=1,
+        max_length=64,
+        description="The node's name in the trade book: its state, run and trades.",
+    )
+    history: str = Field(
+        default="30d",
+        description="Candles before the node's start loaded for the nominator's warm-up.",
+    )
+    candle_delay: int = Field(
+        default=10,
+        ge=0,
+        le=240,
+        description="Seconds after a candle's close before the candle job reads it "
+        "(the exchange needs a moment to publish it).",
+    )
+
+    _durations = field_validator("history")(_check_duration)
+
+
 class SessionConfig(_Section):
     """The modular trader's session: account, risk, allocation across agents (seed 004)."""
 
@@ -585,6 +615,7 @@ class Settings(BaseSettings):
     store: StoreConfig = Field(default_factory=StoreConfig)
     session: SessionConfig = Field(default_factory=SessionConfig)
     ml: MLConfig = Field(default_factory=MLConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
     agents: list[AgentConfig] = Field(
         default_factory=list, description="Agents of the modular trader ([[agents]] tables)."
     )

@@ -354,6 +354,40 @@ class CycleTrader:
                     on_day(int(d))
                 told = reached
 
+    def advance(self, t1: int, decisions: np.ndarray) -> list[int]:
+        """:meth:`run`'s loop up to row ``t1`` of a panel whose candles arrive as they
+        close — what the live node calls after each update: the bar loop, and the
+        decision at every flagged row whose close finds no cycle active, the newest row
+        included (the backtest takes the same decisions on the same rows; only at the
+        very end of its data does it not decide, as nothing could follow). Returns the
+        rows decided at."""
+        decided: list[int] = []
+        while self.next_t < t1:
+            self.step(t1, decisions)
+            done = self.next_t - 1
+            if decisions[done] and not self.counters[ck.C_ACTIVE]:
+                self.decide(done)
+                decided.append(done)
+        return decided
+
+    def regrid(self, panel: Panel, market: MarketArrays) -> None:
+        """Go on over ``panel`` (with its ``market``), a longer grid with the same first
+        rows: the node grows its panel ahead of the candles and hands it over here. The
+        equity so far is kept; nothing else depends on the grid's length."""
+        old = len(self.panel.timestamps)
+        if len(panel.timestamps) < old or not np.array_equal(
+            panel.timestamps[:old], self.panel.timestamps
+        ):
+            raise ConfigError("regrid: the new panel must extend the trader's grid")
+        n_t = len(panel.timestamps)
+        for name in ("equity", "paper_equity"):
+            grown = np.full(n_t, np.nan)
+            grown[:old] = getattr(self, name)
+            setattr(self, name, grown)
+        self._no_stop = np.zeros(n_t, dtype=np.bool_)
+        self.panel = panel
+        self.a = market
+
     # -- helpers ----------------------------------------------------------------------------
 
     def _weights(self, chosen: np.ndarray, t: int) -> np.ndarray:

@@ -11,9 +11,7 @@ live node advance it row by row over new candles: the same code.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +33,7 @@ from tradewind.strategies.agents import (
 from tradewind.trading import session_kernel as sk
 from tradewind.trading.cycle import lifecycle_params
 from tradewind.trading.schedule import due_timeframes
+from tradewind.trading.state import dump_state, load_state, ns_to_rows, rows_to_ns
 
 __all__ = [
     "AgentView",
@@ -302,39 +301,17 @@ _TIME_FIELDS = ("nominated_t", "expiry_t", "entry_t", "exit_t", "track_exit_t")
 _AGENT_ARRAYS = ("agent_mode", "agent_streak", "day_pnl", "day_paper", "r_hist", "r_count")
 
 
-def _rows_to_ns(rows: np.ndarray, stamps: np.ndarray) -> np.ndarray:
-    out = np.full(rows.shape, -1, dtype=np.int64)
-    ok = rows >= 0
-    out[ok] = stamps[rows[ok]]
-    return out
-
-
-def _ns_to_rows(ns: np.ndarray, stamps: np.ndarray, what: str) -> np.ndarray:
-    out = np.full(ns.shape, -1, dtype=np.int64)
-    ok = ns >= 0
-    rows = np.searchsorted(stamps, ns[ok])
-    bad = (rows >= len(stamps)) | (stamps[np.minimum(rows, len(stamps) - 1)] != ns[ok])
-    if bad.any():
-        missing = pd.Timestamp(int(ns[ok][bad][0]), tz="UTC")
-        raise StateError(
-            f"saved session: {what} at {missing} is not on the candle grid any more "
-            "(candles deleted or a different data.timeframe); start a new session with --reset"
-        )
-    out[ok] = rows
-    return out
-
-
 def snapshot(session: Session) -> dict[str, np.ndarray]:
     """Everything a session needs to go on later, as plain arrays (times as ns, pairs and
     agents by name): what ``tradewind scan --execute`` keeps in the trade book."""
     stamps = session.panel.timestamps
     trades = session.trades[: session.n_trades].copy()
     for name in _TIME_FIELDS:
-        trades[name] = _rows_to_ns(trades[name], stamps)
+        trades[name] = rows_to_ns(trades[name], stamps)
     ledger = session.ledger[: int(session.counters[sk.C_NLEDGER])].copy()
-    ledger["t"] = _rows_to_ns(ledger["t"], stamps)
+    ledger["t"] = rows_to_ns(ledger["t"], stamps)
     modes = session.modes[: int(session.counters[sk.C_NMODES])].copy()
-    modes["t"] = _rows_to_ns(modes["t"], stamps)
+    modes["t"] = rows_to_ns(modes["t"], stamps)
     open_ids = session.open_list[: int(session.counters[sk.C_NOPEN])].copy()
     out = {
         "symbols": np.array(session.panel.symbols, dtype=str),
@@ -377,13 +354,13 @@ def restore(session: Session, saved: Mapping[str, np.ndarray]) -> None:
     if len(trades):
         trades["pair"] = pair_map[trades["pair"]]
     for name in _TIME_FIELDS:
-        trades[name] = _ns_to_rows(trades[name], stamps, f"trade field {name}")
+        trades[name] = ns_to_rows(trades[name], stamps, f"trade field {name}")
     ledger = saved["ledger"].copy()
-    ledger["t"] = _ns_to_rows(ledger["t"], stamps, "a ledger entry")
+    ledger["t"] = ns_to_rows(ledger["t"], stamps, "a ledger entry")
     modes = saved["modes"].copy()
-    modes["t"] = _ns_to_rows(modes["t"], stamps, "a mode change")
+    modes["t"] = ns_to_rows(modes["t"], stamps, "a mode change")
     clock = int(saved["clock"][0])
-    next_t = int(_ns_to_rows(np.array([clock]), stamps, "the session clock")[0]) + 1
+    next_t = int(ns_to_rows(np.array([clock]), stamps, "the session clock")[0]) + 1
 
     n = len(trades)
     session.trades = new_trades(max(2 * n, 1024))
@@ -408,17 +385,3 @@ def restore(session: Session, saved: Mapping[str, np.ndarray]) -> None:
     session.open_slot[:, pair_map[kept]] = saved["open_slot"][:, kept]
     session.last_level[:, pair_map[kept]] = saved["last_level"][:, kept]
     session.next_t = next_t
-
-
-def dump_state(saved: Mapping[str, np.ndarray]) -> bytes:
-    """A snapshot as ``.npz`` bytes (plain arrays only: nothing that unpickles)."""
-    buffer = io.BytesIO()
-    arrays: dict[str, Any] = dict(saved)
-    np.savez_compressed(buffer, allow_pickle=False, **arrays)
-    return buffer.getvalue()
-
-
-def load_state(payload: bytes) -> dict[str, np.ndarray]:
-    """Arrays of :func:`dump_state`, read with ``allow_pickle=False``."""
-    with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}

@@ -1,0 +1,119 @@
+"""``tradewind run``: the node — paper by default, ``--replay`` over stored candles,
+``--live`` only through its gate."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from tradewind.cli._runtime import (
+    ConfigOpt,
+    DataDirOpt,
+    ExchangeOpt,
+    HomeOpt,
+    JsonOpt,
+    QuietOpt,
+    TimeframeOpt,
+    make_runtime,
+)
+from tradewind.domain.types import parse_utc
+from tradewind.errors import ConfigError
+
+__all__ = ["run_command"]
+
+
+def _human(payload: dict[str, Any]) -> Any:
+    def render(out: Console) -> None:
+        out.print(
+            f"node {payload['node']!r} replayed {payload['start']} → {payload['end']}: "
+            f"{payload['ticks']} ticks, {payload['candles']} candles, "
+            f"{payload['decisions']} decisions; equity {payload['equity']:,.2f}"
+        )
+        if payload["tick_p50_s"] is not None:
+            out.print(
+                f"tick time p50 {payload['tick_p50_s'] * 1e3:.1f} ms, "
+                f"p99 {payload['tick_p99_s'] * 1e3:.1f} ms; trade book run {payload['run_id']}"
+            )
+
+    return render
+
+
+def run_command(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    data_dir: DataDirOpt = None,
+    exchange: ExchangeOpt = None,
+    timeframe: TimeframeOpt = None,
+    replay: Annotated[
+        bool, typer.Option("--replay", help="Drive the node from stored candles, simulated clock.")
+    ] = False,
+    start: Annotated[str | None, typer.Option("--start", help="Replay from (UTC).")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Replay until (UTC).")] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option("--speed", help="Replay at this many times real time (default: flat out)."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="The node's name in the trade book (live.name).")
+    ] = None,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Start the node afresh (its old trades stay).")
+    ] = False,
+    live: Annotated[
+        bool,
+        typer.Option("--live", help="Real orders: also needs live.mode = live and keys in env."),
+    ] = False,
+    testnet: Annotated[
+        bool, typer.Option("--testnet", help="The exchange's sandbox (with exchange.testnet).")
+    ] = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run the trading node: paper on live candles by default; --replay --start --end over
+    stored candles (the offline demo of live operation); --live for real orders."""
+    from tradewind.live.gate import live_gate
+    from tradewind.live.run import replay as run_replay
+
+    rt = make_runtime(
+        ctx,
+        config=config,
+        home=home,
+        json_out=json_out,
+        quiet=quiet,
+        overrides={
+            "data.data_dir": data_dir,
+            "data.exchange": exchange,
+            "data.timeframe": timeframe,
+        },
+    )
+    settings = rt.settings
+    if replay and live:
+        raise ConfigError("--replay and --live exclude each other: a replay never trades")
+    live_gate(settings, live=live, testnet=testnet)
+    if live:
+        raise ConfigError(
+            "live orders need the ccxt venue, which this version does not have yet: the "
+            "node runs on paper (`tradewind run`) and in replay (`tradewind run --replay`)"
+        )
+    if replay:
+        if not start or not end:
+            raise ConfigError("--replay needs --start and --end (UTC dates)")
+        result = run_replay(
+            settings, parse_utc(start), parse_utc(end), speed=speed, name=name, reset=reset
+        )
+        payload = result.to_dict()
+        rt.emit(payload, _human(payload))
+        return
+    if start or end or speed:
+        raise ConfigError("--start, --end and --speed belong to --replay")
+    if settings.data.exchange == "synthetic":
+        raise ConfigError(
+            "the synthetic market has no live candles to trade on paper: replay it "
+            "(`tradewind run --replay --start … --end …`) or set data.exchange"
+        )
+    from tradewind.live.run import run_paper, update_candles
+
+    run_paper(settings, name=name, reset=reset, update=lambda: update_candles(settings))

@@ -1,0 +1,299 @@
+"""The node behind ``tradewind run``: the cycle trader on candles as they close, its
+state in the trade book after every tick.
+
+One tick: read the candles that closed since the node's last row (the feed), write them
+into the grid (:class:`~tradewind.live.market.GrowingMarket`), and advance the trader over
+them with :meth:`~tradewind.trading.cycle.CycleTrader.advance` — the backtest's own loop,
+so the daily decision falls on the same candle as in a backtest (the close at or before
+``cycle.decision_time``, 23:55 UTC by default) and every fill follows the same model. Then
+the trades, ledger, cycles and the trader's whole state go to the trade book in ONE
+transaction: a crash loses at most the tick in flight, which the next start runs again
+from the same state (same candles, same random state, so the same result).
+
+Start-up and recovery are one path: load the saved state if there is one, rebuild the grid
+from the stored candles, restore, and go on from the saved clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from tradewind import __version__
+from tradewind.backtest.run import compile_kernels, run_inputs
+from tradewind.config import Settings, config_hash
+from tradewind.data.panel import Panel, decision_bars
+from tradewind.data.store import CandleStore
+from tradewind.domain.types import Timeframe, parse_duration
+from tradewind.errors import ConfigError, StateError
+from tradewind.live.clock import Clock
+from tradewind.live.feed import StoreFeed
+from tradewind.live.market import GrowingMarket
+from tradewind.store.db import upgrade
+from tradewind.store.repository import TradeBook
+from tradewind.trading import cycle_kernel as ck
+from tradewind.trading.cycle import CycleTrader
+from tradewind.trading.cycle_report import cycle_table, ledger_table, mode_switches, trade_tables
+from tradewind.trading.state import dump_state, load_state, restore_cycle, snapshot_cycle
+
+__all__ = ["CycleNode", "NodeLock", "Tick"]
+
+SOURCES = ("paper", "replay", "live")
+
+
+@dataclass
+class Tick:
+    """What one tick saw and did."""
+
+    at: pd.Timestamp
+    candles: int  #: rows added to the grid
+    last_candle: pd.Timestamp | None  #: open time of the newest row
+    decided: list[str] = field(default_factory=list)  #: decision candles (ISO open times)
+    open_trades: int = 0
+    equity: float = float("nan")
+    seconds: float = 0.0  #: the tick's own time (reading, trading, saving)
+
+
+class NodeLock:
+    """One node per trade book: an exclusive lock on a file beside it, held while the
+    node runs and released by the system if the process dies (``flock``)."""
+
+    def __init__(self, home: Path, book_url: str) -> None:
+        key = hashlib.blake2b(book_url.encode(), digest_size=8).hexdigest()
+        home.mkdir(parents=True, exist_ok=True)
+        self.path = home / f"node-{key}.lock"
+        self._fh: IO[str] | None = None
+
+    def acquire(self) -> None:
+        fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held while running
+        if sys.platform != "win32":
+            import fcntl
+
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.seek(0)
+                holder = fh.read().strip() or "?"
+                fh.close()
+                raise StateError(
+                    f"another node runs on this trade book (pid {holder}, lock {self.path}); "
+                    "one node per trade book and account"
+                ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _book(settings: Settings) -> str:
+    url = settings.book_url
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(url)
+    return url
+
+
+class CycleNode:
+    """The cycle trader of ``settings`` run as a node (``source``: paper, replay or live)
+    from ``start``; a saved node of the same name goes on where it stopped."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        source: str,
+        clock: Clock,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        name: str | None = None,
+        reset: bool = False,
+    ) -> None:
+        if source not in SOURCES:
+            raise ConfigError(f"node source {source!r}: use one of {', '.join(SOURCES)}")
+        self.settings = settings
+        self.source = source
+        self.clock = clock
+        self.name = name or settings.live.name
+        self.tf = Timeframe.parse(settings.data.timeframe)
+        self.url = _book(settings)
+        self.lock = NodeLock(settings.home, self.url)
+        self.lock.acquire()
+        try:
+            self._open(start, end, reset)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _open(self, start: pd.Timestamp | None, end: pd.Timestamp | None, reset: bool) -> None:
+        settings = self.settings
+        with TradeBook(self.url) as book:
+            if reset:
+                book.drop_session(self.name)
+            saved = book.session_state(self.name)
+        state = None if saved is None else load_state(saved.payload)
+        if saved is not None and saved.source != self.source:
+            raise StateError(
+                f"node {self.name!r} in the trade book is a {saved.source} node, not "
+                f"{self.source}: use another --name, or --reset to start it anew"
+            )
+        if state is not None:
+            origin = pd.Timestamp(int(state["origin"][0]), tz="UTC")
+            self.start = pd.Timestamp(int(state["start"][0]), tz="UTC")
+            self.run_id = saved.run_id if saved is not None else None
+        else:
+            begin = start if start is not None else self.clock.now()
+            self.start = pd.Timestamp(self.tf.floor_ns(int(begin.value)), unit="ns", tz="UTC")
+            origin = self.start - parse_duration(settings.live.history)
+            self.run_id = None
+        self.feed = StoreFeed(
+            CandleStore(settings.data_dir, settings.data.exchange),
+            self.tf,
+            list(settings.data.pairs) or None,
+            start=origin,
+            end=end,
+            preload=self.source == "replay",
+        )
+        # Warm-up: the candles closed before the start (the one closing at the start is
+        # the first tick's).
+        until = max(self.clock.now(), self.start) - pd.Timedelta(1, "ns")
+        if state is not None and int(state["clock"][0]) >= 0:
+            # Every candle the saved trader had processed: it goes on from the next.
+            done = pd.Timestamp(int(state["clock"][0]) + self.tf.nanoseconds, tz="UTC")
+            until = max(until, done)
+        history = self.feed.closed(None, until)
+        if len(history.timestamps) == 0:
+            raise StateError(f"node {self.name!r}: no candles closed before {self.start}")
+        self.market = GrowingMarket(history)
+        filled = _head(self.market.panel, self.market.rows)
+        self.inputs = run_inputs(settings, filled)
+        if self.inputs.nominator.name == "model":
+            raise ConfigError(
+                "the node runs rule-based nominators so far (momentum, random); the model "
+                "nominator's features are computed once per panel and would go stale on a "
+                "grid that grows: set cycle.nominator = 'momentum' for the node"
+            )
+        compile_kernels()
+        self.trader = CycleTrader(
+            self.market.panel,
+            cycle=settings.cycle,
+            lifecycle=settings.lifecycle,
+            fills=settings.fills,
+            nominator=self.inputs.nominator,
+            rng=np.random.default_rng(settings.seed),
+            rules=self.inputs.rules,
+            market=self.market.market,
+            regime_params=self.inputs.regime_params,
+        )
+        self._flags()
+        if state is not None:
+            restore_cycle(self.trader, state)
+
+    def _flags(self) -> None:
+        """The decision rows on the whole grid: from the node's start (history before it
+        only warms up) once the nominator's warm-up has passed."""
+        panel = self.market.panel
+        first = int(np.searchsorted(panel.timestamps, int(self.start.value)))
+        warmup = self.inputs.nominator.warmup_bars(panel.timeframe)
+        rows = decision_bars(panel.timestamps, self.tf, self.settings.cycle.decision_time, warmup)
+        self.decisions = np.zeros(len(panel.timestamps), dtype=np.bool_)
+        self.decisions[rows[rows >= first]] = True
+
+    # -- running -------------------------------------------------------------------------
+
+    def tick(self, now: pd.Timestamp | None = None) -> Tick:
+        """Read what closed by ``now`` (default: the clock), trade it, save."""
+        started = time.perf_counter()
+        now = self.clock.now() if now is None else now
+        new = self.feed.closed(self.market.end_ns, now)
+        if self.market.extend(new):
+            self.trader.regrid(self.market.panel, self.market.market)
+            self._flags()
+        rows = self.market.rows
+        decided = self.trader.advance(rows, self.decisions)
+        self._save()
+        stamps = self.market.panel.timestamps
+        tick = Tick(
+            at=now,
+            candles=len(new.timestamps),
+            last_candle=pd.Timestamp(int(stamps[rows - 1]), tz="UTC") if rows else None,
+            decided=[pd.Timestamp(int(stamps[d]), tz="UTC").isoformat() for d in decided],
+            open_trades=int(self.trader.counters[ck.C_NOPEN]),
+            equity=float(self.trader.equity[rows - 1]) if self.trader.next_t else float("nan"),
+        )
+        tick.seconds = time.perf_counter() - started
+        return tick
+
+    def _save(self) -> None:
+        trader = self.trader
+        trades, tracked = trade_tables(trader)
+        cycles = cycle_table(trader)
+        state = snapshot_cycle(trader)
+        origin = int(self.market.panel.timestamps[0])
+        state["origin"] = np.array([origin], dtype=np.int64)
+        state["start"] = np.array([int(self.start.value)], dtype=np.int64)
+        clock = int(state["clock"][0])
+        pools = trader.pools[0]
+        summary: dict[str, Any] = {
+            "trader": "cycle",
+            "node": self.name,
+            "source": self.source,
+            "start": self.start.isoformat(),
+            "clock": None if clock < 0 else pd.Timestamp(clock, tz="UTC").isoformat(),
+            "equity": float(trader.equity[trader.next_t - 1]) if trader.next_t else None,
+            "capital": self.settings.cycle.capital,
+            "pools": {k: float(pools[i]) for i, k in enumerate(("main", "pre_trade", "active"))},
+            "nominator": self.inputs.nominator_note,
+            "config_hash": config_hash(self.settings),
+            "seed": self.settings.seed,
+            "data": {"exchange": self.settings.data.exchange, "timeframe": self.tf.name},
+            "version": __version__,
+        }
+        with TradeBook(self.url) as book:
+            self.run_id = book.save_session_pass(
+                name=self.name,
+                source=self.source,
+                summary=summary,
+                payload=dump_state(state),
+                clock=None if clock < 0 else pd.Timestamp(clock, tz="UTC").to_pydatetime(),
+                trades=trades,
+                tracked=tracked,
+                ledger=ledger_table(trader),
+                mode_switches=mode_switches(cycles),
+                orders=pd.DataFrame(),
+                cycles=cycles,
+                kind="node",
+            )
+
+    def close(self) -> None:
+        self.lock.release()
+
+    def __enter__(self) -> CycleNode:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _head(panel: Panel, rows: int) -> Panel:
+    from dataclasses import replace
+
+    return replace(
+        panel,
+        timestamps=panel.timestamps[:rows],
+        values=panel.values[:rows],
+        mask=panel.mask[:rows],
+    )

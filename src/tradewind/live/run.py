@@ -1,0 +1,183 @@
+"""Driving the node: APScheduler on the wall clock (paper, live), or the same job's fire
+times on a simulated clock (``--replay``).
+
+The candle job fires every timeframe, ``live.candle_delay`` seconds after each close (all
+times UTC). The cycle trader's daily decision is not a job of its own: it is the close of
+the candle at or before ``cycle.decision_time`` (23:55 by default), handled by the candle
+job that reads that candle, which is how a backtest takes it too — a decision never runs
+on a candle that has not arrived. A run missed while the machine slept runs once on wake
+(``coalesce``, no grace limit), and it reads every candle closed since the last one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from tradewind.config import Settings
+from tradewind.domain.types import Timeframe
+from tradewind.errors import ConfigError
+from tradewind.live.clock import SimClock, WallClock
+from tradewind.live.node import CycleNode, Tick
+
+__all__ = ["Replay", "candle_trigger", "replay", "run_paper", "update_candles"]
+
+
+def candle_trigger(settings: Settings) -> Any:
+    """The candle job's trigger: every timeframe on the UTC grid, ``candle_delay`` seconds
+    after each close."""
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    tf = Timeframe.parse(settings.data.timeframe)
+    origin = datetime.fromtimestamp(tf.origin_ns / 1e9, tz=UTC)
+    return IntervalTrigger(
+        seconds=tf.nanoseconds // 1_000_000_000,
+        start_date=origin + timedelta(seconds=settings.live.candle_delay),
+        timezone=UTC,
+    )
+
+
+@dataclass
+class Replay:
+    """What a replay did."""
+
+    name: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    ticks: int = 0
+    candles: int = 0
+    decided: list[str] = field(default_factory=list)
+    equity: float = float("nan")
+    tick_seconds: list[float] = field(default_factory=list)
+    run_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        s = sorted(self.tick_seconds)
+
+        def q(x: float) -> float | None:
+            return s[min(len(s) - 1, int(x * len(s)))] if s else None
+
+        return {
+            "node": self.name,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "ticks": self.ticks,
+            "candles": self.candles,
+            "decisions": len(self.decided),
+            "equity": self.equity,
+            "tick_p50_s": q(0.5),
+            "tick_p99_s": q(0.99),
+            "run_id": self.run_id,
+        }
+
+
+def replay(
+    settings: Settings,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    *,
+    speed: float | None = None,
+    name: str | None = None,
+    reset: bool = False,
+    on_tick: Callable[[Tick], None] | None = None,
+) -> Replay:
+    """Drive the node over the stored candles closing in ``[start, end]`` with a simulated
+    clock set to each fire time of the candle job, as fast as it can — or ``speed`` times real
+    time. A replay stopped half way goes on from its saved state when run again."""
+    if end <= start:
+        raise ConfigError(f"--end {end} is not after --start {start}")
+    if speed is not None and speed <= 0:
+        raise ConfigError(f"--speed {speed}: a positive factor of real time")
+    trigger = candle_trigger(settings)
+    clock = SimClock(start)
+    out = Replay(name or settings.live.name, start, end)
+    with CycleNode(
+        settings, source="replay", clock=clock, start=start, end=end, name=name, reset=reset
+    ) as node:
+        # The close of the first candle the node has not read (after a restart: the one
+        # after its saved clock); its fire is the first tick.
+        unread = node.market.end_ns + node.tf.nanoseconds
+        begin = max(start, pd.Timestamp(unread, tz="UTC"))
+        fire = trigger.get_next_fire_time(None, begin.to_pydatetime())
+        # Every candle closing in [start, end] is read, by the fire just after its close.
+        last = end + pd.Timedelta(seconds=settings.live.candle_delay)
+        while fire is not None and pd.Timestamp(fire) <= last:
+            at = pd.Timestamp(fire)
+            clock.set(at)
+            started = time.perf_counter()
+            tick = node.tick(at)
+            out.ticks += 1
+            out.candles += tick.candles
+            out.decided += tick.decided
+            out.equity = tick.equity
+            out.tick_seconds.append(tick.seconds)
+            if on_tick is not None:
+                on_tick(tick)
+            fire = trigger.get_next_fire_time(fire, fire)
+            if speed is not None and fire is not None:
+                wait = (pd.Timestamp(fire) - at).total_seconds() / speed
+                time.sleep(max(0.0, wait - (time.perf_counter() - started)))
+        out.run_id = node.run_id
+    return out
+
+
+def update_candles(settings: Settings) -> None:
+    """The candle job's download: what ``tradewind data update`` fetches, into the store
+    the node reads (only what is missing: the candles after the last stored one)."""
+    from tradewind.data.sources.download import sync_candles
+    from tradewind.data.store import CandleStore
+
+    sync_candles(
+        CandleStore(settings.data_dir, settings.data.exchange),
+        Timeframe.parse(settings.data.timeframe),
+        exchange_cfg=settings.exchange,
+        download_cfg=settings.download,
+        pairs=list(settings.data.pairs) or None,
+        top=None,
+        quote="USDT",
+        since=None,
+        mode="update",
+        concurrency=None,
+    )
+
+
+def run_paper(
+    settings: Settings,
+    *,
+    name: str | None = None,
+    reset: bool = False,
+    on_tick: Callable[[Tick], None] | None = None,
+    update: Callable[[], None] | None = None,
+) -> None:
+    """The node on the wall clock until interrupted: at each fire of the candle job,
+    ``update`` (the candle download) and then a tick."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    with CycleNode(settings, source="paper", clock=WallClock(), name=name, reset=reset) as node:
+
+        def job() -> None:
+            if update is not None:
+                update()
+            tick = node.tick()
+            if on_tick is not None:
+                on_tick(tick)
+
+        job()  # catch up at once: the candles closed while the node was down
+        scheduler = BlockingScheduler(timezone=UTC)
+        scheduler.add_job(
+            job,
+            candle_trigger(settings),
+            id="candles",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
+        try:
+            scheduler.start()
+        except (KeyboardInterrupt, SystemExit):
+            pass

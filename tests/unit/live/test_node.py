@@ -1,0 +1,230 @@
+"""The node in replay: the backtest's trades, one tick at a time; state that survives a
+stop and a crash; one node per trade book; the --live gate."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.unit.backtest.test_run import SMALL
+from tradewind.backtest.run import load_backtest_panel, make_trader, run_inputs
+from tradewind.config import load_config
+from tradewind.data.panel import Panel
+from tradewind.data.store import CandleStore
+from tradewind.data.synthetic import generate_market, write_market
+from tradewind.errors import ConfigError, StateError
+from tradewind.live.clock import SimClock
+from tradewind.live.gate import live_gate
+from tradewind.live.market import NEVER, GrowingMarket
+from tradewind.live.node import CycleNode
+from tradewind.live.run import replay
+from tradewind.store.repository import TradeBook
+from tradewind.trading.cycle import MarketArrays
+from tradewind.trading.cycle_report import trade_tables
+
+ENV = {
+    **SMALL,
+    "TRADEWIND__CYCLE__NOMINATOR": "momentum",
+    "TRADEWIND__LIVE__HISTORY": "5d",
+    "TRADEWIND__CYCLE__PAIRS_PER_CYCLE": "2",  # a random choice among the nominated
+}
+START = pd.Timestamp("2024-01-06", tz="UTC")  # the synthetic market starts on 2024-01-01
+
+
+@pytest.fixture
+def market(home: Path) -> Path:
+    write_market(
+        generate_market(pairs=6, timeframe="1h", days=40, seed=5),
+        CandleStore(home / "data", "synthetic"),
+    )
+    return home
+
+
+def _rows(panel: Panel, a: int, b: int) -> Panel:
+    return replace(
+        panel, timestamps=panel.timestamps[a:b], values=panel.values[a:b], mask=panel.mask[a:b]
+    )
+
+
+def test_the_growing_grid_lays_candles_out_as_a_backtest_does() -> None:
+    m = generate_market(pairs=4, timeframe="1h", days=6, seed=1)
+    full = load_panel_of(m)
+    rng = np.random.default_rng(3)
+    holes = rng.random(full.mask.shape) < 0.1  # missing candles, carried over
+    full.values[holes] = np.nan
+    full.mask[holes] = False
+    n = len(full.timestamps)
+    grown = GrowingMarket(_rows(full, 0, 10), ahead=4)
+    capacity = grown.capacity
+    at = 10
+    for piece in (1, 3, 1, 17, 40, n):
+        b = min(n, at + piece)
+        grown.extend(_rows(full, at, b))
+        at = b
+    assert grown.rows == n
+    assert grown.capacity > capacity  # it had to grow, more than once
+    want = MarketArrays.of(full)
+    for name in ("open", "high", "low", "close", "volume", "last_close"):
+        np.testing.assert_array_equal(getattr(grown.market, name)[:, :n], getattr(want, name))
+    np.testing.assert_array_equal(grown.market.valid[:, :n], want.valid)
+    assert not grown.market.valid[:, n:].any()  # rows still ahead: no candle yet
+    assert (grown.market.last_valid == NEVER).all()  # no pair's data has ended
+    with pytest.raises(Exception, match="must follow the node's last row"):
+        grown.extend(_rows(full, n - 2, n))
+
+
+def load_panel_of(m: object) -> Panel:
+    import tempfile
+
+    from tradewind.data.panel import load_panel
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = CandleStore(Path(tmp), "synthetic")
+        write_market(m, store)  # type: ignore[arg-type]
+        return load_panel(store, None, "1h")
+
+
+def _backtest(settings: object, start: pd.Timestamp) -> pd.DataFrame:
+    panel = load_backtest_panel(settings)  # type: ignore[arg-type]
+    origin = start - pd.Timedelta(days=5)
+    first = int(np.searchsorted(panel.timestamps, origin.value))
+    panel = _rows(panel, first, len(panel.timestamps))
+    trader = make_trader(settings, run_inputs(settings, panel))  # type: ignore[arg-type]
+    trader.run(first=int(np.searchsorted(panel.timestamps, start.value)))
+    return trade_tables(trader)[0]
+
+
+def _book_trades(settings: object, run_id: int | None) -> pd.DataFrame:
+    with TradeBook(settings.book_url) as book:  # type: ignore[attr-defined]
+        return book.trades(run_id=run_id)
+
+
+COLUMNS = {  # trade book column → backtest table column
+    "trade_no": "id",
+    "pair": "pair",
+    "kind": "kind",
+    "cycle": "cycle",
+    "status": "status",
+    "alloc": "alloc",
+    "entry_at": "entry_time",
+    "entry_price": "entry_price",
+    "exit_at": "exit_time",
+    "exit_price": "exit_price",
+    "exit_reason": "exit_reason",
+    "qty": "qty",
+    "pnl": "pnl",
+    "fees": "fees",
+}
+
+
+def test_a_replay_trades_as_the_backtest_trade_for_trade(market: Path) -> None:
+    settings = load_config(environ=ENV)
+    end = pd.Timestamp("2024-02-10", tz="UTC")  # the data goes on past the replay
+    result = replay(settings, START, end)
+    hours = int((end - START) / pd.Timedelta("1h"))
+    assert result.ticks == result.candles == hours + 1  # a tick per candle, both ends in
+    got = _book_trades(settings, result.run_id)
+    want = _backtest(settings, START)
+    # The backtest saw the same candles up to the replay's end, and more after it.
+    want = want[want["nominated_time"] < end - pd.Timedelta("1h")]
+    assert len(got) == len(want) > 10
+    closed_before_end = (want["exit_time"] < end - pd.Timedelta("1h")).to_numpy()
+    assert closed_before_end.sum() > 10
+    for col, theirs in COLUMNS.items():
+        a = got[col].to_numpy()[closed_before_end]
+        b = want[theirs].to_numpy()[closed_before_end]
+        if col in ("entry_at", "exit_at"):
+            a, b = pd.to_datetime(a, utc=True), pd.to_datetime(b, utc=True)
+            assert list(a) == list(b), col
+        elif a.dtype.kind == "f":
+            np.testing.assert_allclose(a, b.astype(float), rtol=0, atol=0, err_msg=col)
+        else:
+            assert list(a) == list(b), col
+    # Decisions on the backtest's candle: the 1h candle closing at 23:00, the last close
+    # at or before 23:55; and only when no cycle ran.
+    assert len(result.decided) >= 5
+    assert all(d.endswith("T22:00:00+00:00") for d in result.decided)
+
+
+def test_a_replay_stopped_or_crashed_goes_on_as_one_run(
+    market: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_config(environ=ENV)
+    end = pd.Timestamp("2024-01-26", tz="UTC")
+    whole = replay(settings, START, end, name="whole")
+    # Stopped on the 12th of January, run again to the end.
+    replay(settings, START, pd.Timestamp("2024-01-12", tz="UTC"), name="parts")
+    # Then a crash inside a tick's save (nothing of that tick is committed) ...
+    calls = {"n": 0}
+    real = TradeBook.save_session_pass
+
+    def flaky(self: TradeBook, **kw: object) -> int:
+        calls["n"] += 1
+        if calls["n"] == 40:
+            raise RuntimeError("power cut")
+        return real(self, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TradeBook, "save_session_pass", flaky)
+    with pytest.raises(RuntimeError, match="power cut"):
+        replay(settings, START, end, name="parts")
+    monkeypatch.setattr(TradeBook, "save_session_pass", real)
+    parts = replay(settings, START, end, name="parts")  # ... and a restart
+    assert parts.ticks < whole.ticks  # it went on; it did not start over
+    a, b = _book_trades(settings, whole.run_id), _book_trades(settings, parts.run_id)
+    assert len(a) == len(b) > 2
+    for col in COLUMNS:
+        assert a[col].tolist() == b[col].tolist() or np.allclose(
+            a[col].to_numpy(float), b[col].to_numpy(float), equal_nan=True
+        ), col
+    assert whole.equity == parts.equity
+
+
+def test_one_node_per_trade_book(market: Path) -> None:
+    settings = load_config(environ=ENV)
+    clock = SimClock(START)
+    with CycleNode(settings, source="replay", clock=clock, start=START):
+        with pytest.raises(StateError, match="another node runs on this trade book"):
+            CycleNode(settings, source="replay", clock=clock, start=START, name="second")
+    # Released with the first: a node starts again.
+    CycleNode(settings, source="replay", clock=clock, start=START).close()
+
+
+def test_a_node_of_another_source_is_not_taken_over(market: Path) -> None:
+    settings = load_config(environ=ENV)
+    replay(settings, START, pd.Timestamp("2024-01-08", tz="UTC"))
+    with pytest.raises(StateError, match="is a replay node, not paper"):
+        CycleNode(settings, source="paper", clock=SimClock(START), start=START)
+
+
+def test_the_live_gate_names_every_reason_and_no_secret(
+    market: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_config(environ=ENV)
+    live_gate(settings, live=False, testnet=False)  # paper: nothing to check
+    with pytest.raises(ConfigError) as info:
+        live_gate(settings, live=True, testnet=True)
+    text = str(info.value)
+    assert 'live.mode = "paper"' in text
+    assert "TRADEWIND__EXCHANGE__API_KEY and TRADEWIND__EXCHANGE__API_SECRET" in text
+    assert "--testnet is given but exchange.testnet = false" in text
+    secret = "s3cr3t-value-never-shown"  # noqa: S105 - a fake key, to look for
+    monkeypatch.setenv("TRADEWIND__EXCHANGE__API_KEY", "key-never-shown")
+    monkeypatch.setenv("TRADEWIND__EXCHANGE__API_SECRET", secret)
+    keyed = load_config(environ={**ENV, "TRADEWIND__LIVE__MODE": "live"})
+    live_gate(keyed, live=True, testnet=False)  # asked twice, keyed: the gate opens
+    with pytest.raises(ConfigError) as again:
+        live_gate(keyed, live=True, testnet=True)
+    assert secret not in str(again.value)
+    assert "key-never-shown" not in str(again.value)
+
+
+def test_the_sim_clock_runs_forward() -> None:
+    clock = SimClock(START)
+    clock.set(START + pd.Timedelta("1h"))
+    assert clock.now() == START + pd.Timedelta("1h")
+    with pytest.raises(ValueError, match="time runs forward"):
+        clock.set(START)
