@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +18,10 @@ from tradewind.domain.types import parse_utc
 
 __all__ = [
     "BinanceError",
+    "Call",
     "Clock",
+    "Endpoint",
+    "Handler",
     "ClockValue",
     "clock_ms",
     "error_response",
@@ -148,3 +153,44 @@ def gateway_error(status: int, body: str | None) -> web.Response:
         text=f"<html><body><h1>{status} {reason}</h1></body></html>",
         content_type="text/html",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One admitted request, as endpoint handlers see it.
+
+    ``now_ms`` is read once per request so a handler sees one consistent moment;
+    ``fault`` is set only for faults the handler itself must honour (short pages).
+    """
+
+    request: web.Request
+    params: Mapping[str, str]
+    endpoint: str
+    now_ms: int
+    fault: Any = None  #: a Fault the handler itself honours
+
+
+Handler = Callable[[Call], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A route under ``/api/v3/``: its handler and Binance's request weight for it.
+
+    ``weight`` is a number, or a function of the parameters for endpoints whose weight
+    depends on them (tickers with and without ``symbol``).
+    """
+
+    name: str
+    handler: Handler
+    weight: int | Callable[[Mapping[str, str]], int] = 1
+    method: str = "GET"
+
+    @property
+    def label(self) -> str:
+        """The key in the statistics: the path, prefixed by the method unless GET."""
+        return self.name if self.method == "GET" else f"{self.method} {self.name}"
+
+    def weight_of(self, params: Mapping[str, str]) -> int:
+        """The weight this request costs."""
+        return self.weight(params) if callable(self.weight) else self.weight

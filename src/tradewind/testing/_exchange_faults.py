@@ -28,6 +28,9 @@ class FaultKind(StrEnum):
     SERVER_ERROR = "server_error"  # 5xx with a gateway-style body
     TIMEOUT = "timeout"  # answer only after `delay` s (or never, until shutdown)
     SHORT_PAGE = "short_page"  # klines: fewer rows than asked though more exist
+    LOST_RESPONSE = "lost_response"  # orders: executed, then the answer is lost
+    PARTIAL_FILL = "partial_fill"  # orders: only `fraction` of the quantity fills now
+    REJECT = "reject"  # orders: refused with a Binance error (`status`, `body` = code, msg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,7 @@ class Fault:
     delay: float | None = None
     rows: int | None = None
     body: str | None = None
+    fraction: float = 1.0
     endpoint: str | None = None
     symbol: str | None = None
 
@@ -91,6 +95,43 @@ class Fault:
         if rows is not None and rows < 0:
             raise ValueError("rows must not be negative")
         return cls(FaultKind.SHORT_PAGE, rows=rows, endpoint="klines", symbol=_sym(symbol))
+
+    @classmethod
+    def lost_response(
+        cls,
+        delay: float | None = 0.0,
+        status: int = 504,
+        *,
+        endpoint: str | None = "order",
+        symbol: str | None = None,
+    ) -> Fault:
+        """The request is carried out — an order is placed — but its answer is lost: after
+        ``delay`` s (None: not before shutdown) the client gets a ``status`` gateway
+        error instead. What a timeout after sending looks like to a client."""
+        return cls(
+            FaultKind.LOST_RESPONSE, status, delay=delay, endpoint=endpoint, symbol=_sym(symbol)
+        )
+
+    @classmethod
+    def partial_fill(cls, fraction: float = 0.5, *, symbol: str | None = None) -> Fault:
+        """An order that would fill now fills only ``fraction`` of its quantity: a limit
+        order keeps the rest open, a market order's rest expires."""
+        if not 0.0 <= fraction < 1.0:
+            raise ValueError("a partial fill's fraction is in [0, 1)")
+        return cls(FaultKind.PARTIAL_FILL, fraction=fraction, endpoint="order", symbol=_sym(symbol))
+
+    @classmethod
+    def reject(
+        cls,
+        code: int = -2010,
+        msg: str = "Account has insufficient balance for requested action.",
+        *,
+        symbol: str | None = None,
+    ) -> Fault:
+        """A new order refused with Binance's error ``code`` and ``msg``."""
+        return cls(
+            FaultKind.REJECT, 400, rows=code, body=msg, endpoint="order", symbol=_sym(symbol)
+        )
 
     def applies_to(self, endpoint: str, symbol: str | None) -> bool:
         """True when this fault may hit a request to ``endpoint`` about ``symbol``."""

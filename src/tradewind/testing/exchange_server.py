@@ -29,7 +29,6 @@ import re
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -37,9 +36,12 @@ import pandas as pd
 from aiohttp import web
 
 from tradewind.data.store import CandleStore
+from tradewind.testing._exchange_account import Account, AccountSpec
 from tradewind.testing._exchange_common import (
     BinanceError,
+    Call,
     Clock,
+    Endpoint,
     clock_ms,
     error_response,
     gateway_error,
@@ -49,6 +51,7 @@ from tradewind.testing._exchange_common import (
 from tradewind.testing._exchange_faults import Fault, FaultInjector, FaultKind
 from tradewind.testing._exchange_limits import Admission, ServerStats, StatsRecorder, WeightLimiter
 from tradewind.testing._exchange_market import CandleFrames, MarketData, MarketSpec, _Series
+from tradewind.testing._exchange_orders import order_endpoints
 
 if TYPE_CHECKING:
     import ccxt
@@ -66,6 +69,8 @@ __all__ = [
     "MarketSpec",
     "ServerStats",
     "async_binance_client",
+    "Account",
+    "AccountSpec",
     "binance_client",
     "ccxt_config",
     "error_response",
@@ -74,47 +79,6 @@ __all__ = [
 
 _SYMBOL_RE = re.compile(r"^[A-Z0-9\-_.]{1,20}$")
 _INT_RE = re.compile(r"^[0-9]{1,20}$")
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One admitted request, as endpoint handlers see it.
-
-    ``now_ms`` is read once per request so a handler sees one consistent moment;
-    ``fault`` is set only for faults the handler itself must honour (short pages).
-    """
-
-    request: web.Request
-    params: Mapping[str, str]
-    endpoint: str
-    now_ms: int
-    fault: Fault | None = None
-
-
-Handler = Callable[[Call], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """A route under ``/api/v3/``: its handler and Binance's request weight for it.
-
-    ``weight`` is a number, or a function of the parameters for endpoints whose weight
-    depends on them (tickers with and without ``symbol``).
-    """
-
-    name: str
-    handler: Handler
-    weight: int | Callable[[Mapping[str, str]], int] = 1
-    method: str = "GET"
-
-    @property
-    def label(self) -> str:
-        """The key in the statistics: the path, prefixed by the method unless GET."""
-        return self.name if self.method == "GET" else f"{self.method} {self.name}"
-
-    def weight_of(self, params: Mapping[str, str]) -> int:
-        """The weight this request costs."""
-        return self.weight(params) if callable(self.weight) else self.weight
 
 
 def _symbol_count(params: Mapping[str, str]) -> int | None:
@@ -167,6 +131,8 @@ class ExchangeServer:
             ``[0, jitter)`` s, with asyncio.sleep so concurrent requests overlap.
         faults, fault_rates, seed: scripted faults and ``(fault, probability)`` rules;
             change them at run time through :attr:`faults`.
+        account: serve the signed account and order endpoints of this account, with a
+            matching engine on the candles (:mod:`tradewind.testing._exchange_account`).
         spread: the relative bid/ask spread of the book ticker.
         host, port: where to listen; port 0 picks a free one.
     """
@@ -191,10 +157,13 @@ class ExchangeServer:
         spread: float = 2e-4,
         host: str = "127.0.0.1",
         port: int = 0,
+        account: AccountSpec | None = None,
     ) -> None:
         self.market = MarketData(
             candles, timeframes=timeframes, symbols=symbols, specs=market_specs
         )
+        #: The trading account behind the signed endpoints (None: market data only).
+        self.account = None if account is None else Account(account, self.market)
         self.limiter = WeightLimiter(
             weight_limit, weight_window, ban_seconds=ban_seconds, ban_after_429s=ban_after_429s
         )
@@ -214,6 +183,9 @@ class ExchangeServer:
         self._endpoints: dict[tuple[str, str], Endpoint] = {}
         for endpoint in self._market_endpoints():
             self.add_endpoint(endpoint)
+        if self.account is not None:
+            for endpoint in order_endpoints(self.account):
+                self.add_endpoint(endpoint)
 
     # -- configuration and observation (any thread) -------------------------------------
 
@@ -429,12 +401,18 @@ class ExchangeServer:
                 return gateway_error(fault.status, fault.body)
             if fault.kind is FaultKind.TIMEOUT and await self._hang(fault.delay):
                 return gateway_error(503, None)  # shutting down: the client is long gone
-        short = fault if fault is not None and fault.kind is FaultKind.SHORT_PAGE else None
-        call = Call(request, params, endpoint.name, self.now_ms(), short)
+        own = (FaultKind.SHORT_PAGE, FaultKind.PARTIAL_FILL, FaultKind.REJECT)
+        mine = fault if fault is not None and fault.kind in own else None
+        call = Call(request, params, endpoint.name, self.now_ms(), mine)
         try:
-            return await endpoint.handler(call)
+            response = await endpoint.handler(call)
         except BinanceError as error:
-            return error_response(error)
+            response = error_response(error)
+        if fault is not None and fault.kind is FaultKind.LOST_RESPONSE:
+            # Carried out; the answer never reaches the client.
+            await self._hang(fault.delay)
+            return gateway_error(fault.status, None)
+        return response
 
     async def _hang(self, delay: float | None) -> bool:
         """Wait ``delay`` s, or until shutdown; True when the server is shutting down."""
@@ -618,9 +596,16 @@ def ccxt_config(server: ExchangeServer, config: Mapping[str, Any] | None = None)
 
 
 def binance_client(server: ExchangeServer, **config: Any) -> ccxt.binance:
-    """A synchronous ``ccxt.binance`` talking to ``server``."""
+    """A synchronous ``ccxt.binance`` talking to ``server`` (with its account's keys
+    when it serves one)."""
     import ccxt  # imported here: slow to import, and only some callers need it
 
+    if server.account is not None:
+        config = {
+            "apiKey": server.account.spec.api_key,
+            "secret": server.account.spec.secret,
+            **config,
+        }
     return ccxt.binance(ccxt_config(server, config))
 
 

@@ -1,0 +1,171 @@
+"""The test exchange's signed account and order endpoints (``/api/v3/order``, ``account``,
+``openOrders``, ``myTrades``), over :class:`~tradewind.testing._exchange_account.Account`.
+
+Requests are checked as Binance checks them: the ``X-MBX-APIKEY`` header, an HMAC-SHA256
+``signature`` of the query string and body, and mandatory parameters.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from tradewind.testing._exchange_account import Account
+from tradewind.testing._exchange_common import BinanceError, Call, Endpoint, json_response
+from tradewind.testing._exchange_faults import FaultKind
+
+__all__ = ["order_endpoints"]
+
+_SIGNATURE = re.compile(r"&?signature=[0-9a-fA-F]*")
+_SIDES = ("BUY", "SELL")
+_TYPES = ("MARKET", "LIMIT", "STOP_LOSS_LIMIT")
+
+
+def _number(params: Mapping[str, str], name: str, required: bool = False) -> float | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise BinanceError.mandatory(name)
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BinanceError.illegal(name, "^([0-9]{1,20})(\\.[0-9]{1,20})?$") from None
+    if not math.isfinite(value):
+        raise BinanceError.not_valid(name)
+    return value
+
+
+def _id(params: Mapping[str, str], name: str) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise BinanceError.illegal(name)
+    return int(raw)
+
+
+def order_endpoints(account: Account) -> list[Endpoint]:
+    """The signed endpoints of one account, with Binance's request weights."""
+
+    async def signed(call: Call) -> None:
+        body = await call.request.text() if call.request.body_exists else ""
+        query = call.request.query_string
+        signature = call.params.get("signature")
+        total = _SIGNATURE.sub("", query).lstrip("&") + _SIGNATURE.sub("", body).lstrip("&")
+        account.check_signature(call.request.headers.get("X-MBX-APIKEY"), total, signature)
+        if "timestamp" not in call.params:
+            raise BinanceError.mandatory("timestamp")
+
+    def symbol_of(params: Mapping[str, str]) -> str:
+        symbol = params.get("symbol")
+        if not symbol:
+            raise BinanceError.mandatory("symbol")
+        if not account.market.has_symbol(symbol):
+            raise BinanceError.invalid_symbol()
+        return symbol
+
+    async def new_order(call: Call) -> web.StreamResponse:
+        await signed(call)
+        p = call.params
+        symbol = symbol_of(p)
+        side = p.get("side", "")
+        type_ = p.get("type", "")
+        if side not in _SIDES:
+            raise BinanceError.not_valid("side")
+        if type_ not in _TYPES:
+            raise BinanceError.not_valid("type")
+        fault = call.fault
+        if fault is not None and fault.kind is FaultKind.REJECT:
+            raise BinanceError(int(fault.rows or -2010), str(fault.body))
+        qty = _number(p, "quantity", required=True) or 0.0
+        cap = math.inf
+        if fault is not None and fault.kind is FaultKind.PARTIAL_FILL:
+            spec = account.market.spec(symbol)
+            cap = math.floor(qty * fault.fraction / spec.step_size) * spec.step_size
+        order = account.new_order(
+            symbol=symbol,
+            side=side,
+            type_=type_,
+            qty=qty,
+            price=_number(p, "price"),
+            stop_price=_number(p, "stopPrice"),
+            client_id=p.get("newClientOrderId") or None,
+            now_ms=call.now_ms,
+            cap=cap,
+        )
+        if order.status in ("NEW", "PARTIALLY_FILLED"):
+            order.cap = math.inf  # a partial fill holds for this match only
+        return json_response(order.as_full())
+
+    async def get_order(call: Call) -> web.StreamResponse:
+        await signed(call)
+        symbol = symbol_of(call.params)
+        oid, cid = _id(call.params, "orderId"), call.params.get("origClientOrderId")
+        if oid is None and not cid:
+            raise BinanceError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent.")
+        account.match(call.now_ms)
+        return json_response(account.find(symbol, oid, cid).as_order())
+
+    async def cancel_order(call: Call) -> web.StreamResponse:
+        await signed(call)
+        symbol = symbol_of(call.params)
+        oid, cid = _id(call.params, "orderId"), call.params.get("origClientOrderId")
+        if oid is None and not cid:
+            raise BinanceError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent.")
+        order = account.cancel(symbol, oid, cid, call.now_ms)
+        return json_response(order.as_order())
+
+    async def open_orders(call: Call) -> web.StreamResponse:
+        await signed(call)
+        symbol = symbol_of(call.params) if call.params.get("symbol") else None
+        account.match(call.now_ms)
+        return json_response([o.as_order() for o in account.open_orders(symbol)])
+
+    async def my_trades(call: Call) -> web.StreamResponse:
+        await signed(call)
+        symbol = symbol_of(call.params)
+        account.match(call.now_ms)
+        rows = [f.as_trade() for f in account.my_trades(symbol)]
+        since = _id(call.params, "startTime")
+        if since is not None:
+            rows = [r for r in rows if r["time"] >= since]
+        limit = _id(call.params, "limit") or 500
+        return json_response(rows[-limit:] if since is None else rows[:limit])
+
+    async def account_info(call: Call) -> web.StreamResponse:
+        await signed(call)
+        account.match(call.now_ms)
+        fee = f"{account.spec.fee:.8f}"
+        return json_response(
+            {
+                "makerCommission": round(account.spec.fee * 10_000),
+                "takerCommission": round(account.spec.fee * 10_000),
+                "buyerCommission": 0,
+                "sellerCommission": 0,
+                "commissionRates": {"maker": fee, "taker": fee, "buyer": "0", "seller": "0"},
+                "canTrade": True,
+                "canWithdraw": False,
+                "canDeposit": False,
+                "brokered": False,
+                "requireSelfTradePrevention": False,
+                "preventSor": False,
+                "updateTime": call.now_ms,
+                "accountType": "SPOT",
+                "balances": account.balances(),
+                "permissions": ["SPOT"],
+                "uid": 1,
+            }
+        )
+
+    return [
+        Endpoint("order", new_order, 1, "POST"),
+        Endpoint("order", get_order, 4, "GET"),
+        Endpoint("order", cancel_order, 1, "DELETE"),
+        Endpoint("openOrders", open_orders, 6),
+        Endpoint("myTrades", my_trades, 20),
+        Endpoint("account", account_info, 20),
+    ]
