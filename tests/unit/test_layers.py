@@ -56,8 +56,10 @@ ALLOWED: dict[str, set[str]] = {
         "features",
         "ml",
     },
+    "venues": {"errors", "domain", "config", "data"},
     # The node composes its trader as a backtest does (run_inputs): one implementation.
     "live": {
+        "venues",
         "errors",
         "domain",
         "config",
@@ -89,6 +91,7 @@ ALLOWED: dict[str, set[str]] = {
         "features",
         "ml",
         "live",
+        "venues",
         "__init__",
     },
 }

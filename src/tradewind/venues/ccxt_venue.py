@@ -1,0 +1,292 @@
+"""The ccxt venue: orders at a real exchange, placed so that a retry never buys twice.
+
+A thin layer over a ccxt client — raw calls, answers parsed into :class:`OrderState`,
+errors mapped to retryable / rejected / fatal — with one rule on top, the one most live
+trading bots get wrong: **an order whose fate is unknown is treated as live until the
+exchange says otherwise.**
+
+* The client order id comes from the trade and the order's role (:func:`client_order_id`),
+  never from the attempt, so every attempt of one order carries the same id. The caller
+  writes the intent to its trade book *before* calling :meth:`CcxtVenue.place`, so a crash
+  between sending and hearing back leaves a record to reconcile.
+* A timeout, a dropped connection or a 5xx after sending may have placed the order. The
+  venue then asks the exchange for that client order id, several times if it has to,
+  before it sends again. Binance accepts a filled order's id again, so a blind resend
+  would buy twice. Only a definite "no such order" allows a resend, with the same id.
+* 429 and 418 come before the exchange does anything: those are retried after the pause
+  the exchange asked for, or with exponential back-off.
+* A duplicate-id answer means the first attempt did arrive: the order is looked up and
+  returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ccxt
+
+from tradewind.data.markets import MarketRules, rules_from_ccxt
+from tradewind.data.sources.exchange import last_response_headers, map_ccxt_error
+from tradewind.errors import (
+    ConfigError,
+    ExchangeError,
+    ExchangeFatal,
+    ExchangeRejected,
+    ExchangeRetryable,
+)
+
+__all__ = ["CcxtVenue", "OrderIntent", "OrderState", "client_order_id"]
+
+_CLIENT_ID = re.compile(r"^[.A-Za-z0-9:/_-]{1,36}$")  # Binance's rule for client order ids
+_ROLE = re.compile(r"^[a-z0-9]{1,12}$")
+
+
+def client_order_id(node: str, trade: int, role: str) -> str:
+    """The client order id of ``role`` (``entry``, ``exit``, ``stop``, ``leg2`` …) of trade
+    ``trade`` of node ``node``: the same for every attempt, different for every order,
+    within the exchange's 36 characters."""
+    if not _ROLE.match(role):
+        raise ConfigError(f"order role {role!r}: 1–12 lower-case letters or digits")
+    if trade < 0:
+        raise ConfigError(f"trade id {trade} must not be negative")
+    key = hashlib.blake2b(node.encode(), digest_size=4).hexdigest()
+    out = f"tw{key}-{trade}-{role}"
+    if not _CLIENT_ID.match(out):
+        raise ConfigError(f"client order id {out!r} is longer than the exchange allows")
+    return out
+
+
+@dataclass(frozen=True)
+class OrderIntent:
+    """An order to place: what the node writes to its book before sending it."""
+
+    client_id: str
+    symbol: str  #: ccxt's unified symbol, e.g. ``BTC/USDT``
+    side: str  #: ``buy`` or ``sell``
+    type: str  #: ``market``, ``limit`` or ``stop_loss_limit``
+    amount: float
+    price: float | None = None
+    stop_price: float | None = None
+
+
+@dataclass(frozen=True)
+class OrderState:
+    """An order as the exchange keeps it."""
+
+    client_id: str
+    exchange_id: str
+    symbol: str
+    status: str  #: open, closed, canceled, expired, rejected
+    amount: float
+    filled: float
+    average: float | None
+    fee: float
+    fee_currency: str | None
+    attempts: int = 1  #: requests it took to learn this (placing and asking)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+
+def _parse(raw: dict[str, Any], attempts: int) -> OrderState:
+    fee = raw.get("fee") or {}
+    fees = raw.get("fees") or ([fee] if fee else [])
+    cost = sum(float(f.get("cost") or 0.0) for f in fees)
+    currency = next((f.get("currency") for f in fees if f.get("currency")), None)
+    return OrderState(
+        client_id=str(raw.get("clientOrderId") or ""),
+        exchange_id=str(raw.get("id") or ""),
+        symbol=str(raw.get("symbol") or ""),
+        status=str(raw.get("status") or "open"),
+        amount=float(raw.get("amount") or 0.0),
+        filled=float(raw.get("filled") or 0.0),
+        average=None if raw.get("average") is None else float(raw["average"]),
+        fee=cost,
+        fee_currency=currency,
+        attempts=attempts,
+    )
+
+
+class CcxtVenue:
+    """Orders through a synchronous ccxt ``exchange`` (markets loaded on first use).
+
+    ``attempts`` bounds the sends of one order; ``lookups`` the questions about one
+    order whose fate is unknown; ``backoff`` is the first pause (doubling) and ``sleep``
+    how to pause (a test passes a fake)."""
+
+    def __init__(
+        self,
+        exchange: Any,
+        *,
+        attempts: int = 6,
+        lookups: int = 5,
+        backoff: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.ex = exchange
+        self.attempts = attempts
+        self.lookups = lookups
+        self.backoff = backoff
+        self.sleep = sleep
+        self.requests = 0  #: requests sent, for the caller's statistics
+
+    # -- orders ----------------------------------------------------------------------
+
+    def place(self, intent: OrderIntent) -> OrderState:
+        """Place ``intent`` exactly once, however the network behaves; see the module's
+        docstring. Raises :class:`ExchangeRejected` (the exchange refused it),
+        :class:`ExchangeFatal` (keys, permissions) or, after ``attempts``,
+        :class:`ExchangeRetryable` — then the order is certainly *not* at the exchange."""
+        if not _CLIENT_ID.match(intent.client_id):
+            raise ConfigError(f"client order id {intent.client_id!r} breaks the exchange's rule")
+        tries = 0
+        for attempt in range(self.attempts):
+            tries += 1
+            try:
+                self.requests += 1
+                raw = self._create(intent)
+                return _parse(raw, tries)
+            except (ccxt.DDoSProtection, ccxt.RateLimitExceeded):
+                self._pause(attempt, self._retry_after())  # refused before it was looked at
+            except ccxt.InvalidOrder as exc:
+                if "Duplicate order" not in str(exc):
+                    raise ExchangeRejected(f"{intent.client_id}: {exc}") from exc
+                found = self._lookup(intent)  # an earlier attempt did arrive
+                if found is None:
+                    raise ExchangeRetryable(
+                        f"{intent.client_id}: the exchange calls it a duplicate but does "
+                        "not know it; not sent again"
+                    ) from exc
+                return _with_attempts(found, tries)
+            except (ccxt.InsufficientFunds, ccxt.BadRequest, ccxt.BadSymbol) as exc:
+                raise ExchangeRejected(f"{intent.client_id}: {exc}") from exc
+            except ccxt.NetworkError:
+                # Timeout, lost answer, 5xx: it may be at the exchange. Ask before resending.
+                found = self._lookup(intent)
+                if found is not None:
+                    return _with_attempts(found, tries)
+                self._pause(attempt, None)
+            except ccxt.BaseError as exc:
+                raise _mapped(exc, intent.client_id) from exc
+        raise ExchangeRetryable(
+            f"{intent.client_id}: not placed after {self.attempts} attempts (the exchange "
+            "confirmed each time that it did not have it)"
+        )
+
+    def _create(self, intent: OrderIntent) -> dict[str, Any]:
+        params: dict[str, Any] = {"newClientOrderId": intent.client_id}
+        kind = intent.type
+        if kind == "stop_loss_limit":
+            params["stopPrice"] = intent.stop_price
+            kind = "STOP_LOSS_LIMIT"
+        raw: dict[str, Any] = self.ex.create_order(
+            intent.symbol, kind, intent.side, intent.amount, intent.price, params
+        )
+        return raw
+
+    def _lookup(self, intent: OrderIntent) -> OrderState | None:
+        """The order of ``intent`` at the exchange, or None when the exchange says it has
+        none; asks again while the answer is not definite, and raises
+        :class:`ExchangeRetryable` when it never is (the order's fate stays unknown:
+        the caller must not send it again before reconciling)."""
+        for attempt in range(self.lookups):
+            try:
+                self.requests += 1
+                return self.order(intent.client_id, intent.symbol)
+            except (ccxt.NetworkError, ExchangeRetryable):
+                self._pause(attempt, self._retry_after())
+        raise ExchangeRetryable(
+            f"{intent.client_id}: the order's fate is unknown after {self.lookups} questions; "
+            "it stays live until reconciliation settles it"
+        )
+
+    def order(self, client_id: str, symbol: str) -> OrderState | None:
+        """The order with ``client_id``, or None if the exchange has none."""
+        try:
+            raw = self.ex.fetch_order(None, symbol, {"origClientOrderId": client_id})
+        except ccxt.OrderNotFound:
+            return None
+        except ccxt.NetworkError:
+            raise
+        except ccxt.BaseError as exc:
+            raise _mapped(exc, client_id) from exc
+        return _parse(raw, 1)
+
+    def cancel(self, client_id: str, symbol: str) -> OrderState | None:
+        """Cancel the order ``client_id``; None when there was no open order to cancel."""
+        for attempt in range(self.attempts):
+            try:
+                self.requests += 1
+                raw = self.ex.cancel_order(None, symbol, {"origClientOrderId": client_id})
+                return _parse(raw, attempt + 1)
+            except ccxt.OrderNotFound:
+                return None
+            except ccxt.NetworkError:
+                self._pause(attempt, self._retry_after())
+            except ccxt.BaseError as exc:
+                raise _mapped(exc, client_id) from exc
+        raise ExchangeRetryable(f"{client_id}: cancel not confirmed after {self.attempts} tries")
+
+    def open_orders(self, symbol: str | None = None) -> list[OrderState]:
+        """The account's open orders (of ``symbol``)."""
+        raw = self._read(lambda: self.ex.fetch_open_orders(symbol))
+        return [_parse(o, 1) for o in raw]
+
+    def balances(self) -> dict[str, tuple[float, float]]:
+        """``asset → (free, locked)`` as the exchange keeps them (fees and dust included)."""
+        raw = self._read(self.ex.fetch_balance)
+        free, used = raw.get("free") or {}, raw.get("used") or {}
+        assets = sorted(set(free) | set(used))
+        return {a: (float(free.get(a) or 0.0), float(used.get(a) or 0.0)) for a in assets}
+
+    def rules(self, symbol: str) -> MarketRules:
+        """Lot step, tick and minimum notional of ``symbol`` from the market metadata."""
+        markets = self._read(self.ex.load_markets)
+        if symbol not in markets:
+            raise ExchangeRejected(f"{symbol}: not a market of {self.ex.id}")
+        return rules_from_ccxt(markets[symbol], int(self.ex.precisionMode))
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _read(self, call: Callable[[], Any]) -> Any:
+        """A read: retried on what a retry can help, mapped otherwise."""
+        for attempt in range(self.attempts):
+            try:
+                self.requests += 1
+                return call()
+            except ccxt.NetworkError:
+                self._pause(attempt, self._retry_after())
+            except ccxt.BaseError as exc:
+                raise _mapped(exc, "read") from exc
+        raise ExchangeRetryable(f"{self.ex.id}: no answer after {self.attempts} tries")
+
+    def _retry_after(self) -> float | None:
+        """The pause the exchange asked for in its last answer (``Retry-After``)."""
+        headers = getattr(self.ex, "last_response_headers", None) or last_response_headers()
+        value = {str(k).lower(): v for k, v in dict(headers).items()}.get("retry-after")
+        try:
+            return None if value is None else float(value)
+        except (TypeError, ValueError):
+            return None
+
+    def _pause(self, attempt: int, asked: float | None) -> None:
+        self.sleep(asked if asked is not None else self.backoff * 2**attempt)
+
+
+def _with_attempts(state: OrderState, attempts: int) -> OrderState:
+    from dataclasses import replace
+
+    return replace(state, attempts=attempts + state.attempts)
+
+
+def _mapped(exc: BaseException, what: str) -> ExchangeError:
+    error = map_ccxt_error(exc)
+    if isinstance(error, ExchangeFatal | ExchangeRejected | ExchangeRetryable):
+        return type(error)(f"{what}: {error}")
+    return error
