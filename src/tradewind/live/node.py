@@ -33,7 +33,7 @@ from tradewind.config import Settings, config_hash
 from tradewind.data.panel import Panel, decision_bars
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe, parse_duration
-from tradewind.errors import ConfigError, StateError
+from tradewind.errors import ConfigError, DataError, StateError
 from tradewind.live.clock import Clock
 from tradewind.live.feed import StoreFeed
 from tradewind.live.market import GrowingMarket
@@ -179,7 +179,14 @@ class CycleNode:
             raise StateError(f"node {self.name!r}: no candles closed before {self.start}")
         self.market = GrowingMarket(history)
         filled = _head(self.market.panel, self.market.rows)
-        self.inputs = run_inputs(settings, filled)
+        try:
+            self.inputs = run_inputs(settings, filled)
+        except DataError as exc:
+            raise DataError(
+                f"node {self.name!r}: the candles before its start (live.history = "
+                f"{settings.live.history}) are too few for the nominator's warm-up; raise "
+                f"live.history. {exc}"
+            ) from exc
         if self.inputs.nominator.name == "model":
             raise ConfigError(
                 "the node runs rule-based nominators so far (momentum, random); the model "
