@@ -22,6 +22,7 @@ from benchmarks import (
     bench_engine,
     bench_features,
     bench_montecarlo,
+    bench_node,
     bench_panel,
     bench_session,
 )
@@ -44,6 +45,7 @@ BENCHMARKS = {
     "session": _Bench(bench_session, "## Modular trader"),
     "features": _Bench(bench_features, "## Features and training"),
     "montecarlo": _Bench(bench_montecarlo, "## Monte Carlo"),
+    "node": _Bench(bench_node, "## Live node"),
 }
 
 _MARKED = re.compile(r"<!-- bench:(\w+) -->\n(.*?)<!-- /bench:\1 -->\n?", re.DOTALL)

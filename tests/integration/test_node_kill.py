@@ -1,6 +1,6 @@
-"""The kill test: the node, replaying, is killed with SIGKILL at random moments and started
-again each time; at the end its trade book is the one an uninterrupted node writes —
-no tick lost, none done twice, one run."""
+"""The kill test: the node, replaying 64 days of 1h candles, is killed with SIGKILL at
+random moments and started again each time; at the end its trade book is the one an
+uninterrupted node writes — no tick lost, none done twice, one run."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ ENV = {
     "TRADEWIND__LIVE__HISTORY": "10d",
     "TRADEWIND__CYCLE__PAIRS_PER_CYCLE": "2",
 }
-ARGS = ["run", "--replay", "--start", "2024-01-11", "--end", "2024-02-05", "--json"]
+ARGS = ["run", "--replay", "--start", "2024-01-11", "--end", "2024-03-15", "--json"]
 KILLS = 20
 
 
@@ -77,7 +77,7 @@ LEDGER = "select at, amount, src, dst, reason, trade_no, book from ledger where 
 
 def test_a_node_killed_twenty_times_ends_as_one_that_never_was(tmp_path: Path) -> None:
     write_market(
-        generate_market(pairs=6, timeframe="1h", days=40, seed=5),
+        generate_market(pairs=6, timeframe="1h", days=80, seed=5),
         CandleStore(tmp_path / ".tradewind" / "data", "synthetic"),
     )
     book = tmp_path / ".tradewind" / "tradebook.sqlite"
@@ -90,7 +90,7 @@ def test_a_node_killed_twenty_times_ends_as_one_that_never_was(tmp_path: Path) -
     clocks: list[str | None] = []
     for _ in range(KILLS):
         proc = _node(tmp_path, "killed")
-        time.sleep(float(rng.uniform(0.3, 2.5)))
+        time.sleep(float(rng.uniform(1.0, 3.0)))  # start-up takes about 1.3 s
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
@@ -101,7 +101,7 @@ def test_a_node_killed_twenty_times_ends_as_one_that_never_was(tmp_path: Path) -
     got = json.loads(out)
 
     # The kills fell while it traded: the saved clock moved between them.
-    assert len({c for c in clocks if c is not None}) >= 8
+    assert len({c for c in clocks if c is not None}) >= 10
     assert got["ticks"] < want["ticks"]  # the last start went on; it did not start over
     assert got["equity"] == want["equity"]
     assert _rows(book, TRADES, got["run_id"]) == _rows(book, TRADES, want["run_id"])

@@ -103,6 +103,8 @@ def replay(
         # after its saved clock); its fire is the first tick.
         unread = node.market.end_ns + node.tf.nanoseconds
         begin = max(start, pd.Timestamp(unread, tz="UTC"))
+        if node.trader.next_t:  # a node that goes on: its equity so far
+            out.equity = float(node.trader.equity[node.trader.next_t - 1])
         fire = trigger.get_next_fire_time(None, begin.to_pydatetime())
         # Every candle closing in [start, end] is read, by the fire just after its close.
         last = end + pd.Timedelta(seconds=settings.live.candle_delay)

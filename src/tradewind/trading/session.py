@@ -354,7 +354,7 @@ def restore(session: Session, saved: Mapping[str, np.ndarray]) -> None:
     if len(trades):
         trades["pair"] = pair_map[trades["pair"]]
     for name in _TIME_FIELDS:
-        trades[name] = ns_to_rows(trades[name], stamps, f"trade field {name}")
+        trades[name] = ns_to_rows(trades[name], stamps, f"trade field {name}", ahead=True)
     ledger = saved["ledger"].copy()
     ledger["t"] = ns_to_rows(ledger["t"], stamps, "a ledger entry")
     modes = saved["modes"].copy()

@@ -37,25 +37,54 @@ TRADE_TIME_FIELDS = ("nominated_t", "expiry_t", "entry_t", "exit_t", "track_exit
 _CYCLE_TIME_FIELDS = ("start_t", "end_t", "converted_t")
 
 
+def _step(stamps: np.ndarray) -> int:
+    return int(stamps[-1] - stamps[-2]) if len(stamps) >= 2 else 0
+
+
 def rows_to_ns(rows: np.ndarray, stamps: np.ndarray) -> np.ndarray:
-    """Grid rows as open times (ns); -1 stays -1."""
+    """Grid rows as open times (ns); -1 stays -1. A row past the grid's end (an expiry
+    still ahead of a node's grid) is carried on at the grid's spacing."""
     out = np.full(rows.shape, -1, dtype=np.int64)
     ok = rows >= 0
-    out[ok] = stamps[rows[ok]]
+    inside = ok & (rows < len(stamps))
+    out[inside] = stamps[rows[inside]]
+    beyond = ok & ~inside
+    if beyond.any():
+        if len(stamps) < 2:
+            raise StateError("a row past a grid of fewer than two candles has no time")
+        out[beyond] = stamps[-1] + (rows[beyond] - (len(stamps) - 1)) * _step(stamps)
     return out
 
 
 def ns_to_rows(
-    ns: np.ndarray, stamps: np.ndarray, what: str, owner: str = "saved session"
+    ns: np.ndarray,
+    stamps: np.ndarray,
+    what: str,
+    owner: str = "saved session",
+    *,
+    ahead: bool = False,
 ) -> np.ndarray:
-    """Open times (ns) as rows of the grid ``stamps``; a time off the grid is a
+    """Open times (ns) as rows of the grid ``stamps``; with ``ahead``, times past its end
+    too, at its spacing (a trade's expiry still to come). A time off the grid is a
     :class:`StateError` naming ``what`` of ``owner``."""
     out = np.full(ns.shape, -1, dtype=np.int64)
     ok = ns >= 0
-    rows = np.searchsorted(stamps, ns[ok])
-    bad = (rows >= len(stamps)) | (stamps[np.minimum(rows, len(stamps) - 1)] != ns[ok])
+    values = ns[ok]
+    rows = np.searchsorted(stamps, values)
+    inside = rows < len(stamps)
+    bad = inside & (stamps[np.minimum(rows, len(stamps) - 1)] != values)
+    step = _step(stamps)
+    past = ~inside
+    if past.any() and not ahead:
+        bad[past] = True
+    elif past.any():
+        offset = values[past] - stamps[-1]
+        if step <= 0 or (offset % step != 0).any():
+            bad[past] = True
+        else:
+            rows[past] = len(stamps) - 1 + offset // step
     if bad.any():
-        missing = pd.Timestamp(int(ns[ok][bad][0]), tz="UTC")
+        missing = pd.Timestamp(int(values[bad][0]), tz="UTC")
         raise StateError(
             f"{owner}: {what} at {missing} is not on the candle grid any more "
             "(candles deleted or a different data.timeframe); start anew with --reset"
@@ -132,7 +161,7 @@ def restore_cycle(trader: Any, saved: Mapping[str, np.ndarray]) -> None:
     if len(trades):
         trades["pair"] = pair_map[trades["pair"]]
     for name in TRADE_TIME_FIELDS:
-        trades[name] = ns_to_rows(trades[name], stamps, f"trade field {name}", owner)
+        trades[name] = ns_to_rows(trades[name], stamps, f"trade field {name}", owner, ahead=True)
     ledger = saved["ledger"].copy()
     ledger["t"] = ns_to_rows(ledger["t"], stamps, "a ledger entry", owner)
     cycles = saved["cycles"].copy()

@@ -121,7 +121,12 @@ COLUMNS = {  # trade book column → backtest table column
 }
 
 
-def test_a_replay_trades_as_the_backtest_trade_for_trade(market: Path) -> None:
+def test_a_replay_trades_as_the_backtest_trade_for_trade(
+    market: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A grid only 7 rows ahead of the candles: it grows every few ticks, and every
+    # nomination's 24 h expiry lies past its end when the state is saved.
+    monkeypatch.setattr(CycleNode, "AHEAD", 7)
     settings = load_config(environ=ENV)
     end = pd.Timestamp("2024-02-10", tz="UTC")  # the data goes on past the replay
     result = replay(settings, START, end)
@@ -220,6 +225,20 @@ def test_the_live_gate_names_every_reason_and_no_secret(
         live_gate(keyed, live=True, testnet=True)
     assert secret not in str(again.value)
     assert "key-never-shown" not in str(again.value)
+
+
+def test_times_past_the_grid_are_kept_for_what_lies_ahead_only() -> None:
+    from tradewind.trading.state import ns_to_rows, rows_to_ns
+
+    stamps = np.arange(5, dtype=np.int64) * 10 + 100  # 100, 110, …, 140
+    rows = np.array([-1, 0, 4, 7])
+    ns = rows_to_ns(rows, stamps)
+    assert ns.tolist() == [-1, 100, 140, 170]
+    assert ns_to_rows(ns, stamps, "an expiry", ahead=True).tolist() == rows.tolist()
+    with pytest.raises(StateError, match="the clock at .* is not on the candle grid"):
+        ns_to_rows(ns, stamps, "the clock")  # a clock past the candles: they were lost
+    with pytest.raises(StateError, match="not on the candle grid"):
+        ns_to_rows(np.array([175]), stamps, "an expiry", ahead=True)  # off the spacing
 
 
 def test_the_sim_clock_runs_forward() -> None:
