@@ -60,6 +60,8 @@ class Tick:
     open_trades: int = 0
     equity: float = float("nan")
     seconds: float = 0.0  #: the tick's own time (reading, trading, saving)
+    #: the session of agents' pass, when agents are configured (``ScanReport.to_dict``)
+    agents: dict[str, Any] | None = None
 
 
 class NodeLock:
@@ -131,6 +133,7 @@ class CycleNode:
         self.source = source
         self.clock = clock
         self.name = name or settings.live.name
+        self.agents_name = f"{self.name}-agents"  #: the session of agents' saved state
         self.tf = Timeframe.parse(settings.data.timeframe)
         self.url = _book(settings)
         self.lock = NodeLock(settings.home, self.url)
@@ -149,6 +152,7 @@ class CycleNode:
         book = self._book()
         if reset:
             book.drop_session(self.name)
+            book.drop_session(self.agents_name)
         saved = book.session_state(self.name)
         state = None if saved is None else load_state(saved.payload)
         if saved is not None and saved.source != self.source:
@@ -238,6 +242,16 @@ class CycleNode:
         rows = self.market.rows
         decided = self.trader.advance(rows, self.decisions)
         self._save()
+        agents = None
+        if self.settings.agents:
+            # The session of agents: one pass of `tradewind scan --execute`, the kernel a
+            # session backtest runs, saved in its own transaction under its own name.
+            from tradewind.trading.scan import scan
+
+            report = scan(
+                self.settings, now=now, execute=True, name=self.agents_name, source=self.source
+            )
+            agents = report.to_dict()
         stamps = self.market.panel.timestamps
         tick = Tick(
             at=now,
@@ -246,6 +260,7 @@ class CycleNode:
             decided=[pd.Timestamp(int(stamps[d]), tz="UTC").isoformat() for d in decided],
             open_trades=int(self.trader.counters[ck.C_NOPEN]),
             equity=float(self.trader.equity[rows - 1]) if self.trader.next_t else float("nan"),
+            agents=agents,
         )
         tick.seconds = time.perf_counter() - started
         return tick

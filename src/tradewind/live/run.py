@@ -55,6 +55,8 @@ class Replay:
     equity: float = float("nan")
     tick_seconds: list[float] = field(default_factory=list)
     run_id: int | None = None
+    agents_equity: float | None = None  #: the session of agents', when configured
+    agents_run_id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         s = sorted(self.tick_seconds)
@@ -73,6 +75,8 @@ class Replay:
             "tick_p50_s": q(0.5),
             "tick_p99_s": q(0.99),
             "run_id": self.run_id,
+            "agents_equity": self.agents_equity,
+            "agents_run_id": self.agents_run_id,
         }
 
 
@@ -118,6 +122,9 @@ def replay(
             out.decided += tick.decided
             out.equity = tick.equity
             out.tick_seconds.append(tick.seconds)
+            if tick.agents is not None:
+                out.agents_equity = tick.agents["equity"]
+                out.agents_run_id = tick.agents["run_id"]
             if on_tick is not None:
                 on_tick(tick)
             fire = trigger.get_next_fire_time(fire, fire)

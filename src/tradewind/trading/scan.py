@@ -242,8 +242,11 @@ def scan(
     execute: bool = False,
     name: str = "paper",
     reset: bool = False,
+    source: str = "paper",
 ) -> ScanReport:
-    """One pass of the session of ``settings.agents`` at ``now`` (default: the clock)."""
+    """One pass of the session of ``settings.agents`` at ``now`` (default: the clock);
+    ``source`` is what the saved trades say they are (``paper``, or ``replay`` when the
+    node replays stored candles)."""
     if not settings.agents:
         raise ConfigError("scan needs agents: declare [[agents]] in the config")
     now = utc_now() if now is None else now
@@ -320,7 +323,7 @@ def scan(
         if execute:
             summary = {
                 "trader": "session",
-                "source": "paper",
+                "source": source,
                 "session": name,
                 "clock": index[n_t - 1].isoformat(),
                 "equity": report.equity,
@@ -330,7 +333,7 @@ def scan(
             }
             report.run_id = book.save_session_pass(
                 name=name,
-                source="paper",
+                source=source,
                 summary=summary,
                 payload=dump_state(snapshot(session)),
                 clock=index[n_t - 1].to_pydatetime(),

@@ -247,3 +247,47 @@ def test_the_sim_clock_runs_forward() -> None:
     assert clock.now() == START + pd.Timedelta("1h")
     with pytest.raises(ValueError, match="time runs forward"):
         clock.set(START)
+
+
+def test_a_node_with_agents_runs_their_session_as_one_long_run(home: Path) -> None:
+    """With [[agents]] the node also passes their session at every tick (the scan's
+    kernel): its trades are those of one session run over the same candles."""
+    from tests.unit.trading.test_scan import CONFIG, T0
+    from tradewind.data.panel import load_panel
+    from tradewind.engine.records import Kind
+    from tradewind.trading.session import Session
+
+    write_market(
+        generate_market(pairs=5, timeframe="1h", days=20, seed=8),
+        CandleStore(home / "data", "synthetic"),
+    )
+    (home / "tradewind.toml").write_text(
+        CONFIG + '\n[cycle]\nnominator = "momentum"\n[live]\nhistory = "8d"\n'
+    )
+    settings = load_config(home / "tradewind.toml", environ={})
+    start, end = T0 + pd.Timedelta(days=9), T0 + pd.Timedelta(days=13)
+    result = replay(settings, start, end)
+    assert result.agents_run_id is not None
+    saved = _book_trades(settings, result.agents_run_id)
+    store = CandleStore(home / "data", "synthetic")
+    panel = load_panel(store, None, "1h", end=end - pd.Timedelta("1h"))
+    one = Session(
+        panel,
+        settings.agents,
+        session=settings.session,
+        lifecycle=settings.lifecycle,
+        fills=settings.fills,
+        start=int(np.searchsorted(panel.timestamps, (start - pd.Timedelta("1h")).value)),
+        close_at_end=False,
+    )
+    one.run()
+    tr = one.trades[: one.n_trades]
+    mine = saved[saved["kind"] != "tracked"].sort_values("trade_no")
+    assert len(mine) == len(tr) > 3
+    kinds = np.where(tr["kind"] == Kind.REAL, "real", "sim")
+    assert (mine["kind"].to_numpy() == kinds).all()
+    entered = tr["entry_t"] >= 0
+    np.testing.assert_allclose(
+        mine["entry_price"].to_numpy()[entered], tr["entry_price"][entered], rtol=0, atol=0
+    )
+    assert result.agents_equity == pytest.approx(float(one.equity[len(panel.timestamps) - 1]))
