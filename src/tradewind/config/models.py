@@ -357,6 +357,12 @@ class LiveConfig(_Section):
         description="Seconds after a candle's close before the candle job reads it "
         "(the exchange needs a moment to publish it).",
     )
+    stale_after: int = Field(
+        default=3,
+        ge=1,
+        description="Candles a pair may miss in a row before the freshness watchdog "
+        "reports it stale (a stale pair is never traded on: no candle, no action).",
+    )
 
     _durations = field_validator("history")(_check_duration)
 

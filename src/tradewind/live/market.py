@@ -38,6 +38,12 @@ class GrowingMarket:
             raise DataError(f"GrowingMarket: ahead = {ahead} rows, at least 2")
         self.rows = len(history.timestamps)
         self.panel, self.market = self._layout(history, self.rows + ahead)
+        #: each pair's newest row with a candle (-1: none yet): what the watchdog reads
+        self.last_row = np.where(
+            history.mask.any(axis=0),
+            self.rows - 1 - np.argmax(history.mask[::-1], axis=0),
+            -1,
+        ).astype(np.int64)
 
     @staticmethod
     def _layout(history: Panel, capacity: int) -> tuple[Panel, MarketArrays]:
@@ -59,6 +65,15 @@ class GrowingMarket:
     @property
     def capacity(self) -> int:
         return len(self.panel.timestamps)
+
+    def stale(self, after: int) -> list[int]:
+        """Pairs whose newest candle is ``after`` or more rows behind the newest row: the
+        exchange stopped sending them (or they were delisted). They are not traded on —
+        a missing candle is no action for the kernel — and the watchdog reports them."""
+        if self.rows == 0:
+            return []
+        behind = (self.rows - 1) - self.last_row
+        return [int(p) for p in np.flatnonzero((behind >= after) & (self.last_row >= 0))]
 
     @property
     def end_ns(self) -> int:
@@ -89,6 +104,8 @@ class GrowingMarket:
             p = self.panel
         p.values[at] = candles.values
         p.mask[at] = candles.mask
+        for k, row in enumerate(at.tolist()):
+            self.last_row[candles.mask[k]] = row
         self._fill(self.rows, last)
         self.rows = last
         return grew

@@ -17,6 +17,7 @@ from the stored candles, restore, and go on from the saved clock.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sys
 import time
@@ -47,6 +48,7 @@ from tradewind.trading.state import dump_state, load_state, restore_cycle, snaps
 __all__ = ["CycleNode", "NodeLock", "Tick"]
 
 SOURCES = ("paper", "replay", "live")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,6 +64,8 @@ class Tick:
     seconds: float = 0.0  #: the tick's own time (reading, trading, saving)
     #: the session of agents' pass, when agents are configured (``ScanReport.to_dict``)
     agents: dict[str, Any] | None = None
+    #: pairs the freshness watchdog finds stale: pair → open time of its newest candle
+    stale: dict[str, str] = field(default_factory=dict)
 
 
 class NodeLock:
@@ -134,6 +138,7 @@ class CycleNode:
         self.clock = clock
         self.name = name or settings.live.name
         self.agents_name = f"{self.name}-agents"  #: the session of agents' saved state
+        self._stale: set[str] = set()
         self.tf = Timeframe.parse(settings.data.timeframe)
         self.url = _book(settings)
         self.lock = NodeLock(settings.home, self.url)
@@ -253,6 +258,7 @@ class CycleNode:
             )
             agents = report.to_dict()
         stamps = self.market.panel.timestamps
+        stale = self._watch()
         tick = Tick(
             at=now,
             candles=len(new.timestamps),
@@ -261,9 +267,29 @@ class CycleNode:
             open_trades=int(self.trader.counters[ck.C_NOPEN]),
             equity=float(self.trader.equity[rows - 1]) if self.trader.next_t else float("nan"),
             agents=agents,
+            stale=stale,
         )
         tick.seconds = time.perf_counter() - started
         return tick
+
+    def _watch(self) -> dict[str, str]:
+        """The freshness watchdog: the stale pairs, logged when the set changes."""
+        market = self.market
+        pairs = market.stale(self.settings.live.stale_after)
+        stamps = market.panel.timestamps
+        stale = {
+            market.panel.symbols[p]: pd.Timestamp(int(stamps[market.last_row[p]]), tz="UTC")
+            .isoformat()
+            for p in pairs
+        }
+        if set(stale) != self._stale:
+            gone, back = sorted(set(stale) - self._stale), sorted(self._stale - set(stale))
+            if gone:
+                log.warning("node %s: stale candles for %s", self.name, ", ".join(gone))
+            if back:
+                log.info("node %s: candles again for %s", self.name, ", ".join(back))
+            self._stale = set(stale)
+        return stale
 
     def _save(self) -> None:
         trader = self.trader

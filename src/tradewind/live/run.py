@@ -57,6 +57,7 @@ class Replay:
     run_id: int | None = None
     agents_equity: float | None = None  #: the session of agents', when configured
     agents_run_id: int | None = None
+    stale: dict[str, str] = field(default_factory=dict)  #: pair → first tick it was stale
 
     def to_dict(self) -> dict[str, Any]:
         s = sorted(self.tick_seconds)
@@ -77,6 +78,7 @@ class Replay:
             "run_id": self.run_id,
             "agents_equity": self.agents_equity,
             "agents_run_id": self.agents_run_id,
+            "stale": self.stale,
         }
 
 
@@ -122,6 +124,8 @@ def replay(
             out.decided += tick.decided
             out.equity = tick.equity
             out.tick_seconds.append(tick.seconds)
+            for pair in tick.stale:
+                out.stale.setdefault(pair, at.isoformat())
             if tick.agents is not None:
                 out.agents_equity = tick.agents["equity"]
                 out.agents_run_id = tick.agents["run_id"]

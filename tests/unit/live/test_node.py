@@ -291,3 +291,32 @@ def test_a_node_with_agents_runs_their_session_as_one_long_run(home: Path) -> No
         mine["entry_price"].to_numpy()[entered], tr["entry_price"][entered], rtol=0, atol=0
     )
     assert result.agents_equity == pytest.approx(float(one.equity[len(panel.timestamps) - 1]))
+
+
+def test_the_watchdog_reports_a_pair_whose_candles_stop_and_it_is_not_traded(
+    home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    market = generate_market(pairs=6, timeframe="1h", days=40, seed=5)
+    quiet = next(iter(market.frames))
+    frame = market.frames[quiet]
+    gap = (frame["timestamp"] >= "2024-01-10") & (frame["timestamp"] < "2024-01-20")
+    market.frames[quiet] = frame[~gap].reset_index(drop=True)
+    write_market(market, CandleStore(home / "data", "synthetic"))
+    settings = load_config(environ=ENV)
+    seen: list[dict[str, str]] = []
+    with caplog.at_level("WARNING", logger="tradewind.live.node"):
+        result = replay(
+            settings,
+            START,
+            pd.Timestamp("2024-01-25", tz="UTC"),
+            on_tick=lambda t: seen.append(t.stale),
+        )
+    # Stale from the third missing candle (09 Jan 23:00 was its last) until it is back.
+    assert result.stale == {quiet: "2024-01-10T03:00:10+00:00"}
+    assert any(quiet in s for s in seen)
+    assert not seen[-1]  # back by the end
+    assert any("stale candles for " + quiet in r.getMessage() for r in caplog.records)
+    trades = _book_trades(settings, result.run_id)
+    mine = trades[(trades["pair"] == quiet) & trades["entry_at"].notna()]
+    inside = (mine["entry_at"] >= "2024-01-10") & (mine["entry_at"] < "2024-01-20")
+    assert not inside.any()  # nothing filled on a pair without candles
