@@ -357,6 +357,20 @@ class LiveConfig(_Section):
         description="Seconds after a candle's close before the candle job reads it "
         "(the exchange needs a moment to publish it).",
     )
+    daily_loss_limit: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="Circuit breaker: a loss of this share of the UTC day's opening equity "
+        "puts the node in safe mode (no new entries; exits still managed).",
+    )
+    max_drawdown: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="Circuit breaker: a drawdown of this share from the node's equity peak "
+        "puts it in safe mode.",
+    )
     stale_after: int = Field(
         default=3,
         ge=1,

@@ -34,6 +34,7 @@ from tradewind.config import Settings, config_hash
 from tradewind.data.panel import Panel, decision_bars
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe, parse_duration
+from tradewind.engine.records import Status
 from tradewind.errors import ConfigError, DataError, StateError
 from tradewind.live.clock import Clock
 from tradewind.live.feed import StoreFeed
@@ -66,6 +67,8 @@ class Tick:
     agents: dict[str, Any] | None = None
     #: pairs the freshness watchdog finds stale: pair → open time of its newest candle
     stale: dict[str, str] = field(default_factory=dict)
+    #: why the node is in safe mode (no new entries), or None
+    safe: str | None = None
 
 
 class NodeLock:
@@ -139,6 +142,7 @@ class CycleNode:
         self.name = name or settings.live.name
         self.agents_name = f"{self.name}-agents"  #: the session of agents' saved state
         self._stale: set[str] = set()
+        self.safe: str | None = None
         self.tf = Timeframe.parse(settings.data.timeframe)
         self.url = _book(settings)
         self.lock = NodeLock(settings.home, self.url)
@@ -223,6 +227,8 @@ class CycleNode:
         self._flags()
         if state is not None:
             restore_cycle(self.trader, state)
+            reason = str(state["safe"]) if "safe" in state else ""
+            self.safe = reason or None
 
     def _flags(self) -> None:
         """The decision rows on the whole grid: from the node's start (history before it
@@ -233,6 +239,7 @@ class CycleNode:
         rows = decision_bars(panel.timestamps, self.tf, self.settings.cycle.decision_time, warmup)
         self.decisions = np.zeros(len(panel.timestamps), dtype=np.bool_)
         self.decisions[rows[rows >= first]] = True
+        self._no_decisions = np.zeros_like(self.decisions)
 
     # -- running -------------------------------------------------------------------------
 
@@ -245,7 +252,8 @@ class CycleNode:
             self.trader.regrid(self.market.panel, self.market.market)
             self._flags()
         rows = self.market.rows
-        decided = self.trader.advance(rows, self.decisions)
+        decided = self.trader.advance(rows, self.safe_flags())
+        self._breakers()
         self._save()
         agents = None
         if self.settings.agents:
@@ -268,9 +276,56 @@ class CycleNode:
             equity=float(self.trader.equity[rows - 1]) if self.trader.next_t else float("nan"),
             agents=agents,
             stale=stale,
+            safe=self.safe,
         )
         tick.seconds = time.perf_counter() - started
         return tick
+
+    # -- safe mode -----------------------------------------------------------------------
+
+    def safe_flags(self) -> np.ndarray:
+        """The decision rows the trader may use: none in safe mode."""
+        return self._no_decisions if self.safe else self.decisions
+
+    def enter_safe_mode(self, reason: str) -> None:
+        """No new entries from now on: no daily decision, and the nominations still
+        waiting for their breakout expire at the next candle (their capital goes where an
+        expiry sends it); open positions keep their exits. Saved with the state, so a
+        restart stays safe. Leaving it is a deliberate act (``--reset`` for now)."""
+        if self.safe:
+            return
+        self.safe = reason
+        log.error(
+            "node %s: SAFE MODE — %s; no new entries, exits still managed", self.name, reason
+        )
+        tr = self.trader.trades
+        ids = self.trader.open_list[: int(self.trader.counters[ck.C_NOPEN])]
+        for i in ids.tolist():
+            if tr["status"][i] == Status.PENDING and not tr["market_entry"][i]:
+                tr["expiry_t"][i] = min(int(tr["expiry_t"][i]), self.trader.next_t)
+
+    def _breakers(self) -> None:
+        """Circuit breakers on the real book's equity: the day's loss and the drawdown."""
+        t = self.trader.next_t - 1
+        first = int(np.searchsorted(self.market.panel.timestamps, int(self.start.value)))
+        if self.safe or t < first:
+            return
+        eq = self.trader.equity
+        day = int(self.market.panel.timestamps[t]) // 86_400_000_000_000 * 86_400_000_000_000
+        d0 = max(first, int(np.searchsorted(self.market.panel.timestamps, day)))
+        opening = float(eq[d0 - 1]) if d0 > first else float(eq[first])
+        now, peak = float(eq[t]), float(np.nanmax(eq[first : t + 1]))
+        limits = self.settings.live
+        if opening > 0 and now <= opening * (1 - limits.daily_loss_limit):
+            self.enter_safe_mode(
+                f"daily loss {1 - now / opening:.1%} reached live.daily_loss_limit "
+                f"{limits.daily_loss_limit:.1%}"
+            )
+        elif peak > 0 and now <= peak * (1 - limits.max_drawdown):
+            self.enter_safe_mode(
+                f"drawdown {1 - now / peak:.1%} from the peak reached live.max_drawdown "
+                f"{limits.max_drawdown:.1%}"
+            )
 
     def _watch(self) -> dict[str, str]:
         """The freshness watchdog: the stale pairs, logged when the set changes."""
@@ -299,6 +354,7 @@ class CycleNode:
         origin = int(self.market.panel.timestamps[0])
         state["origin"] = np.array([origin], dtype=np.int64)
         state["start"] = np.array([int(self.start.value)], dtype=np.int64)
+        state["safe"] = np.array(self.safe or "")
         clock = int(state["clock"][0])
         pools = trader.pools[0]
         summary: dict[str, Any] = {
@@ -311,6 +367,7 @@ class CycleNode:
             "capital": self.settings.cycle.capital,
             "pools": {k: float(pools[i]) for i, k in enumerate(("main", "pre_trade", "active"))},
             "nominator": self.inputs.nominator_note,
+            "safe_mode": self.safe,
             "config_hash": config_hash(self.settings),
             "seed": self.settings.seed,
             "data": {"exchange": self.settings.data.exchange, "timeframe": self.tf.name},

@@ -58,6 +58,7 @@ class Replay:
     agents_equity: float | None = None  #: the session of agents', when configured
     agents_run_id: int | None = None
     stale: dict[str, str] = field(default_factory=dict)  #: pair → first tick it was stale
+    safe: str | None = None  #: why the node went into safe mode, if it did
 
     def to_dict(self) -> dict[str, Any]:
         s = sorted(self.tick_seconds)
@@ -79,6 +80,7 @@ class Replay:
             "agents_equity": self.agents_equity,
             "agents_run_id": self.agents_run_id,
             "stale": self.stale,
+            "safe_mode": self.safe,
         }
 
 
@@ -109,6 +111,7 @@ def replay(
         # after its saved clock); its fire is the first tick.
         unread = node.market.end_ns + node.tf.nanoseconds
         begin = max(start, pd.Timestamp(unread, tz="UTC"))
+        out.safe = node.safe
         if node.trader.next_t:  # a node that goes on: its equity so far
             out.equity = float(node.trader.equity[node.trader.next_t - 1])
         fire = trigger.get_next_fire_time(None, begin.to_pydatetime())
@@ -124,6 +127,7 @@ def replay(
             out.decided += tick.decided
             out.equity = tick.equity
             out.tick_seconds.append(tick.seconds)
+            out.safe = tick.safe
             for pair in tick.stale:
                 out.stale.setdefault(pair, at.isoformat())
             if tick.agents is not None:

@@ -320,3 +320,30 @@ def test_the_watchdog_reports_a_pair_whose_candles_stop_and_it_is_not_traded(
     mine = trades[(trades["pair"] == quiet) & trades["entry_at"].notna()]
     inside = (mine["entry_at"] >= "2024-01-10") & (mine["entry_at"] < "2024-01-20")
     assert not inside.any()  # nothing filled on a pair without candles
+
+
+def test_a_circuit_breaker_stops_new_entries_and_a_restart_stays_safe(
+    market: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {**ENV, "TRADEWIND__LIVE__MAX_DRAWDOWN": "0.01"}
+    settings = load_config(environ=env)
+    end = pd.Timestamp("2024-02-10", tz="UTC")
+    ticks: list[object] = []
+    with caplog.at_level("ERROR", logger="tradewind.live.node"):
+        first = replay(settings, START, pd.Timestamp("2024-01-25", tz="UTC"), on_tick=ticks.append)
+    assert first.safe is not None
+    assert "reached live.max_drawdown 1.0%" in first.safe
+    assert any("SAFE MODE" in r.getMessage() for r in caplog.records)
+    tripped = next(t.last_candle for t in ticks if t.safe)  # type: ignore[attr-defined]
+    again = replay(settings, START, end)  # a restart: still safe, still no entries
+    assert again.safe == first.safe
+    assert again.decided == []
+    trades = _book_trades(settings, again.run_id)
+    entered = pd.to_datetime(trades["entry_at"].dropna(), utc=True)
+    # Nothing nominated after the breaker tripped, nothing entered after its next candle
+    # (a nomination waiting for its breakout expired there), nothing left waiting.
+    assert (pd.to_datetime(trades["nominated_at"], utc=True) <= tripped).all()
+    assert (entered <= tripped + pd.Timedelta("1h")).all()
+    assert (trades["status"] != "pending").all()
+    free = load_config(environ={**ENV, "TRADEWIND__LIVE__NAME": "free"})
+    assert len(_book_trades(free, replay(free, START, end).run_id)) > len(trades)
