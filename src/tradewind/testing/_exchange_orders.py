@@ -101,23 +101,23 @@ def order_endpoints(account: Account) -> list[Endpoint]:
             order.cap = math.inf  # a partial fill holds for this match only
         return json_response(order.as_full())
 
-    async def get_order(call: Call) -> web.StreamResponse:
-        await signed(call)
-        symbol = symbol_of(call.params)
-        oid, cid = _id(call.params, "orderId"), call.params.get("origClientOrderId")
+    def which(params: Mapping[str, str]) -> tuple[str, int | None, str | None]:
+        """The order a request names: symbol, and order id or client order id."""
+        oid, cid = _id(params, "orderId"), params.get("origClientOrderId")
         if oid is None and not cid:
             raise BinanceError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent.")
+        return symbol_of(params), oid, cid
+
+    async def get_order(call: Call) -> web.StreamResponse:
+        await signed(call)
+        symbol, oid, cid = which(call.params)
         account.match(call.now_ms)
         return json_response(account.find(symbol, oid, cid).as_order())
 
     async def cancel_order(call: Call) -> web.StreamResponse:
         await signed(call)
-        symbol = symbol_of(call.params)
-        oid, cid = _id(call.params, "orderId"), call.params.get("origClientOrderId")
-        if oid is None and not cid:
-            raise BinanceError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent.")
-        order = account.cancel(symbol, oid, cid, call.now_ms)
-        return json_response(order.as_order())
+        symbol, oid, cid = which(call.params)
+        return json_response(account.cancel(symbol, oid, cid, call.now_ms).as_order())
 
     async def open_orders(call: Call) -> web.StreamResponse:
         await signed(call)

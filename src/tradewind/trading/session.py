@@ -33,7 +33,7 @@ from tradewind.strategies.agents import (
 from tradewind.trading import session_kernel as sk
 from tradewind.trading.cycle import lifecycle_params
 from tradewind.trading.schedule import due_timeframes
-from tradewind.trading.state import dump_state, load_state, ns_to_rows, rows_to_ns
+from tradewind.trading.state import dump_state, load_state, ns_to_rows, remap_pairs, rows_to_ns
 
 __all__ = [
     "AgentView",
@@ -342,17 +342,7 @@ def restore(session: Session, saved: Mapping[str, np.ndarray]) -> None:
             "under a running session; start a new one with --reset (or another --name)"
         )
     stamps = session.panel.timestamps
-    where = {s: i for i, s in enumerate(session.panel.symbols)}
-    old_symbols = [str(x) for x in saved["symbols"]]
-    trades = saved["trades"].copy()
-    gone = sorted({old_symbols[p] for p in trades["pair"].tolist()} - set(where))
-    if gone:
-        raise StateError(
-            f"saved session trades pairs whose candles are gone from the store: {', '.join(gone)}"
-        )
-    pair_map = np.array([where.get(s, -1) for s in old_symbols], dtype=np.int64)
-    if len(trades):
-        trades["pair"] = pair_map[trades["pair"]]
+    trades, pair_map = remap_pairs(saved, session.panel.symbols, "saved session")
     for name in _TIME_FIELDS:
         trades[name] = ns_to_rows(trades[name], stamps, f"trade field {name}", ahead=True)
     ledger = saved["ledger"].copy()

@@ -27,6 +27,7 @@ __all__ = [
     "dump_state",
     "load_state",
     "ns_to_rows",
+    "remap_pairs",
     "restore_cycle",
     "rows_to_ns",
     "snapshot_cycle",
@@ -93,6 +94,26 @@ def ns_to_rows(
     return out
 
 
+def remap_pairs(
+    saved: Mapping[str, np.ndarray], symbols: tuple[str, ...], owner: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The saved trades with their pairs renumbered for a panel of ``symbols`` (pairs
+    may have been added), and the map old pair index → new (-1: not in the panel). A
+    trade on a pair the panel lacks is a :class:`StateError`."""
+    where = {s: i for i, s in enumerate(symbols)}
+    old = [str(x) for x in saved["symbols"]]
+    trades = saved["trades"].copy()
+    gone = sorted({old[p] for p in trades["pair"].tolist()} - set(where))
+    if gone:
+        raise StateError(
+            f"{owner} trades pairs whose candles are gone from the store: {', '.join(gone)}"
+        )
+    pair_map = np.array([where.get(s, -1) for s in old], dtype=np.int64)
+    if len(trades):
+        trades["pair"] = pair_map[trades["pair"]]
+    return trades, pair_map
+
+
 def dump_state(saved: Mapping[str, np.ndarray]) -> bytes:
     """A snapshot as ``.npz`` bytes (plain arrays only: nothing that unpickles)."""
     buffer = io.BytesIO()
@@ -151,15 +172,7 @@ def restore_cycle(trader: Any, saved: Mapping[str, np.ndarray]) -> None:
 
     owner = "saved cycle trader"
     stamps = trader.panel.timestamps
-    where = {s: i for i, s in enumerate(trader.panel.symbols)}
-    old = [str(x) for x in saved["symbols"]]
-    trades = saved["trades"].copy()
-    gone = sorted({old[p] for p in trades["pair"].tolist()} - set(where))
-    if gone:
-        raise StateError(f"{owner} traded pairs the panel lacks now: {', '.join(gone)}")
-    pair_map = np.array([where.get(s, -1) for s in old], dtype=np.int64)
-    if len(trades):
-        trades["pair"] = pair_map[trades["pair"]]
+    trades, _ = remap_pairs(saved, trader.panel.symbols, owner)
     for name in TRADE_TIME_FIELDS:
         trades[name] = ns_to_rows(trades[name], stamps, f"trade field {name}", owner, ahead=True)
     ledger = saved["ledger"].copy()
