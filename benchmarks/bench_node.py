@@ -96,9 +96,9 @@ In a fresh process. Command: `.venv/bin/python -m benchmarks node`.
 
 The p99 is {verdict} the issue's 50 ms for this job. The issue's own job is 100 pairs ×
 3 agents; agents do not run in the node yet, so that figure is still to come. Most of a
-tick is its save: every trade of the run is rewritten, and the state archive is
-compressed, both of which grow with the run, which is why the last day is slower than the
-first. The max is the tick at which the grid, allocated 2,048 rows ahead, doubles: the
+tick is its save. Only the trades the tick touched and its new ledger entries are
+written, but the state archive still holds every trade and is compressed on every tick,
+so it grows with the run. The max is the tick at which the grid, allocated 2,048 rows ahead, doubles: the
 filled rows are copied into arrays twice as long (about 0.4 s for 100 pairs × 10,700
 rows, profiled); that happens once per doubling of the node's history. A few ticks of
 80–90 ms are spent in the save; SQLite's write-ahead-log checkpoints are the likely cause,

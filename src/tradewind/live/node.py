@@ -225,8 +225,12 @@ class CycleNode:
             regime_params=self.inputs.regime_params,
         )
         self._flags()
+        #: trades and ledger entries already in the book (the rest is written next save)
+        self._saved_trades, self._saved_ledger = 0, 0
         if state is not None:
             restore_cycle(self.trader, state)
+            self._saved_trades = self.trader.n_trades
+            self._saved_ledger = int(self.trader.counters[ck.C_NLEDGER])
             reason = str(state["safe"]) if "safe" in state else ""
             self.safe = reason or None
 
@@ -252,9 +256,11 @@ class CycleNode:
             self.trader.regrid(self.market.panel, self.market.market)
             self._flags()
         rows = self.market.rows
+        # What this tick can change: the trades still open now, and those it creates.
+        touched = self.trader.open_list[: int(self.trader.counters[ck.C_NOPEN])].copy()
         decided = self.trader.advance(rows, self.safe_flags())
         self._breakers()
-        self._save()
+        self._save(touched)
         agents = None
         if self.settings.agents:
             # The session of agents: one pass of `tradewind scan --execute`, the kernel a
@@ -346,9 +352,14 @@ class CycleNode:
             self._stale = set(stale)
         return stale
 
-    def _save(self) -> None:
+    def _save(self, touched: np.ndarray) -> None:
+        """The tick's trades, ledger entries, cycles and the trader's state, in one
+        transaction — only what the tick changed: the trades open before it (``touched``)
+        and those it created, and the ledger entries it added."""
         trader = self.trader
-        trades, tracked = trade_tables(trader)
+        n = trader.n_trades
+        ids = np.union1d(touched, np.arange(self._saved_trades, n, dtype=np.int64))
+        trades, tracked = trade_tables(trader, ids)
         cycles = cycle_table(trader)
         state = snapshot_cycle(trader)
         origin = int(self.market.panel.timestamps[0])
@@ -373,20 +384,22 @@ class CycleNode:
             "data": {"exchange": self.settings.data.exchange, "timeframe": self.tf.name},
             "version": __version__,
         }
-        self.run_id = self._book().save_session_pass(
+        n_ledger = int(trader.counters[ck.C_NLEDGER])
+        self.run_id = self._book().save_node_tick(
             name=self.name,
             source=self.source,
             summary=summary,
             payload=dump_state(state),
             clock=None if clock < 0 else pd.Timestamp(clock, tz="UTC").to_pydatetime(),
+            run_id=self.run_id,
             trades=trades,
+            known=self._saved_trades,
             tracked=tracked,
-            ledger=ledger_table(trader),
-            mode_switches=mode_switches(cycles),
-            orders=pd.DataFrame(),
+            ledger=ledger_table(trader, self._saved_ledger),
             cycles=cycles,
-            kind="node",
+            mode_switches=mode_switches(cycles),
         )
+        self._saved_trades, self._saved_ledger = n, n_ledger
 
     def _book(self) -> TradeBook:
         if self.book is None:

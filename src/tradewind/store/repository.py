@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import Float, Integer
 
@@ -413,6 +413,102 @@ class TradeBook:
                     conn.execute(update(STATES).where(STATES.c.name == name).values(values))
         except SQLAlchemyError as exc:
             raise StateError(f"saving session {name!r} to the trade book failed: {exc}") from exc
+        return run_id
+
+    def save_node_tick(
+        self,
+        *,
+        name: str,
+        source: str,
+        summary: Mapping[str, Any],
+        payload: bytes,
+        clock: datetime | None,
+        run_id: int | None,
+        trades: pd.DataFrame,
+        known: int,
+        tracked: pd.DataFrame,
+        ledger: pd.DataFrame,
+        cycles: pd.DataFrame,
+        mode_switches: Sequence[Mapping[str, Any]],
+    ) -> int:
+        """A node's tick in ONE transaction, writing only what changed: ``trades`` are
+        the trades the tick touched (those numbered below ``known`` are in the book
+        already and are updated in place, the others inserted), ``tracked`` their
+        finished tracked continuations, ``ledger`` the new entries; the cycles and mode
+        changes (few) are written whole, and the state the next tick starts from.
+        ``run_id`` None starts the node's run. Returns the run id."""
+        now = datetime.now(UTC)
+        source_col = {"source": source}
+        try:
+            with self.engine.begin() as conn:
+                run_row = _run_row(summary, "node", source)
+                if run_id is None:
+                    key = conn.execute(insert(RUNS).values(run_row)).inserted_primary_key
+                    if key is None:  # pragma: no cover - every backend returns it
+                        raise StateError("trade book: the new run got no id")
+                    run_id = int(key[0])
+                else:
+                    conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(run_row))
+                at = {"run_id": run_id}
+                data = summary.get("data") or {}
+                defaults = {"agent": None, "timeframe": data.get("timeframe")}
+                old = trades[trades["id"] < known]
+                rows = _rows(old, TRADE_COLUMNS, {**at, **source_col}, defaults)
+                if rows:
+                    cols = [c for c in rows[0] if c not in ("run_id", "trade_no")]
+                    stmt = (
+                        update(TRADES)
+                        .where(
+                            TRADES.c.run_id == bindparam("w_run"),
+                            TRADES.c.trade_no == bindparam("w_no"),
+                            TRADES.c.kind != "tracked",
+                        )
+                        .values({c: bindparam(c) for c in cols})
+                    )
+                    for row in rows:
+                        row["w_run"], row["w_no"] = row.pop("run_id"), row.pop("trade_no")
+                    conn.execute(stmt, rows)
+                new = trades[trades["id"] >= known]
+                added = _rows(new, TRADE_COLUMNS, {**at, **source_col}, defaults)
+                _insert_rows(conn, TRADES, added)
+                if len(tracked):
+                    parents = [int(x) for x in tracked["trade"].tolist()]
+                    conn.execute(
+                        delete(TRADES).where(
+                            TRADES.c.run_id == run_id,
+                            TRADES.c.kind == "tracked",
+                            TRADES.c.trade_no.in_(parents),
+                        )
+                    )
+                for table in (CYCLES, MODE_CHANGES):
+                    conn.execute(delete(table).where(table.c.run_id == run_id))
+                _insert_run_tables(
+                    conn,
+                    run_id,
+                    summary,
+                    trades.iloc[0:0],
+                    tracked,
+                    ledger,
+                    cycles,
+                    mode_switches,
+                    source=source,
+                )
+                values = {
+                    "name": name,
+                    "source": source,
+                    "updated_at": now,
+                    "clock": clock,
+                    "config_hash": summary.get("config_hash"),
+                    "run_id": run_id,
+                    "payload": payload,
+                }
+                found = conn.execute(select(STATES.c.id).where(STATES.c.name == name)).first()
+                if found is None:
+                    conn.execute(insert(STATES).values(values))
+                else:
+                    conn.execute(update(STATES).where(STATES.c.name == name).values(values))
+        except SQLAlchemyError as exc:
+            raise StateError(f"saving node {name!r} to the trade book failed: {exc}") from exc
         return run_id
 
     def drop_session(self, name: str) -> bool:

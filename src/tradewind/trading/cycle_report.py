@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradewind.data.panel import row_times
 from tradewind.engine.records import EXIT_NAMES, KIND_NAMES, POOL_NAMES, STATUS_NAMES, Status
 from tradewind.engine.tables import tracked_table
 from tradewind.portfolio.ledger import LEDGER_REASONS
@@ -18,10 +17,22 @@ from tradewind.trading.cycle import CycleTrader
 __all__ = ["cycle_table", "ledger_table", "mode_switches", "trade_tables"]
 
 
-def trade_tables(trader: CycleTrader) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Trades (real and sim) and tracked continuations, with pair names and times."""
+def _times(stamps: np.ndarray, rows: np.ndarray) -> pd.Series:
+    """Open times of grid ``rows`` (-1: not yet → NaT), straight from the grid's stamps."""
+    rows = np.asarray(rows, dtype=np.int64)
+    ns = np.where(rows >= 0, stamps[np.clip(rows, 0, len(stamps) - 1)], np.iinfo(np.int64).min)
+    return pd.Series(pd.to_datetime(ns, utc=True), index=range(len(rows)))
+
+
+def trade_tables(
+    trader: CycleTrader, ids: np.ndarray | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Trades (real and sim) and tracked continuations, with pair names and times — of
+    every trade, or of the trades ``ids`` only (what a node's tick changed)."""
     tr = trader.trades[: trader.n_trades]
-    index = trader.panel.index
+    if ids is not None:
+        tr = tr[np.asarray(ids, dtype=np.int64)]
+    index = trader.panel.timestamps
     symbols = np.array(trader.panel.symbols)
     trades = pd.DataFrame(
         {
@@ -32,17 +43,17 @@ def trade_tables(trader: CycleTrader) -> tuple[pd.DataFrame, pd.DataFrame]:
             "pair": symbols[tr["pair"]],
             "side": tr["side"],
             "status": np.array(STATUS_NAMES)[tr["status"]],
-            "nominated_time": row_times(index, tr["nominated_t"]),
+            "nominated_time": _times(index, tr["nominated_t"]),
             "p0": tr["p0"],
             "limit": tr["limit"],
             "window_stop": tr["window_stop"],
             "alloc": tr["alloc"],
-            "entry_time": row_times(index, tr["entry_t"]),
+            "entry_time": _times(index, tr["entry_t"]),
             "entry_price": np.where(tr["entry_t"] >= 0, tr["entry_price"], np.nan),
             "qty": tr["qty"],
             "cost": tr["cost"],
             "legs": tr["legs"],
-            "exit_time": row_times(index, tr["exit_t"]),
+            "exit_time": _times(index, tr["exit_t"]),
             "exit_price": np.where(tr["status"] == Status.CLOSED, tr["exit_price"], np.nan),
             "exit_reason": np.array(EXIT_NAMES)[tr["exit_reason"]],
             "pnl": tr["pnl"],
@@ -51,17 +62,18 @@ def trade_tables(trader: CycleTrader) -> tuple[pd.DataFrame, pd.DataFrame]:
             "parent": tr["parent"],
         }
     )
-    tracked = tracked_table(tr[tr["track"] == 2], index, symbols)
+    tracked = tracked_table(tr[tr["track"] == 2], trader.panel.index, symbols)
     return trades, tracked
 
 
-def ledger_table(trader: CycleTrader) -> pd.DataFrame:
-    """Every movement between budget pools, with times and names."""
-    led = trader.ledger[: int(trader.counters[ck.C_NLEDGER])]
+def ledger_table(trader: CycleTrader, first: int = 0) -> pd.DataFrame:
+    """Every movement between budget pools (from entry ``first`` on), with times and
+    names."""
+    led = trader.ledger[first : int(trader.counters[ck.C_NLEDGER])]
     names = np.array(POOL_NAMES)
     return pd.DataFrame(
         {
-            "time": row_times(trader.panel.index, led["t"]),
+            "time": _times(trader.panel.timestamps, led["t"]),
             "amount": led["amount"],
             "from": names[led["src"]],
             "to": names[led["dst"]],
@@ -76,14 +88,14 @@ def cycle_table(trader: CycleTrader) -> pd.DataFrame:
     """One row per cycle: when, in which mode, its P/L."""
     cy = trader.cycles[: int(trader.counters[ck.C_NCYCLES])]
     modes = np.array(["live", "dry_run"])
-    index = trader.panel.index
+    index = trader.panel.timestamps
     return pd.DataFrame(
         {
             "cycle": cy["id"],
-            "start_time": row_times(index, cy["start_t"]),
-            "end_time": row_times(index, cy["end_t"]),
+            "start_time": _times(index, cy["start_t"]),
+            "end_time": _times(index, cy["end_t"]),
             "mode": modes[cy["mode"]],
-            "converted_time": row_times(index, cy["converted_t"]),
+            "converted_time": _times(index, cy["converted_t"]),
             "pnl": cy["pnl"],
             "paper_pnl": cy["paper_pnl"],
             "trades": cy["trades"],

@@ -165,7 +165,7 @@ def test_a_replay_stopped_or_crashed_goes_on_as_one_run(
     replay(settings, START, pd.Timestamp("2024-01-12", tz="UTC"), name="parts")
     # Then a crash inside a tick's save (nothing of that tick is committed) ...
     calls = {"n": 0}
-    real = TradeBook.save_session_pass
+    real = TradeBook.save_node_tick
 
     def flaky(self: TradeBook, **kw: object) -> int:
         calls["n"] += 1
@@ -173,10 +173,10 @@ def test_a_replay_stopped_or_crashed_goes_on_as_one_run(
             raise RuntimeError("power cut")
         return real(self, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(TradeBook, "save_session_pass", flaky)
+    monkeypatch.setattr(TradeBook, "save_node_tick", flaky)
     with pytest.raises(RuntimeError, match="power cut"):
         replay(settings, START, end, name="parts")
-    monkeypatch.setattr(TradeBook, "save_session_pass", real)
+    monkeypatch.setattr(TradeBook, "save_node_tick", real)
     parts = replay(settings, START, end, name="parts")  # ... and a restart
     assert parts.ticks < whole.ticks  # it went on; it did not start over
     a, b = _book_trades(settings, whole.run_id), _book_trades(settings, parts.run_id)
