@@ -262,6 +262,32 @@ def _insert_run_tables(
     _insert_rows(conn, MODE_CHANGES, changes)
 
 
+def _put_state(
+    conn: Connection,
+    name: str,
+    source: str,
+    summary: Mapping[str, Any],
+    clock: datetime | None,
+    run_id: int,
+    payload: bytes,
+    new: bool,
+) -> None:
+    """Write the saved state ``name`` (inside the caller's transaction)."""
+    values = {
+        "name": name,
+        "source": source,
+        "updated_at": datetime.now(UTC),
+        "clock": clock,
+        "config_hash": summary.get("config_hash"),
+        "run_id": run_id,
+        "payload": payload,
+    }
+    if new:
+        conn.execute(insert(STATES).values(values))
+    else:
+        conn.execute(update(STATES).where(STATES.c.name == name).values(values))
+
+
 class TradeBook:
     """The durable trade book on one database (``url`` or an engine from :func:`open_book`)."""
 
@@ -358,7 +384,6 @@ class TradeBook:
         and the state the next pass starts from. A crash leaves the previous pass whole.
         ``kind`` is the run's: ``session`` (``tradewind scan``) or ``node`` (the live
         node). Returns the run id."""
-        now = datetime.now(UTC)
         try:
             with self.engine.begin() as conn:
                 state = conn.execute(select(STATES).where(STATES.c.name == name)).mappings()
@@ -398,19 +423,7 @@ class TradeBook:
                 for row in order_rows:
                     row["trade_id"] = ids[int(row.pop("trade_no"))]
                 _insert_rows(conn, ORDERS, order_rows)
-                values = {
-                    "name": name,
-                    "source": source,
-                    "updated_at": now,
-                    "clock": clock,
-                    "config_hash": summary.get("config_hash"),
-                    "run_id": run_id,
-                    "payload": payload,
-                }
-                if found is None:
-                    conn.execute(insert(STATES).values(values))
-                else:
-                    conn.execute(update(STATES).where(STATES.c.name == name).values(values))
+                _put_state(conn, name, source, summary, clock, run_id, payload, found is None)
         except SQLAlchemyError as exc:
             raise StateError(f"saving session {name!r} to the trade book failed: {exc}") from exc
         return run_id
@@ -437,7 +450,6 @@ class TradeBook:
         finished tracked continuations, ``ledger`` the new entries; the cycles and mode
         changes (few) are written whole, and the state the next tick starts from.
         ``run_id`` None starts the node's run. Returns the run id."""
-        now = datetime.now(UTC)
         source_col = {"source": source}
         try:
             with self.engine.begin() as conn:
@@ -493,20 +505,8 @@ class TradeBook:
                     mode_switches,
                     source=source,
                 )
-                values = {
-                    "name": name,
-                    "source": source,
-                    "updated_at": now,
-                    "clock": clock,
-                    "config_hash": summary.get("config_hash"),
-                    "run_id": run_id,
-                    "payload": payload,
-                }
                 found = conn.execute(select(STATES.c.id).where(STATES.c.name == name)).first()
-                if found is None:
-                    conn.execute(insert(STATES).values(values))
-                else:
-                    conn.execute(update(STATES).where(STATES.c.name == name).values(values))
+                _put_state(conn, name, source, summary, clock, run_id, payload, found is None)
         except SQLAlchemyError as exc:
             raise StateError(f"saving node {name!r} to the trade book failed: {exc}") from exc
         return run_id
