@@ -31,10 +31,10 @@ import pandas as pd
 from tradewind import __version__
 from tradewind.backtest.run import compile_kernels, run_inputs
 from tradewind.config import Settings, config_hash
-from tradewind.data.panel import Panel, decision_bars
+from tradewind.data.panel import decision_bars
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe, parse_duration
-from tradewind.engine.records import Status
+from tradewind.engine.records import POOL_NAMES, Status
 from tradewind.errors import ConfigError, DataError, StateError
 from tradewind.live.clock import Clock
 from tradewind.live.feed import StoreFeed
@@ -197,9 +197,8 @@ class CycleNode:
         if len(history.timestamps) == 0:
             raise StateError(f"node {self.name!r}: no candles closed before {self.start}")
         self.market = GrowingMarket(history, ahead=self.AHEAD)
-        filled = _head(self.market.panel, self.market.rows)
         try:
-            self.inputs = run_inputs(settings, filled)
+            self.inputs = run_inputs(settings, history)  # the grid's filled rows
         except DataError as exc:
             raise DataError(
                 f"node {self.name!r}: the candles before its start (live.history = "
@@ -376,7 +375,7 @@ class CycleNode:
             "clock": None if clock < 0 else pd.Timestamp(clock, tz="UTC").isoformat(),
             "equity": float(trader.equity[trader.next_t - 1]) if trader.next_t else None,
             "capital": self.settings.cycle.capital,
-            "pools": {k: float(pools[i]) for i, k in enumerate(("main", "pre_trade", "active"))},
+            "pools": {k: float(pools[i]) for i, k in enumerate(POOL_NAMES[:5])},
             "nominator": self.inputs.nominator_note,
             "safe_mode": self.safe,
             "config_hash": config_hash(self.settings),
@@ -417,14 +416,3 @@ class CycleNode:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _head(panel: Panel, rows: int) -> Panel:
-    from dataclasses import replace
-
-    return replace(
-        panel,
-        timestamps=panel.timestamps[:rows],
-        values=panel.values[:rows],
-        mask=panel.mask[:rows],
-    )

@@ -376,25 +376,21 @@ class TradeBook:
         ledger: pd.DataFrame,
         mode_switches: Sequence[Mapping[str, Any]],
         orders: pd.DataFrame,
-        cycles: pd.DataFrame | None = None,
-        kind: str = "session",
     ) -> int:
-        """Store a pass of a paper or live trader in ONE transaction: its run's trades,
-        orders, ledger, cycles (the cycle trader's) and mode changes as they now stand,
-        and the state the next pass starts from. A crash leaves the previous pass whole.
-        ``kind`` is the run's: ``session`` (``tradewind scan``) or ``node`` (the live
-        node). Returns the run id."""
+        """Store a pass of a paper or live session in ONE transaction: its run's trades,
+        orders, ledger and mode changes as they now stand, and the state the next pass
+        starts from. A crash leaves the previous pass whole. Returns the run id."""
         try:
             with self.engine.begin() as conn:
                 state = conn.execute(select(STATES).where(STATES.c.name == name)).mappings()
                 found = state.first()
-                run_row = _run_row(summary, kind, source)
+                run_row = _run_row(summary, "session", source)
                 if found is not None and found["run_id"] is not None:
                     run_id = int(found["run_id"])
                     conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(run_row))
                     old = select(TRADES.c.id).where(TRADES.c.run_id == run_id)
                     conn.execute(delete(ORDERS).where(ORDERS.c.trade_id.in_(old)))
-                    for table in (TRADES, LEDGER, CYCLES, MODE_CHANGES):
+                    for table in (TRADES, LEDGER, MODE_CHANGES):
                         conn.execute(delete(table).where(table.c.run_id == run_id))
                 else:
                     key = conn.execute(insert(RUNS).values(run_row)).inserted_primary_key
@@ -408,7 +404,7 @@ class TradeBook:
                     trades,
                     tracked,
                     ledger,
-                    pd.DataFrame() if cycles is None else cycles,
+                    pd.DataFrame(),
                     mode_switches,
                     source=source,
                 )

@@ -177,7 +177,7 @@ class Account:
         self.fills: list[Fill] = []
         self._ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
-        self._matched_ms: dict[int, int] = {}  # order id → candles matched up to (open ms)
+        self._matched: dict[int, int] = {}  # order id → candles already matched against it
         self.placed = 0  #: orders accepted (a test counts duplicates with it)
 
     # -- auth ------------------------------------------------------------------------
@@ -297,7 +297,7 @@ class Account:
                 if marketable:
                     at = market_price * (1 + half if side == "BUY" else 1 - half)
                     self._fill(spec, order, at, order.remaining, now_ms, maker=False)
-                self._matched_ms[oid] = self._series(symbol).visible(now_ms)
+                self._matched[oid] = self._series(symbol).visible(now_ms)
             self.orders[oid] = order
             self._by_client[order.client_id] = oid
             self.placed += 1
@@ -385,13 +385,13 @@ class Account:
                 s = self._series(order.symbol)
                 spec = self.market.spec(order.symbol)
                 tf_ms = s.timeframe.seconds * 1000
-                first = self._matched_ms.get(oid, 0)
+                first = self._matched.get(oid, 0)
                 closed = int((s.open_ms + tf_ms <= now_ms).sum())
                 for i in range(first, closed):
                     if order.status not in OPEN:
                         break
                     self._match_candle(spec, order, s, i)
-                self._matched_ms[oid] = max(first, closed)
+                self._matched[oid] = max(first, closed)
 
     def _match_candle(self, spec: MarketSpec, order: Order, s: Any, i: int) -> None:
         o, h, lo = float(s.open[i]), float(s.high[i]), float(s.low[i])
