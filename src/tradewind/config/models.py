@@ -378,6 +378,34 @@ class LiveConfig(_Section):
         "reports it stale (a stale pair is never traded on: no candle, no action).",
     )
 
+    protective_stops: bool = Field(
+        default=True,
+        description="Live: keep each open position's stop resting at the exchange "
+        "(stop-loss-limit), replaced as the trailing stop moves, so a position stays "
+        "protected while the node is down.",
+    )
+    stop_limit_gap: float = Field(
+        default=0.005,
+        ge=0,
+        lt=0.2,
+        description="Live: a protective stop's limit lies this share below its trigger "
+        "(how far a fast market may fill it from the stop).",
+    )
+    balance_tolerance: float = Field(
+        default=0.001,
+        ge=0,
+        le=0.1,
+        description="Live: reconciliation tolerates a balance this share away from what "
+        "the book's fills add up to (two lot steps for a base asset at least); beyond it "
+        "the node enters safe mode.",
+    )
+    max_failures: int = Field(
+        default=3,
+        ge=1,
+        description="Live: ticks in a row whose exchange work fails before the node enters "
+        "safe mode (each failure is retried on the next tick first).",
+    )
+
     _durations = field_validator("history")(_check_duration)
 
 

@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,10 @@ from tradewind.trading import cycle_kernel as ck
 from tradewind.trading.cycle import CycleTrader
 from tradewind.trading.cycle_report import cycle_table, ledger_table, mode_switches, trade_tables
 from tradewind.trading.state import dump_state, load_state, restore_cycle, snapshot_cycle
+
+if TYPE_CHECKING:
+    from tradewind.live.broker import Broker
+    from tradewind.venues.ccxt_venue import CcxtVenue
 
 __all__ = ["CycleNode", "NodeLock", "Tick"]
 
@@ -69,6 +73,8 @@ class Tick:
     stale: dict[str, str] = field(default_factory=dict)
     #: why the node is in safe mode (no new entries), or None
     safe: str | None = None
+    #: what the tick did at the exchange (live: :class:`~tradewind.live.broker.SyncReport`)
+    orders: dict[str, Any] | None = None
 
 
 class NodeLock:
@@ -133,6 +139,7 @@ class CycleNode:
         end: pd.Timestamp | None = None,
         name: str | None = None,
         reset: bool = False,
+        venue: CcxtVenue | None = None,
     ) -> None:
         if source not in SOURCES:
             raise ConfigError(f"node source {source!r}: use one of {', '.join(SOURCES)}")
@@ -143,6 +150,8 @@ class CycleNode:
         self.agents_name = f"{self.name}-agents"  #: the session of agents' saved state
         self._stale: set[str] = set()
         self.safe: str | None = None
+        self.venue = venue
+        self.broker: Broker | None = None
         self.tf = Timeframe.parse(settings.data.timeframe)
         self.url = _book(settings)
         self.lock = NodeLock(settings.home, self.url)
@@ -162,6 +171,7 @@ class CycleNode:
         if reset:
             book.drop_session(self.name)
             book.drop_session(self.agents_name)
+            book.drop_session(f"{self.name}-venue")
         saved = book.session_state(self.name)
         state = None if saved is None else load_state(saved.payload)
         if saved is not None and saved.source != self.source:
@@ -232,6 +242,9 @@ class CycleNode:
             self._saved_ledger = int(self.trader.counters[ck.C_NLEDGER])
             reason = str(state["safe"]) if "safe" in state else ""
             self.safe = reason or None
+            # Start-up is recovery: the account is brought in line with the saved trader
+            # (orders whose fate is unknown are asked about first) before the first tick.
+            self._sync()
 
     def _flags(self) -> None:
         """The decision rows on the whole grid: from the node's start (history before it
@@ -260,6 +273,10 @@ class CycleNode:
         decided = self.trader.advance(rows, self.safe_flags())
         self._breakers()
         self._save(touched)
+        safe_before = self.safe
+        orders = self._sync()
+        if self.safe != safe_before:
+            self._save(np.empty(0, dtype=np.int64))  # the safe mode the sync entered
         agents = None
         if self.settings.agents:
             # The session of agents: one pass of `tradewind scan --execute`, the kernel a
@@ -282,9 +299,33 @@ class CycleNode:
             agents=agents,
             stale=stale,
             safe=self.safe,
+            orders=orders,
         )
         tick.seconds = time.perf_counter() - started
         return tick
+
+    # -- the venue -----------------------------------------------------------------------
+
+    def _sync(self) -> dict[str, Any] | None:
+        """Live: make the account follow the trader, then reconcile (see
+        :mod:`tradewind.live.broker`); None on paper and in replay."""
+        if self.venue is None or self.run_id is None:
+            return None
+        if self.broker is None:
+            from tradewind.live.broker import Broker
+
+            self.broker = Broker(
+                self.venue,
+                self._book(),
+                name=self.name,
+                run_id=self.run_id,
+                symbols=self.market.panel.symbols,
+                config=self.settings.live,
+                now=lambda: self.clock.now().to_pydatetime(),
+                on_problem=self.enter_safe_mode,
+            )
+        first = int(np.searchsorted(self.market.panel.timestamps, int(self.start.value)))
+        return self.broker.sync(self.trader, first).to_dict()
 
     # -- safe mode -----------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -24,6 +24,9 @@ from tradewind.domain.types import Timeframe
 from tradewind.errors import ConfigError
 from tradewind.live.clock import SimClock, WallClock
 from tradewind.live.node import CycleNode, Tick
+
+if TYPE_CHECKING:
+    from tradewind.venues.ccxt_venue import CcxtVenue
 
 __all__ = ["Replay", "candle_trigger", "replay", "run_paper", "update_candles"]
 
@@ -93,19 +96,31 @@ def replay(
     name: str | None = None,
     reset: bool = False,
     on_tick: Callable[[Tick], None] | None = None,
+    venue: CcxtVenue | None = None,
+    clock: SimClock | None = None,
 ) -> Replay:
     """Drive the node over the stored candles closing in ``[start, end]`` with a simulated
     clock set to each fire time of the candle job, as fast as it can — or ``speed`` times real
-    time. A replay stopped half way goes on from its saved state when run again."""
+    time. A replay stopped half way goes on from its saved state when run again.
+
+    With ``venue`` the replay's orders go to that exchange (a test exchange whose clock
+    follows ``clock``): the live node on stored candles."""
     if end <= start:
         raise ConfigError(f"--end {end} is not after --start {start}")
     if speed is not None and speed <= 0:
         raise ConfigError(f"--speed {speed}: a positive factor of real time")
     trigger = candle_trigger(settings)
-    clock = SimClock(start)
+    clock = SimClock(start) if clock is None else clock
     out = Replay(name or settings.live.name, start, end)
     with CycleNode(
-        settings, source="replay", clock=clock, start=start, end=end, name=name, reset=reset
+        settings,
+        source="replay",
+        clock=clock,
+        start=start,
+        end=end,
+        name=name,
+        reset=reset,
+        venue=venue,
     ) as node:
         # The close of the first candle the node has not read (after a restart: the one
         # after its saved clock); its fire is the first tick.

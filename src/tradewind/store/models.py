@@ -138,7 +138,8 @@ class Trade(Base):
 
 
 class Order(Base):
-    """An order sent for a trade (entry, exit or an added leg ``leg-n``)."""
+    """An order for a trade (entry, exit, a protective stop ``s<n>``, an added leg):
+    written as an intent before it is sent, then updated with what the exchange says."""
 
     __tablename__ = "orders"
 
@@ -154,6 +155,14 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     exchange_order_id: Mapped[str | None] = mapped_column(String(64))
+    pair: Mapped[str | None] = mapped_column(String(64))  #: the exchange's market id
+    stop_price: Mapped[float | None] = mapped_column(Float)  #: a resting stop's trigger
+    filled: Mapped[float | None] = mapped_column(Float)  #: base quantity executed
+    average: Mapped[float | None] = mapped_column(Float)  #: average fill price
+    fee: Mapped[float | None] = mapped_column(Float)
+    fee_asset: Mapped[str | None] = mapped_column(String(16))
+    dust: Mapped[float | None] = mapped_column(Float)  #: what an exit could not sell
+    note: Mapped[str | None] = mapped_column(Text)  #: why it was rejected, skipped, …
 
 
 class LedgerEntry(Base):

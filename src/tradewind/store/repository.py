@@ -583,6 +583,62 @@ class TradeBook:
             stmt = stmt.where(ORDERS.c.trade_id.in_(of_run))
         return self._select(ORDERS, stmt.order_by(ORDERS.c.created_at, ORDERS.c.id))
 
+    # ----------------------------------------------------------- venue orders
+
+    def node_orders(self, run_id: int) -> list[dict[str, Any]]:
+        """Every order of a node's run, each with its trade's number, oldest first."""
+        stmt = (
+            select(ORDERS, TRADES.c.trade_no)
+            .join(TRADES, ORDERS.c.trade_id == TRADES.c.id)
+            .where(TRADES.c.run_id == run_id)
+            .order_by(ORDERS.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def trade_id(self, run_id: int, trade_no: int) -> int:
+        """The book id of trade ``trade_no`` of run ``run_id`` (not its tracked twin)."""
+        stmt = select(TRADES.c.id).where(
+            TRADES.c.run_id == run_id, TRADES.c.trade_no == trade_no, TRADES.c.kind != "tracked"
+        )
+        with self.engine.connect() as conn:
+            found = conn.execute(stmt).first()
+        if found is None:
+            raise StateError(f"trade book: run {run_id} has no trade {trade_no}")
+        return int(found[0])
+
+    def put_order(self, row: Mapping[str, Any]) -> None:
+        """Write an order's intent, committed before the request goes out: a crash after
+        sending leaves a record for reconciliation to ask the exchange about."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(ORDERS).values(dict(row)))
+        except SQLAlchemyError as exc:
+            raise StateError(
+                f"writing order {row.get('client_order_id')!r} failed: {exc}"
+            ) from exc
+
+    def put_state(self, name: str, source: str, run_id: int, payload: bytes) -> None:
+        """Write a small saved state of its own (a node's venue baseline) at once."""
+        try:
+            with self.engine.begin() as conn:
+                found = conn.execute(select(STATES.c.id).where(STATES.c.name == name)).first()
+                _put_state(conn, name, source, {}, None, run_id, payload, found is None)
+        except SQLAlchemyError as exc:
+            raise StateError(f"saving state {name!r} failed: {exc}") from exc
+
+    def update_order(self, client_order_id: str, values: Mapping[str, Any]) -> None:
+        """Record what the exchange said of an order."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(ORDERS)
+                    .where(ORDERS.c.client_order_id == client_order_id)
+                    .values(dict(values))
+                )
+        except SQLAlchemyError as exc:
+            raise StateError(f"updating order {client_order_id!r} failed: {exc}") from exc
+
     def table(self, name: str, run_id: int | None = None) -> pd.DataFrame:
         """All rows of one table (``ledger``, ``cycles``, ``mode_changes``, ...)."""
         tab = TABLES[name]

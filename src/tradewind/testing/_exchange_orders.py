@@ -130,6 +130,9 @@ def order_endpoints(account: Account) -> list[Endpoint]:
         symbol = symbol_of(call.params)
         account.match(call.now_ms)
         rows = [f.as_trade() for f in account.my_trades(symbol)]
+        order_id = _id(call.params, "orderId")
+        if order_id is not None:
+            rows = [r for r in rows if r["orderId"] == order_id]
         since = _id(call.params, "startTime")
         if since is not None:
             rows = [r for r in rows if r["time"] >= since]

@@ -135,6 +135,12 @@ class CcxtVenue:
         self.backoff = backoff
         self.sleep = sleep
         self.requests = 0  #: requests sent, for the caller's statistics
+        # One open-orders request for the whole account each sync (Binance weighs it 80,
+        # against 6 per symbol): ccxt refuses it unless told that this is meant.
+        options = getattr(exchange, "options", None)
+        if isinstance(options, dict):
+            options.setdefault("fetchOpenOrders", {})["warnWithoutSymbol"] = False
+            options["warnOnFetchOpenOrdersWithoutSymbol"] = False
 
     # -- orders ----------------------------------------------------------------------
 
@@ -207,7 +213,9 @@ class CcxtVenue:
         )
 
     def order(self, client_id: str, symbol: str) -> OrderState | None:
-        """The order with ``client_id``, or None if the exchange has none."""
+        """The order with ``client_id``, or None if the exchange has none. Binance's order
+        query carries no commission: for an order with fills, the fee comes from the
+        account's trades of that order."""
         try:
             raw = self.ex.fetch_order(None, symbol, {"origClientOrderId": client_id})
         except ccxt.OrderNotFound:
@@ -216,7 +224,21 @@ class CcxtVenue:
             raise
         except ccxt.BaseError as exc:
             raise _mapped(exc, client_id) from exc
-        return _parse(raw, 1)
+        state = _parse(raw, 1)
+        if state.filled > 0 and not state.fee_currency and state.exchange_id:
+            from dataclasses import replace
+
+            fee, currency = self.order_fee(state.exchange_id, symbol)
+            state = replace(state, fee=fee, fee_currency=currency)
+        return state
+
+    def order_fee(self, exchange_id: str, symbol: str) -> tuple[float, str | None]:
+        """The commission of one order's fills (one asset assumed, as Binance charges)."""
+        trades = self._read(lambda: self.ex.fetch_order_trades(exchange_id, symbol))
+        fees = [t.get("fee") or {} for t in trades]
+        cost = sum(float(f.get("cost") or 0.0) for f in fees)
+        currency = next((f.get("currency") for f in fees if f.get("currency")), None)
+        return cost, currency
 
     def cancel(self, client_id: str, symbol: str) -> OrderState | None:
         """Cancel the order ``client_id``; None when there was no open order to cancel."""
@@ -251,6 +273,23 @@ class CcxtVenue:
         if symbol not in markets:
             raise ExchangeRejected(f"{symbol}: not a market of {self.ex.id}")
         return rules_from_ccxt(markets[symbol], int(self.ex.precisionMode))
+
+    def symbol_of(self, market_id: str) -> str:
+        """ccxt's unified symbol (``BTC/USDT``) of the exchange's market id (``BTCUSDT``,
+        what the candle store names a pair)."""
+        markets = self._read(self.ex.load_markets)
+        if market_id in markets:
+            return market_id
+        found = (getattr(self.ex, "markets_by_id", None) or {}).get(market_id)
+        if not found:
+            raise ExchangeRejected(f"{market_id}: not a market of {self.ex.id}")
+        market = found[0] if isinstance(found, list) else found
+        return str(market["symbol"])
+
+    def assets(self, symbol: str) -> tuple[str, str]:
+        """The base and quote asset of ``symbol``."""
+        market = self._read(self.ex.load_markets)[symbol]
+        return str(market["base"]), str(market["quote"])
 
     # -- helpers ---------------------------------------------------------------------
 

@@ -1,0 +1,106 @@
+"""The live node against the local exchange through the real ccxt client: the model's
+trades become orders, every order is in the book before it is sent, positions keep a
+stop resting at the exchange, and the book's fills add up to the account's balances."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.unit.live.test_node import ENV, START
+from tradewind.config import load_config
+from tradewind.data.store import CandleStore
+from tradewind.data.synthetic import generate_market, write_market
+from tradewind.live.broker import held_of
+from tradewind.live.clock import SimClock
+from tradewind.live.run import replay
+from tradewind.store.repository import TradeBook
+from tradewind.testing.exchange_server import AccountSpec, ExchangeServer, binance_client
+from tradewind.venues.ccxt_venue import CcxtVenue
+
+END = pd.Timestamp("2024-02-08", tz="UTC")
+
+
+@pytest.fixture
+def market(home: Path) -> Path:
+    write_market(
+        generate_market(pairs=6, timeframe="1h", days=40, seed=5),
+        CandleStore(home / "data", "synthetic"),
+    )
+    return home
+
+
+def _server(home: Path, clock: SimClock, **spec: object) -> ExchangeServer:
+    account = AccountSpec(balances={"USDT": 20_000.0}, **spec)  # type: ignore[arg-type]
+    return ExchangeServer(
+        CandleStore(home / "data", "synthetic"),
+        timeframes=["1h"],
+        now=lambda: clock.now(),
+        weight_limit=10**9,  # a replay fires a day of ticks in a second of wall time
+        account=account,
+    )
+
+
+def _venue(server: ExchangeServer) -> CcxtVenue:
+    return CcxtVenue(binance_client(server, enableRateLimit=False), sleep=lambda _s: None)
+
+
+def test_a_live_replay_trades_at_the_exchange_as_the_model_decides(market: Path) -> None:
+    settings = load_config(environ=ENV)
+    clock = SimClock(START)
+    with _server(market, clock) as server:
+        result = replay(settings, START, END, venue=_venue(server), clock=clock)
+        account = server.account
+        assert account is not None
+        at_exchange = {o.client_id: o for o in account.orders.values()}
+        balances = {b["asset"]: float(b["free"]) + float(b["locked"]) for b in account.balances()}
+    assert result.safe is None  # reconciliation found the book and the account agreeing
+    with TradeBook(settings.book_url) as book:
+        trades = book.trades(run_id=result.run_id)
+        orders = book.orders(run_id=result.run_id)
+        rows = book.node_orders(result.run_id)
+    real = trades[(trades["kind"] == "real") & trades["entry_at"].notna()]
+    assert len(real) >= 8
+    # Every real trade the model entered has its entry order, sent or (entered and exited
+    # between two ticks) recorded as skipped; nothing else was ever sent.
+    entries = orders[orders["role"] == "entry"]
+    assert set(entries["trade_id"]) == set(real["id"])
+    assert orders["client_order_id"].is_unique
+    sent = orders[~orders["status"].isin(["skipped"])]
+    assert set(sent["client_order_id"]) == set(at_exchange)
+    assert account.placed == len(at_exchange)  # no order twice
+    for _, o in sent.iterrows():
+        theirs = at_exchange[o["client_order_id"]]
+        assert o["filled"] == pytest.approx(theirs.executed, rel=1e-12, abs=1e-12)
+    # Protective stops rest at the exchange, and they followed the trailing stop.
+    stops = orders[orders["role"].str.match(r"s\d+$")]
+    assert (stops["type"] == "stop_loss_limit").all()
+    assert (stops["role"] != "s1").any()  # at least one stop was replaced as it trailed
+    # A trade the model closed is flat at the exchange but for dust below one lot.
+    by_trade: dict[int, list[dict[str, object]]] = {}
+    for r in rows:
+        by_trade.setdefault(int(r["trade_no"]), []).append(r)  # type: ignore[arg-type]
+    closed = real[real["status"] == "closed"]
+    for _, t in closed.iterrows():
+        mine = by_trade.get(int(t["trade_no"]), [])
+        base = str(t["pair"]).removesuffix("USDT")
+        assert held_of(mine, base) == pytest.approx(
+            sum(float(r["dust"] or 0) for r in mine if str(r["role"]).startswith("x")), abs=1e-9
+        )
+    # Each position still open has exactly one stop resting at the exchange, at the
+    # model's stop.
+    open_real = real[real["status"] == "active"]
+    resting = [o for o in at_exchange.values() if o.status in ("NEW", "PARTIALLY_FILLED")]
+    assert len(resting) == len(open_real)
+    # The account holds what the book's fills say (base asset by base asset).
+    for asset, total in balances.items():
+        if asset == "USDT":
+            continue
+        held = sum(
+            held_of(rs, asset)
+            for rs in by_trade.values()
+            if str(rs[0]["pair"]).removesuffix("USDT") == asset
+        )
+        assert total == pytest.approx(held, abs=1e-9), asset
