@@ -4,6 +4,7 @@ stop resting at the exchange, and the book's fills add up to the account's balan
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -104,3 +105,49 @@ def test_a_live_replay_trades_at_the_exchange_as_the_model_decides(market: Path)
             if str(rs[0]["pair"]).removesuffix("USDT") == asset
         )
         assert total == pytest.approx(held, abs=1e-9), asset
+
+
+class Crash(BaseException):
+    """The process dying at one chosen moment (not an error anything catches)."""
+
+
+@pytest.mark.parametrize("sent", [False, True], ids=["before-sending", "after-sending"])
+def test_a_crash_around_an_order_neither_loses_nor_doubles_it(
+    market: Path, monkeypatch: pytest.MonkeyPatch, sent: bool
+) -> None:
+    """The intent is in the book before the request: a node that dies before sending
+    sends it on restart; one that dies after the exchange took it finds it there and
+    sends nothing."""
+    settings = load_config(environ=ENV)
+    clock = SimClock(START)
+    real_place = CcxtVenue.place
+    crashed: list[str] = []
+
+    def place(self: CcxtVenue, intent: object) -> object:
+        if not crashed:
+            crashed.append(intent.client_id)  # type: ignore[attr-defined]
+            if sent:
+                real_place(self, intent)  # type: ignore[arg-type]
+            raise Crash
+        return real_place(self, intent)  # type: ignore[arg-type]
+
+    with _server(market, clock) as server:
+        monkeypatch.setattr(CcxtVenue, "place", place)
+        with pytest.raises(Crash):
+            replay(settings, START, END, venue=_venue(server), clock=clock)
+        (cid,) = crashed
+        with TradeBook(settings.book_url) as book:
+            (row,) = [r for r in book.node_orders(1) if r["client_order_id"] == cid]
+        assert row["status"] == "intent"  # in the book, fate unknown
+        account = server.account
+        assert account is not None
+        assert account.placed == (1 if sent else 0)
+        result = replay(settings, START, END, venue=_venue(server), clock=clock)
+        at_exchange = Counter(o.client_id for o in account.orders.values())
+    assert result.safe is None
+    assert at_exchange[cid] == 1  # sent exactly once, whichever side of the crash
+    assert max(at_exchange.values()) == 1
+    with TradeBook(settings.book_url) as book:
+        (row,) = [r for r in book.node_orders(result.run_id) if r["client_order_id"] == cid]
+    assert row["status"] != "intent"
+    assert float(row["filled"]) > 0

@@ -30,6 +30,7 @@ __all__ = [
     "last_response_headers",
     "limits_for",
     "make_async_exchange",
+    "make_exchange",
     "map_ccxt_error",
 ]
 
@@ -118,16 +119,8 @@ def _check_name(name: str) -> None:
         raise ConfigError(f"unknown exchange {name!r}{guess} (any ccxt exchange id works)")
 
 
-def make_async_exchange(cfg: ExchangeConfig, *, name: str | None = None) -> Any:
-    """An async ccxt client for ``name`` (default ``cfg.name``), our limiter in charge.
-
-    ccxt's own throttle is switched off: one shared weight limiter paces every task.
-    ``cfg.api_url`` points the client at another server (a local test exchange).
-    """
-    exchange_id = name or cfg.name
-    _check_name(exchange_id)
+def _client_params(cfg: ExchangeConfig) -> dict[str, Any]:
     params: dict[str, Any] = {
-        "enableRateLimit": False,
         "timeout": int(cfg.timeout_s * 1000),
         "options": {
             "fetchMarkets": {"types": ["spot"]},
@@ -140,7 +133,10 @@ def make_async_exchange(cfg: ExchangeConfig, *, name: str | None = None) -> Any:
         params["apiKey"] = cfg.api_key.get_secret_value()
     if cfg.api_secret is not None:
         params["secret"] = cfg.api_secret.get_secret_value()
-    client = _with_header_capture(getattr(ccxt_async, exchange_id))(params)
+    return params
+
+
+def _aimed(client: Any, cfg: ExchangeConfig) -> Any:
     if cfg.testnet:
         client.set_sandbox_mode(True)  # before URL overrides: sandbox mode rewrites URLs
     if cfg.api_url:
@@ -149,6 +145,27 @@ def make_async_exchange(cfg: ExchangeConfig, *, name: str | None = None) -> Any:
             api[key] = cfg.api_url
         client.urls["api"] = api
     return client
+
+
+def make_async_exchange(cfg: ExchangeConfig, *, name: str | None = None) -> Any:
+    """An async ccxt client for ``name`` (default ``cfg.name``), our limiter in charge.
+
+    ccxt's own throttle is switched off: one shared weight limiter paces every task.
+    ``cfg.api_url`` points the client at another server (a local test exchange).
+    """
+    exchange_id = name or cfg.name
+    _check_name(exchange_id)
+    params = {**_client_params(cfg), "enableRateLimit": False}
+    return _aimed(_with_header_capture(getattr(ccxt_async, exchange_id))(params), cfg)
+
+
+def make_exchange(cfg: ExchangeConfig) -> Any:
+    """A synchronous ccxt client for the node's orders: keys from the configuration
+    (the environment), ccxt's own throttle on (a node sends a few requests a tick),
+    ``cfg.testnet`` for the sandbox and ``cfg.api_url`` for another server."""
+    _check_name(cfg.name)
+    params = {**_client_params(cfg), "enableRateLimit": True}
+    return _aimed(_with_header_capture(getattr(ccxt, cfg.name))(params), cfg)
 
 
 def _retry_after(headers: dict[str, str]) -> float | None:
