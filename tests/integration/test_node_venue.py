@@ -16,6 +16,7 @@ from tradewind.data.store import CandleStore
 from tradewind.data.synthetic import generate_market, write_market
 from tradewind.live.broker import held_of
 from tradewind.live.clock import SimClock
+from tradewind.live.node import CycleNode
 from tradewind.live.run import replay
 from tradewind.store.repository import TradeBook
 from tradewind.testing.exchange_server import AccountSpec, ExchangeServer, binance_client
@@ -151,3 +152,37 @@ def test_a_crash_around_an_order_neither_loses_nor_doubles_it(
         (row,) = [r for r in book.node_orders(result.run_id) if r["client_order_id"] == cid]
     assert row["status"] != "intent"
     assert float(row["filled"]) > 0
+
+
+def test_flatten_sells_every_position_cancels_every_order_and_stays_safe(market: Path) -> None:
+    settings = load_config(environ=ENV)
+    clock = SimClock(START)
+    held_at = pd.Timestamp("2024-01-10 12:00", tz="UTC")  # positions are open then
+    with _server(market, clock) as server:
+        replay(settings, START, held_at, venue=_venue(server), clock=clock)
+        account = server.account
+        assert account is not None
+        assert account.open_orders(None)  # open positions with their stops resting
+        with CycleNode(settings, source="replay", clock=clock, venue=_venue(server)) as node:
+            report = node.flatten()
+        assert report["placed"] >= 1
+        assert report["cancelled"] >= 1
+        assert not report["problems"]
+        assert not account.open_orders(None)
+        # What is left of each base asset is dust below one lot.
+        with TradeBook(settings.book_url) as book:
+            rows = book.node_orders(node.run_id or 0)
+        lots = {s: server.market.spec(s).step_size for s in server.market.symbols()}
+        for b in account.balances():
+            if b["asset"] != "USDT":
+                step = max(lots[f"{b['asset']}USDT"], 1e-12)
+                assert float(b["free"]) + float(b["locked"]) < step
+        assert all(r["status"] != "open" for r in rows)
+        # A restart stays in safe mode: nothing new is bought.
+        placed = account.placed
+        later = held_at + pd.Timedelta(days=3)
+        result = replay(settings, START, later, venue=_venue(server), clock=clock)
+        assert result.safe is not None
+        assert "flatten" in result.safe
+        new = [o for o in account.orders.values() if o.side == "BUY"][placed:]
+        assert not new

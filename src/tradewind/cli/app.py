@@ -37,7 +37,7 @@ from tradewind.cli.backtest import (
 )
 from tradewind.cli.data import data_app, run_synth
 from tradewind.cli.models import models_app, train_command, walkforward_command
-from tradewind.cli.run import run_command
+from tradewind.cli.run import flatten_command, run_command
 from tradewind.cli.scan import scan_command
 from tradewind.cli.studies import montecarlo_command, optimize_command, report_command
 from tradewind.cli.trades import trades_app
@@ -65,6 +65,7 @@ app.command("optimize")(optimize_command)
 app.command("report")(report_command)
 app.command("scan")(scan_command)
 app.command("run")(run_command)
+app.command("flatten")(flatten_command)
 app.command("train")(train_command)
 app.command("walkforward")(walkforward_command)
 app.add_typer(models_app, name="models")

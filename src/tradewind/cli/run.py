@@ -21,7 +21,7 @@ from tradewind.cli._runtime import (
 from tradewind.domain.types import parse_utc
 from tradewind.errors import ConfigError
 
-__all__ = ["run_command"]
+__all__ = ["flatten_command", "run_command"]
 
 
 def _human(payload: dict[str, Any]) -> Any:
@@ -93,11 +93,6 @@ def run_command(
     if replay and live:
         raise ConfigError("--replay and --live exclude each other: a replay never trades")
     live_gate(settings, live=live, testnet=testnet)
-    if live:
-        raise ConfigError(
-            "live orders need the ccxt venue, which this version does not have yet: the "
-            "node runs on paper (`tradewind run`) and in replay (`tradewind run --replay`)"
-        )
     if replay:
         if not start or not end:
             raise ConfigError("--replay needs --start and --end (UTC dates)")
@@ -116,4 +111,99 @@ def run_command(
         )
     from tradewind.live.run import run_paper, update_candles
 
-    run_paper(settings, name=name, reset=reset, update=lambda: update_candles(settings))
+    venue = None
+    if live:
+        venue = live_venue(settings)
+        from tradewind.live.gate import live_plan
+
+        plan = live_plan(settings, venue)
+        rt.emit({"live": plan}, _plan(plan))
+    run_paper(
+        settings, name=name, reset=reset, update=lambda: update_candles(settings), venue=venue
+    )
+
+
+def live_venue(settings: Any) -> Any:
+    """The ccxt venue of ``settings.exchange`` (keys from the environment)."""
+    from tradewind.data.sources.exchange import make_exchange
+    from tradewind.venues.ccxt_venue import CcxtVenue
+
+    return CcxtVenue(make_exchange(settings.exchange))
+
+
+def _plan(plan: dict[str, Any]) -> Any:
+    def render(out: Console) -> None:
+        where = "TESTNET" if plan["testnet"] else "LIVE — real money"
+        out.print(f"[bold]{where}[/bold] on {plan['exchange']}: node {plan['node']!r}")
+        out.print(
+            f"trades {plan['capital']:,.2f} {plan['quote']} (account: "
+            f"{plan['account_free']:,.2f} free), {plan['pairs_per_cycle']} pairs a cycle of "
+            f"{plan['pairs']} on {plan['timeframe']}"
+        )
+        breakers = plan["circuit_breakers"]
+        out.print(
+            f"protective stops at the exchange: {'on' if plan['protective_stops'] else 'off'}; "
+            f"safe mode at a {breakers['daily_loss_limit']:.0%} daily loss or a "
+            f"{breakers['max_drawdown']:.0%} drawdown"
+        )
+        if plan["agents"]:
+            out.print(f"agents: {plan['agents']}")
+
+    return render
+
+
+def flatten_command(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    data_dir: DataDirOpt = None,
+    exchange: ExchangeOpt = None,
+    timeframe: TimeframeOpt = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="The node's name in the trade book (live.name).")
+    ] = None,
+    testnet: Annotated[
+        bool, typer.Option("--testnet", help="The exchange's sandbox (with exchange.testnet).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Close every position of a live node at the market and cancel its orders; the node
+    is left in safe mode. Stop the node first (one process per trade book)."""
+    from tradewind.live.clock import WallClock
+    from tradewind.live.gate import live_gate
+    from tradewind.live.node import CycleNode
+
+    rt = make_runtime(
+        ctx,
+        config=config,
+        home=home,
+        json_out=json_out,
+        quiet=quiet,
+        overrides={
+            "data.data_dir": data_dir,
+            "data.exchange": exchange,
+            "data.timeframe": timeframe,
+        },
+    )
+    settings = rt.settings
+    live_gate(settings, live=True, testnet=testnet)
+    who = name or settings.live.name
+    if not yes and not typer.confirm(
+        f"Sell every position of node {who!r} at the market and cancel its orders?"
+    ):
+        raise typer.Exit(1)
+    venue = live_venue(settings)
+    with CycleNode(settings, source="live", clock=WallClock(), name=who, venue=venue) as node:
+        report = node.flatten()
+
+    def render(out: Console) -> None:
+        out.print(
+            f"node {who!r} flattened: {report['placed']} sell orders, {report['cancelled']} "
+            "cancelled; it stays in safe mode (no new entries) until started with --reset"
+        )
+        for problem in report["problems"]:
+            out.print(f"[red]{problem}[/red]")
+
+    rt.emit(report, render)

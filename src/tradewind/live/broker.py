@@ -381,6 +381,34 @@ class Broker:
             return
         self._new(i, symbol, f"x{n}", "sell", "market", qty, report, dust=held - qty)
 
+    def flatten(self, trader: Any) -> SyncReport:
+        """Cancel every open order of the node and sell every position it holds, whatever
+        the model says (``tradewind flatten``); the node is put in safe mode by its caller."""
+        report = SyncReport()
+        start = self.venue.requests
+        self._refresh(trader, report)
+        for cid in sorted(self._pending):
+            row = self.rows[cid]
+            if row["status"] == "open":
+                self._cancel(row, report)
+        for i in sorted(self.by_trade):
+            rows = self.by_trade[i]
+            symbol = rows[0]["symbol"]
+            rules = self.rules(symbol)
+            base, _ = self.assets(symbol)
+            held = held_of(rows, base)
+            qty = _clean(_floor(held, rules.lot_step), rules.lot_step)
+            if qty <= 0 or any(r["status"] not in FINAL for r in rows):
+                continue
+            n = 1 + sum(1 for r in rows if r["role"].startswith("x"))
+            price = float(trader.a.last_close[int(trader.trades["pair"][i]), trader.next_t - 1])
+            if rules.min_notional and qty * price < rules.min_notional:
+                continue  # dust: the exchange takes no order this small
+            self._new(i, symbol, f"x{n}", "sell", "market", qty, report, dust=held - qty)
+        self._reconcile(report)
+        report.requests = self.venue.requests - start
+        return report
+
     # -- orders ------------------------------------------------------------------------
 
     def _trade_id(self, i: int) -> int:

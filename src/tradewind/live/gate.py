@@ -4,11 +4,15 @@ environment; paper is what runs otherwise."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 
 from tradewind.config import Settings
 from tradewind.errors import ConfigError
 
-__all__ = ["KEY_VARS", "live_gate"]
+if TYPE_CHECKING:
+    from tradewind.venues.ccxt_venue import CcxtVenue
+
+__all__ = ["KEY_VARS", "live_gate", "live_plan"]
 
 #: Where the keys must come from: the environment, never a file.
 KEY_VARS = ("TRADEWIND__EXCHANGE__API_KEY", "TRADEWIND__EXCHANGE__API_SECRET")
@@ -36,3 +40,36 @@ def live_gate(settings: Settings, *, live: bool, testnet: bool) -> None:
         )
     if problems:
         raise ConfigError("refusing to trade live: " + "; ".join(problems))
+
+
+def live_plan(settings: Settings, venue: CcxtVenue, quote: str = "USDT") -> dict[str, Any]:
+    """What a live node will trade and with how much, printed before it starts; refuses
+    when the account holds less of the quote asset than the configuration trades with."""
+    balances = venue.balances()
+    free, locked = balances.get(quote, (0.0, 0.0))
+    capital = settings.cycle.capital
+    plan: dict[str, Any] = {
+        "exchange": settings.exchange.name,
+        "testnet": settings.exchange.testnet,
+        "node": settings.live.name,
+        "timeframe": settings.data.timeframe,
+        "pairs": list(settings.data.pairs) or "every pair in the candle store",
+        "capital": capital,
+        "quote": quote,
+        "account_free": free,
+        "pairs_per_cycle": settings.cycle.pairs_per_cycle,
+        "protective_stops": settings.live.protective_stops,
+        "circuit_breakers": {
+            "daily_loss_limit": settings.live.daily_loss_limit,
+            "max_drawdown": settings.live.max_drawdown,
+        },
+        "agents": "paper only (their orders are not sent to the exchange)"
+        if settings.agents
+        else None,
+    }
+    if free < capital:
+        raise ConfigError(
+            f"refusing to trade live: the account has {free:,.2f} {quote} free "
+            f"({locked:,.2f} locked), the config trades with cycle.capital = {capital:,.2f}"
+        )
+    return plan

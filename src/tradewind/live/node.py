@@ -327,6 +327,20 @@ class CycleNode:
         first = int(np.searchsorted(self.market.panel.timestamps, int(self.start.value)))
         return self.broker.sync(self.trader, first).to_dict()
 
+    def flatten(self) -> dict[str, Any]:
+        """Live: safe mode, then every open order of the node cancelled and every position
+        sold at the market; saved at once. Returns what was done at the exchange."""
+        if self.venue is None:
+            raise ConfigError("flatten needs the exchange: a paper node holds no position")
+        self._sync()  # the broker, and the orders brought up to date
+        if self.broker is None:
+            return {"placed": 0, "cancelled": 0, "problems": ["the node has not traded yet"]}
+        self.enter_safe_mode("flattened by `tradewind flatten`")
+        report = self.broker.flatten(self.trader).to_dict()
+        self._save(np.empty(0, dtype=np.int64))
+        report["positions"] = self.broker.positions()
+        return report
+
     # -- safe mode -----------------------------------------------------------------------
 
     def safe_flags(self) -> np.ndarray:

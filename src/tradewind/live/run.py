@@ -185,12 +185,17 @@ def run_paper(
     reset: bool = False,
     on_tick: Callable[[Tick], None] | None = None,
     update: Callable[[], None] | None = None,
+    venue: CcxtVenue | None = None,
 ) -> None:
     """The node on the wall clock until interrupted: at each fire of the candle job,
-    ``update`` (the candle download) and then a tick."""
+    ``update`` (the candle download) and then a tick. With ``venue`` the node is live: its
+    orders go to that exchange (past the ``--live`` gate only)."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    with CycleNode(settings, source="paper", clock=WallClock(), name=name, reset=reset) as node:
+    source = "paper" if venue is None else "live"
+    with CycleNode(
+        settings, source=source, clock=WallClock(), name=name, reset=reset, venue=venue
+    ) as node:
 
         def job() -> None:
             if update is not None:

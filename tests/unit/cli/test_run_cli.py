@@ -51,13 +51,38 @@ def test_the_node_refuses_what_it_cannot_do_plainly(
     assert message in err
 
 
-def test_live_with_the_gate_open_still_refuses_without_a_venue(
-    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("usdt", [20_000.0, 500.0], ids=["funded", "short-of-capital"])
+def test_live_through_its_gate_says_what_it_will_trade_then_starts_with_the_venue(
+    env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    usdt: float,
 ) -> None:
-    monkeypatch.setenv("TRADEWIND__LIVE__MODE", "live")
-    monkeypatch.setenv("TRADEWIND__EXCHANGE__API_KEY", "k-123-never-printed")
-    monkeypatch.setenv("TRADEWIND__EXCHANGE__API_SECRET", "s-456-never-printed")
-    code, out, err = run(capsys, "run", "--live")
-    assert code != 0
-    assert "ccxt venue" in err
+    from tests.integration.test_exchange_orders import FRAMES, at
+    from tradewind.live import run as live_run
+    from tradewind.testing.exchange_server import AccountSpec, ExchangeServer
+
+    key, secret = "k-123-never-printed", "s-456-never-printed"
+    spec = AccountSpec(api_key=key, secret=secret, balances={"USDT": usdt})
+    started: list[object] = []
+    monkeypatch.setattr(live_run, "run_paper", lambda *a, **kw: started.append(kw["venue"]))
+    with ExchangeServer(FRAMES, now=at(5), account=spec) as server:
+        monkeypatch.setenv("TRADEWIND__LIVE__MODE", "live")
+        monkeypatch.setenv("TRADEWIND__EXCHANGE__API_KEY", key)
+        monkeypatch.setenv("TRADEWIND__EXCHANGE__API_SECRET", secret)
+        monkeypatch.setenv("TRADEWIND__EXCHANGE__API_URL", server.api_url)
+        monkeypatch.setenv("TRADEWIND__DATA__EXCHANGE", "binance")
+        code, out, err = run(capsys, "run", "--live", "--json")
     assert "never-printed" not in out + err
+    if usdt < 10_000:  # cycle.capital
+        assert code != 0
+        assert "the account has 500.00 USDT free" in err
+        assert not started
+        return
+    assert code == 0, err
+    plan = json.loads(out)["live"]
+    assert plan["capital"] == 10_000
+    assert plan["account_free"] == usdt
+    assert plan["testnet"] is False
+    (venue,) = started
+    assert venue is not None  # the node starts with the exchange as its venue
