@@ -40,7 +40,13 @@ import numpy as np
 from tradewind.config.models import LiveConfig
 from tradewind.data.markets import MarketRules
 from tradewind.engine.records import Kind, Status
-from tradewind.errors import ExchangeFatal, ExchangeRejected, ExchangeRetryable, StateError
+from tradewind.errors import (
+    ExchangeError,
+    ExchangeFatal,
+    ExchangeRejected,
+    ExchangeRetryable,
+    StateError,
+)
 from tradewind.store.repository import TradeBook
 from tradewind.trading import cycle_kernel as ck
 from tradewind.venues.ccxt_venue import CcxtVenue, OrderIntent, OrderState, client_order_id
@@ -239,6 +245,8 @@ class Broker:
                 report.problems.append(
                     f"{self.failures} syncs in a row failed at the exchange: {exc}"
                 )
+        except ExchangeError as exc:  # anything else the exchange said: safe, not a crash
+            report.problems.append(f"unexpected answer from the exchange: {exc}")
         report.requests = self.venue.requests - start
         for problem in report.problems:
             log.error("node %s: %s", self.name, problem)
@@ -300,7 +308,8 @@ class Broker:
         if finished and rows and all(r["status"] in FINAL for r in rows):
             base, _ = self.assets(rows[0]["symbol"])
             exits = [r for r in rows if r["role"].startswith("x")]
-            if held_of(rows, base) <= 1e-12 or (exits and exits[-1].get("dust") is not None):
+            dust = float(exits[-1].get("dust") or 0.0) if exits else 0.0
+            if held_of(rows, base) <= dust + 1e-12:  # flat but for the dust it recorded
                 self._settled.add(i)
 
     def _act(self, trader: Any, i: int, report: SyncReport) -> None:
@@ -350,6 +359,9 @@ class Broker:
                     return
             if qty * level < rules.min_notional:
                 return  # below the exchange's minimum: the model's exit sells it
+            stops = [r for r in rows if r["role"].startswith("s")]
+            if stops and stops[-1]["status"] == "rejected" and stops[-1]["stop_price"] == level:
+                return  # refused at this level already (e.g. it would trigger at once)
             limit = _clean(_floor(level * (1 - self.config.stop_limit_gap), rules.tick), rules.tick)
             n = 1 + sum(1 for r in rows if r["role"].startswith("s"))
             self._new(i, symbol, f"s{n}", "sell", "stop_loss_limit", qty, report, level, limit)
@@ -398,7 +410,13 @@ class Broker:
             base, _ = self.assets(symbol)
             held = held_of(rows, base)
             qty = _clean(_floor(held, rules.lot_step), rules.lot_step)
-            if qty <= 0 or any(r["status"] not in FINAL for r in rows):
+            if qty <= 0:
+                continue
+            if any(r["status"] not in FINAL for r in rows):
+                report.problems.append(
+                    f"trade {i}: an order's fate is still unknown; its {held:.10g} "
+                    f"{base} is not sold yet"
+                )
                 continue
             n = 1 + sum(1 for r in rows if r["role"].startswith("x"))
             price = float(trader.a.last_close[int(trader.trades["pair"][i]), trader.next_t - 1])

@@ -220,8 +220,8 @@ class CcxtVenue:
             raw = self.ex.fetch_order(None, symbol, {"origClientOrderId": client_id})
         except ccxt.OrderNotFound:
             return None
-        except ccxt.NetworkError:
-            raise
+        except ccxt.NetworkError as exc:  # no definite answer: the caller asks again
+            raise ExchangeRetryable(f"{client_id}: {exc}") from exc
         except ccxt.BaseError as exc:
             raise _mapped(exc, client_id) from exc
         state = _parse(raw, 1)
