@@ -400,7 +400,7 @@ class LiveConfig(_Section):
         "the node enters safe mode.",
     )
     max_failures: int = Field(
-        default=3,
+        default=6,
         ge=1,
         description="Live: ticks in a row whose exchange work fails before the node enters "
         "safe mode (each failure is retried on the next tick first).",

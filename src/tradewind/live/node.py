@@ -47,6 +47,7 @@ from tradewind.trading.cycle_report import cycle_table, ledger_table, mode_switc
 from tradewind.trading.state import dump_state, load_state, restore_cycle, snapshot_cycle
 
 if TYPE_CHECKING:
+    from tradewind.live.agents import NodeAgents
     from tradewind.live.broker import Broker
     from tradewind.venues.ccxt_venue import CcxtVenue
 
@@ -234,6 +235,19 @@ class CycleNode:
             regime_params=self.inputs.regime_params,
         )
         self._flags()
+        self.agents: NodeAgents | None = None
+        if settings.agents:
+            from tradewind.live.agents import NodeAgents
+
+            self.agents = NodeAgents(
+                settings,
+                book,
+                self.market.panel,
+                self.market.rows,
+                name=self.agents_name,
+                source=self.source,
+                start=self.market.rows,
+            )
         #: trades and ledger entries already in the book (the rest is written next save)
         self._saved_trades, self._saved_ledger = 0, 0
         if state is not None:
@@ -264,7 +278,8 @@ class CycleNode:
         started = time.perf_counter()
         now = self.clock.now() if now is None else now
         new = self.feed.closed(self.market.end_ns, now)
-        if self.market.extend(new):
+        regridded = self.market.extend(new)
+        if regridded:
             self.trader.regrid(self.market.panel, self.market.market)
             self._flags()
         rows = self.market.rows
@@ -278,15 +293,10 @@ class CycleNode:
         if self.safe != safe_before:
             self._save(np.empty(0, dtype=np.int64))  # the safe mode the sync entered
         agents = None
-        if self.settings.agents:
-            # The session of agents: one pass of `tradewind scan --execute`, the kernel a
-            # session backtest runs, saved in its own transaction under its own name.
-            from tradewind.trading.scan import scan
-
-            report = scan(
-                self.settings, now=now, execute=True, name=self.agents_name, source=self.source
-            )
-            agents = report.to_dict()
+        if self.agents is not None:
+            # The session of agents on the same grid, with the kernel a session backtest
+            # runs, saved in its own transaction under its own name.
+            agents = self.agents.advance(self.market.panel, rows, regridded)
         stamps = self.market.panel.timestamps
         stale = self._watch()
         tick = Tick(

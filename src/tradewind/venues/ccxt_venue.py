@@ -198,39 +198,38 @@ class CcxtVenue:
 
     def _lookup(self, intent: OrderIntent) -> OrderState | None:
         """The order of ``intent`` at the exchange, or None when the exchange says it has
-        none; asks again while the answer is not definite, and raises
-        :class:`ExchangeRetryable` when it never is (the order's fate stays unknown:
-        the caller must not send it again before reconciling)."""
+        none (see :meth:`order`)."""
+        return self.order(intent.client_id, intent.symbol)
+
+    def order(self, client_id: str, symbol: str) -> OrderState | None:
+        """The order with ``client_id``, or None if the exchange definitely has none.
+        Asks again while the answer is not definite, and raises
+        :class:`ExchangeRetryable` when it never is: the order's fate stays unknown, and
+        the caller must not send it again before it is known. Binance's order query
+        carries no commission: for an order with fills, the fee comes from the account's
+        trades of that order."""
         for attempt in range(self.lookups):
             try:
                 self.requests += 1
-                return self.order(intent.client_id, intent.symbol)
-            except (ccxt.NetworkError, ExchangeRetryable):
+                raw = self.ex.fetch_order(None, symbol, {"origClientOrderId": client_id})
+            except ccxt.OrderNotFound:
+                return None
+            except ccxt.NetworkError:
                 self._pause(attempt, self._retry_after())
+                continue
+            except ccxt.BaseError as exc:
+                raise _mapped(exc, client_id) from exc
+            state = _parse(raw, 1)
+            if state.filled > 0 and not state.fee_currency and state.exchange_id:
+                from dataclasses import replace
+
+                fee, currency = self.order_fee(state.exchange_id, symbol)
+                state = replace(state, fee=fee, fee_currency=currency)
+            return state
         raise ExchangeRetryable(
-            f"{intent.client_id}: the order's fate is unknown after {self.lookups} questions; "
+            f"{client_id}: the order's fate is unknown after {self.lookups} questions; "
             "it stays live until reconciliation settles it"
         )
-
-    def order(self, client_id: str, symbol: str) -> OrderState | None:
-        """The order with ``client_id``, or None if the exchange has none. Binance's order
-        query carries no commission: for an order with fills, the fee comes from the
-        account's trades of that order."""
-        try:
-            raw = self.ex.fetch_order(None, symbol, {"origClientOrderId": client_id})
-        except ccxt.OrderNotFound:
-            return None
-        except ccxt.NetworkError as exc:  # no definite answer: the caller asks again
-            raise ExchangeRetryable(f"{client_id}: {exc}") from exc
-        except ccxt.BaseError as exc:
-            raise _mapped(exc, client_id) from exc
-        state = _parse(raw, 1)
-        if state.filled > 0 and not state.fee_currency and state.exchange_id:
-            from dataclasses import replace
-
-            fee, currency = self.order_fee(state.exchange_id, symbol)
-            state = replace(state, fee=fee, fee_currency=currency)
-        return state
 
     def order_fee(self, exchange_id: str, symbol: str) -> tuple[float, str | None]:
         """The commission of one order's fills (one asset assumed, as Binance charges)."""

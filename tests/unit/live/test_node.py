@@ -249,9 +249,11 @@ def test_the_sim_clock_runs_forward() -> None:
         clock.set(START)
 
 
-def test_a_node_with_agents_runs_their_session_as_one_long_run(home: Path) -> None:
-    """With [[agents]] the node also passes their session at every tick (the scan's
-    kernel): its trades are those of one session run over the same candles."""
+@pytest.mark.parametrize("bars", ["1h", "4h"], ids=["every-tick", "every-fourth-tick"])
+def test_a_node_with_agents_runs_their_session_as_one_long_run(home: Path, bars: str) -> None:
+    """With [[agents]] the node also runs their session at every tick, in memory on its
+    own grid (setups prepared again only when an agent's bar closes): its trades are those
+    of one session run over the same candles, from the node's history on."""
     from tests.unit.trading.test_scan import CONFIG, T0
     from tradewind.data.panel import load_panel
     from tradewind.engine.records import Kind
@@ -261,8 +263,11 @@ def test_a_node_with_agents_runs_their_session_as_one_long_run(home: Path) -> No
         generate_market(pairs=5, timeframe="1h", days=20, seed=8),
         CandleStore(home / "data", "synthetic"),
     )
+    # With every agent on 4h, three ticks in four close no agent's bar: they only step the
+    # session over the new candle, on the setups the last bar's close prepared.
+    config = CONFIG.replace('timeframe = "1h"\nparams', f'timeframe = "{bars}"\nparams')
     (home / "tradewind.toml").write_text(
-        CONFIG + '\n[cycle]\nnominator = "momentum"\n[live]\nhistory = "8d"\n'
+        config + '\n[cycle]\nnominator = "momentum"\n[live]\nhistory = "8d"\n'
     )
     settings = load_config(home / "tradewind.toml", environ={})
     start, end = T0 + pd.Timedelta(days=9), T0 + pd.Timedelta(days=13)
@@ -270,7 +275,8 @@ def test_a_node_with_agents_runs_their_session_as_one_long_run(home: Path) -> No
     assert result.agents_run_id is not None
     saved = _book_trades(settings, result.agents_run_id)
     store = CandleStore(home / "data", "synthetic")
-    panel = load_panel(store, None, "1h", end=end - pd.Timedelta("1h"))
+    origin = start - pd.Timedelta(days=8)  # live.history
+    panel = load_panel(store, None, "1h", start=origin, end=end - pd.Timedelta("1h"))
     one = Session(
         panel,
         settings.agents,
