@@ -143,11 +143,17 @@ The issue's job is one tick for 100 pairs × 3 agents. Its p99 is {verdict} the 
 50 ms.
 
 - **Agents.** The session of agents lives in memory on the node's grid. A tick that closes
-  no agent's bar (11 in 12 here) only steps its kernel over the new candle, then saves.
-  A tick that closes a 1h bar prepares the agents' setups again over the node's whole
-  history (strategies, universes, models), and that sets the p99. The save rewrites the
-  session's run whole, so it grows with the run. Preparing only the new bars is still to
-  do.
+  no agent's bar (11 in 12 here) only steps its kernel over the new candle. It then saves
+  the trades whose stored columns changed, the new ones and the new ledger entries. A
+  tick that closes a 1h bar first prepares the agents' setups again over the node's
+  whole history: strategies, universes and models, about 20 ms here. Those ticks set the
+  p99, which therefore grows with the history; preparing only the new bars is still to
+  do. Three changes bought that preparation down from about 47 ms:
+  - the agents resample only high, low and close;
+  - each timeframe is resampled from the longest one already made (4h from 1h), in
+    parallel over buckets;
+  - the universe's quote volumes are read inside its kernel, with no whole-panel
+    temporaries.
 - **Cycle trader.** Most of its tick is the save. Only the trades the tick touched and
   its new ledger entries are written, but the state archive still holds every trade and
   is compressed on every tick, so it grows with the run.

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.lib.recfunctions import repack_fields
 
 from tradewind import __version__
 from tradewind.config import Settings, config_hash
@@ -33,14 +34,30 @@ from tradewind.data.markets import load_market_rules
 from tradewind.data.panel import Panel
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe
+from tradewind.engine.records import Status
 from tradewind.ml.apply import session_edges, session_vetoes
 from tradewind.store.repository import TradeBook
 from tradewind.strategies.agents import AgentSetups, prepare_agents
+from tradewind.trading import session_kernel as sk
 from tradewind.trading.scan import net_positions, paper_orders
 from tradewind.trading.session import Session, dump_state, load_state, restore, snapshot
 from tradewind.trading.session_report import mode_switches, session_tables
 
 __all__ = ["NodeAgents"]
+
+
+#: The trade fields the trade book shows (a change in any other is internal state).
+_STORED = (
+    "status", "entry_t", "entry_price", "qty", "cost", "legs", "stop", "target", "exit_t",
+    "exit_price", "exit_reason", "pnl", "fees", "ambiguous", "track", "track_exit_t",
+)  # fmt: skip
+
+
+def _seen(trades: np.ndarray) -> np.ndarray:
+    """The stored fields of ``trades`` as raw bytes, one item a trade: comparable with
+    ``!=`` (a NaN equals itself here, unlike in a float comparison)."""
+    packed = repack_fields(trades[list(_STORED)])
+    return np.ascontiguousarray(packed).view(np.dtype((np.void, packed.dtype.itemsize)))
 
 
 class NodeAgents:
@@ -73,6 +90,10 @@ class NodeAgents:
         self.session = self._build(panel, rows, start if saved is None else None)
         if saved is not None:
             restore(self.session, load_state(saved.payload))
+        #: trades and ledger entries already in the book (the rest is written next save;
+        #: a new session's opening entries too)
+        self._saved_trades = self.session.n_trades if saved is not None else 0
+        self._saved_ledger = int(self.session.counters[sk.C_NLEDGER]) if saved is not None else 0
 
     def _prepare(self, panel: Panel) -> tuple[AgentSetups, dict[str, Any]]:
         prepared = prepare_agents(panel, self.settings.agents)
@@ -127,11 +148,22 @@ class NodeAgents:
             session.scale = np.ones(n_ev) if scale is None else np.ascontiguousarray(scale, float)
             if models["edges"] is not None:
                 session.edges = np.ascontiguousarray(models["edges"], dtype=np.float64)
+        # What this step can change: trades pending or active, or followed as tracked
+        # trades, and those it creates.
+        tr = session.trades[: session.n_trades]
+        live = (tr["status"] == Status.PENDING) | (tr["status"] == Status.ACTIVE)
+        touched = np.flatnonzero(live | (tr["track"] == 1))
+        before = _seen(tr[touched])
         session.step(rows)
         index = panel.index
         equity = float(session.equity[rows - 1]) if rows else float("nan")
         if session.next_t > first:
-            trades, tracked, ledger = session_tables(session)
+            n = session.n_trades
+            # Of those, the ones whose stored columns changed (most waiting setups and
+            # tracked continuations do not move on a given candle).
+            changed = touched[_seen(session.trades[touched]) != before]
+            ids = np.union1d(changed, np.arange(self._saved_trades, n, dtype=np.int64))
+            trades, tracked, ledger = session_tables(session, ids, self._saved_ledger)
             summary = {
                 "trader": "session",
                 "source": self.source,
@@ -145,18 +177,24 @@ class NodeAgents:
                 },
                 "version": __version__,
             }
-            self.run_id = self.book.save_session_pass(
+            self.run_id = self.book.save_node_tick(
                 name=self.name,
                 source=self.source,
                 summary=summary,
                 payload=dump_state(snapshot(session)),
                 clock=index[rows - 1].to_pydatetime(),
+                run_id=self.run_id,
                 trades=trades,
+                known=self._saved_trades,
                 tracked=tracked,
                 ledger=ledger,
+                cycles=pd.DataFrame(),
                 mode_switches=mode_switches(session),
                 orders=paper_orders(trades, self.name),
+                kind="session",
             )
+            self._saved_trades = n
+            self._saved_ledger = int(session.counters[sk.C_NLEDGER])
         return {
             "session": self.name,
             "candles": max(0, rows - first),

@@ -439,17 +439,21 @@ class TradeBook:
         ledger: pd.DataFrame,
         cycles: pd.DataFrame,
         mode_switches: Sequence[Mapping[str, Any]],
+        orders: pd.DataFrame | None = None,
+        kind: str = "node",
     ) -> int:
         """A node's tick in ONE transaction, writing only what changed: ``trades`` are
         the trades the tick touched (those numbered below ``known`` are in the book
         already and are updated in place, the others inserted), ``tracked`` their
-        finished tracked continuations, ``ledger`` the new entries; the cycles and mode
+        finished tracked continuations, ``ledger`` the new entries, ``orders`` the paper
+        venue's orders of the touched trades (replacing theirs); the cycles and mode
         changes (few) are written whole, and the state the next tick starts from.
-        ``run_id`` None starts the node's run. Returns the run id."""
+        ``run_id`` None starts the node's run (of ``kind``: the cycle trader's ``node``,
+        the agents' ``session``). Returns the run id."""
         source_col = {"source": source}
         try:
             with self.engine.begin() as conn:
-                run_row = _run_row(summary, "node", source)
+                run_row = _run_row(summary, kind, source)
                 if run_id is None:
                     key = conn.execute(insert(RUNS).values(run_row)).inserted_primary_key
                     if key is None:  # pragma: no cover - every backend returns it
@@ -501,6 +505,22 @@ class TradeBook:
                     mode_switches,
                     source=source,
                 )
+                if orders is not None and len(trades):
+                    nos = [int(x) for x in trades["id"].tolist()]
+                    ids = dict(
+                        conn.execute(
+                            select(TRADES.c.trade_no, TRADES.c.id).where(
+                                TRADES.c.run_id == run_id,
+                                TRADES.c.kind != "tracked",
+                                TRADES.c.trade_no.in_(nos),
+                            )
+                        ).all()
+                    )
+                    conn.execute(delete(ORDERS).where(ORDERS.c.trade_id.in_(list(ids.values()))))
+                    order_rows = _rows(orders, ORDER_COLUMNS, {})
+                    for row in order_rows:
+                        row["trade_id"] = ids[int(row.pop("trade_no"))]
+                    _insert_rows(conn, ORDERS, order_rows)
                 found = conn.execute(select(STATES.c.id).where(STATES.c.name == name)).first()
                 _put_state(conn, name, source, summary, clock, run_id, payload, found is None)
         except SQLAlchemyError as exc:

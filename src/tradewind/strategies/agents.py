@@ -40,7 +40,7 @@ class AgentView:
     """What the session prepared for one agent."""
 
     config: AgentConfig
-    panel: Panel  #: the agent's candles (its own timeframe)
+    panel: Panel  #: the agent's high, low and close on its own timeframe
     setups: PanelSetups  #: (pair, agent bar) arrays
     close: np.ndarray  #: (pair, agent bar) closes: the price a setup is decided at
     close_row: np.ndarray  #: clock row on which each agent bar closes
@@ -189,10 +189,19 @@ def _views(base: Panel, agents: Sequence[AgentConfig]) -> list[AgentView]:
     universes: dict[tuple[str, int], np.ndarray] = {}
     views: list[AgentView] = []
     day_starts = np.unique(first_row_of_day)
+    # Each timeframe from the longest one already made that divides it (4h from 1h: a
+    # twelfth of the reading of 5m candles; high, low and close aggregate the same way).
+    for tf in sorted({Timeframe.parse(a.timeframe) for a in agents}, key=lambda x: x.seconds):
+        made = [
+            p
+            for p in panels.values()
+            if tf.is_multiple_of(p.timeframe)
+            and (tf.origin_ns - p.timeframe.origin_ns) % p.timeframe.nanoseconds == 0
+        ]
+        source = max(made, key=lambda p: p.timeframe.seconds, default=base)
+        panels[tf.name] = resample_panel(source, tf, ("high", "low", "close"))
     for agent in agents:
         tf = Timeframe.parse(agent.timeframe)
-        if tf.name not in panels:
-            panels[tf.name] = resample_panel(base, tf)
         apanel = panels[tf.name]
         if tf.name not in columns:
             columns[tf.name] = (

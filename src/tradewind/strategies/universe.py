@@ -36,9 +36,23 @@ def quote_turnover(panel: Panel, t: int, bars: int) -> np.ndarray:
     return np.asarray(np.nansum(np.where(panel.mask[lo : t + 1], quote, 0.0), axis=0))
 
 
+_BIG = 1.7976931348623157e308  # what np.nan_to_num makes of an infinity
+
+
 @njit(cache=True)
-def _ranks(quote: np.ndarray, mask: np.ndarray, rows: np.ndarray, n: int, bars: int) -> np.ndarray:
-    n_p = quote.shape[1]
+def _ranks(
+    values: np.ndarray,
+    mask: np.ndarray,
+    close_f: int,
+    volume_f: int,
+    quote_f: int,
+    rows: np.ndarray,
+    n: int,
+    bars: int,
+) -> np.ndarray:
+    """Ranks from the candles themselves: a candle's quote volume is its ``quote_volume``
+    (``quote_f`` -1: none), or close × volume where that is missing; NaN counts as 0."""
+    n_p = values.shape[1]
     out = np.full((len(rows), n_p), -1, dtype=np.int64)
     turnover = np.zeros(n_p)
     for i in range(len(rows)):
@@ -47,7 +61,18 @@ def _ranks(quote: np.ndarray, mask: np.ndarray, rows: np.ndarray, n: int, bars: 
         for k in range(max(0, t - bars + 1), t + 1):
             for p in range(n_p):
                 if mask[k, p]:
-                    turnover[p] += quote[k, p]
+                    q = np.nan
+                    if quote_f >= 0:
+                        q = values[k, p, quote_f]
+                    if np.isnan(q):
+                        q = values[k, p, close_f] * values[k, p, volume_f]
+                    if np.isnan(q):
+                        q = 0.0
+                    elif q == np.inf:
+                        q = _BIG
+                    elif q == -np.inf:
+                        q = -_BIG
+                    turnover[p] += q
         present = np.flatnonzero(mask[t])
         order = np.argsort(-turnover[present], kind="mergesort")  # stable: ties by pair
         for r in range(min(n, len(present))):
@@ -58,7 +83,9 @@ def _ranks(quote: np.ndarray, mask: np.ndarray, rows: np.ndarray, n: int, bars: 
 def universe_ranks(panel: Panel, rows: np.ndarray, n: int, lookback: str = "1d") -> np.ndarray:
     """``(len(rows), pair)``: each pair's rank in the top ``n`` by quote volume over
     ``lookback`` up to each row (0 = busiest; -1 = not selected). Only pairs with a candle at
-    the row are selected; equal volumes keep pair order. Causal: row ``t`` reads ``<= t``."""
+    the row are selected; equal volumes keep pair order. Causal: row ``t`` reads ``<= t``.
+    The quote volume is read in the kernel, candle by candle, over the rows' windows only:
+    a node prepares its agents every hour over its whole history."""
     if n < 1:
         raise ConfigError(f"selection pairs = {n!r} must be at least 1")
     rows = np.asarray(rows, dtype=np.int64)
@@ -66,15 +93,18 @@ def universe_ranks(panel: Panel, rows: np.ndarray, n: int, lookback: str = "1d")
     if len(rows) and (rows.min() < 0 or rows.max() >= n_t):
         raise IndexError(f"rows outside the panel's {n_t} rows")
     bars = duration_bars(lookback, panel.timeframe, "selection lookback")
-    close = panel.field("close")
-    estimate = close * panel.field("volume")
-    if "quote_volume" in panel.fields:
-        quote = panel.field("quote_volume")
-        quote = np.where(np.isnan(quote), estimate, quote)
-    else:
-        quote = estimate
-    quote = np.ascontiguousarray(np.where(panel.mask, np.nan_to_num(quote), 0.0))
-    out: np.ndarray = _ranks(quote, np.ascontiguousarray(panel.mask), rows, int(n), bars)
+    fields = panel.fields
+    quote_f = fields.index("quote_volume") if "quote_volume" in fields else -1
+    out: np.ndarray = _ranks(
+        panel.values,
+        panel.mask,
+        fields.index("close"),
+        fields.index("volume"),
+        quote_f,
+        rows,
+        int(n),
+        bars,
+    )
     return out
 
 

@@ -24,9 +24,15 @@ def _r_multiple(tr: np.ndarray, pnl: np.ndarray) -> np.ndarray:
         return np.where(risk > 0, pnl / np.where(risk > 0, risk, 1.0), np.nan)
 
 
-def session_tables(session: Session) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Trades, tracked continuations and ledger of a session, with agent names."""
+def session_tables(
+    session: Session, ids: np.ndarray | None = None, ledger_from: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Trades, tracked continuations and ledger of a session, with agent names: of the
+    trades ``ids`` only (default: all) and the ledger entries from ``ledger_from`` on (a
+    node saves what its tick changed)."""
     tr = session.trades[: session.n_trades]
+    if ids is not None:
+        tr = tr[np.asarray(ids, dtype=np.int64)]
     index = session.panel.index
     symbols = np.array(session.panel.symbols)
     names = np.array([a.name for a in session.agents])
@@ -70,7 +76,7 @@ def session_tables(session: Session) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
     tracked.insert(1, "agent", names[done["agent"]])
     tracked.insert(2, "timeframe", tfs[done["agent"]])
     tracked["r_multiple"] = _r_multiple(done, done["track_pnl"])
-    led = session.ledger[: int(session.counters[sk.C_NLEDGER])]
+    led = session.ledger[ledger_from : int(session.counters[sk.C_NLEDGER])]
     pools = np.array(POOL_NAMES)
     ledger = pd.DataFrame(
         {

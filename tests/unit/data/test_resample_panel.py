@@ -73,3 +73,24 @@ def test_refuses_a_timeframe_that_does_not_tile() -> None:
     panel = _panel([make_candles(100, 3600, seed=4)], "1h")
     with pytest.raises(ConfigError, match="not a whole multiple"):
         resample_panel(panel, "30m")
+
+
+@pytest.mark.parametrize(("via", "target"), [("4h", "1d"), ("1d", "1w"), ("2h", "4h")])
+def test_high_low_close_resampled_in_two_steps_equal_one(via: str, target: str) -> None:
+    """The agents resample their longest timeframe from a shorter one already made: for
+    high, low and close on aligned buckets, with gaps and odd ends, that is exact."""
+    a = make_candles(24 * 40 + 7, 3600, start="2024-01-01 05:00", seed=5)
+    b = make_candles(24 * 25, 3600, start="2024-01-03 03:00", seed=6)
+    b = b.drop(index=list(range(40, 90)) + [100, 101, 250]).reset_index(drop=True)
+    panel = _panel([a, b], "1h")
+    hlc = ("high", "low", "close")
+    direct = resample_panel(panel, target, hlc)
+    chained = resample_panel(resample_panel(panel, via, hlc), target, hlc)
+    assert direct.fields == chained.fields == hlc
+    np.testing.assert_array_equal(chained.timestamps, direct.timestamps)
+    np.testing.assert_array_equal(chained.mask, direct.mask)
+    np.testing.assert_array_equal(chained.values, direct.values)
+    full = resample_panel(panel, target)  # every field, for comparison
+    np.testing.assert_array_equal(direct.values, full.values[:, :, [1, 2, 3]])
+    with pytest.raises(ConfigError, match="no field"):
+        resample_panel(panel, target, ("high", "spread"))

@@ -271,8 +271,11 @@ def test_a_node_with_agents_runs_their_session_as_one_long_run(home: Path, bars:
     )
     settings = load_config(home / "tradewind.toml", environ={})
     start, end = T0 + pd.Timedelta(days=9), T0 + pd.Timedelta(days=13)
+    # Stopped half way and started again: the session goes on from its saved state.
+    half = replay(settings, start, start + pd.Timedelta(days=2, hours=5))
     result = replay(settings, start, end)
-    assert result.agents_run_id is not None
+    assert result.agents_run_id == half.agents_run_id is not None
+    assert result.ticks < 4 * 24 + 1
     saved = _book_trades(settings, result.agents_run_id)
     store = CandleStore(home / "data", "synthetic")
     origin = start - pd.Timedelta(days=8)  # live.history
@@ -297,6 +300,26 @@ def test_a_node_with_agents_runs_their_session_as_one_long_run(home: Path, bars:
         mine["entry_price"].to_numpy()[entered], tr["entry_price"][entered], rtol=0, atol=0
     )
     assert result.agents_equity == pytest.approx(float(one.equity[len(panel.timestamps) - 1]))
+    # Each tick writes only what it changed: the book ends as one whole write of the run.
+    from tradewind.trading.scan import paper_orders
+    from tradewind.trading.session_report import session_tables
+
+    want, want_tracked, want_ledger = session_tables(one)
+    for col in ("status", "exit_reason", "exit_price", "pnl", "qty", "stop"):
+        a, b = mine[col].to_numpy(), want[col].to_numpy()
+        if a.dtype.kind == "f":
+            np.testing.assert_array_equal(a, b.astype(float), err_msg=col)
+        else:
+            assert list(a) == list(b), col
+    assert (saved["kind"] == "tracked").sum() == len(want_tracked)
+    with TradeBook(settings.book_url) as book:
+        ledger = book.table("ledger", run_id=result.agents_run_id)
+        orders = book.orders(run_id=result.agents_run_id)
+    assert len(ledger) == len(want_ledger)
+    assert ledger["amount"].sum() == pytest.approx(want_ledger["amount"].sum())
+    assert sorted(orders["client_order_id"]) == sorted(
+        paper_orders(want, settings.live.name + "-agents")["client_order_id"]
+    )
 
 
 def test_the_watchdog_reports_a_pair_whose_candles_stop_and_it_is_not_traded(
