@@ -192,6 +192,22 @@ class RunInputs:
     lifecycle_note: str = "lifecycle: the [lifecycle] parameters"
 
 
+def _registry_opener(settings: Settings, stack: ExitStack) -> Callable[[], Any]:
+    """A function that opens the model registry on its first call (inside ``stack``) and
+    returns it: a run without models never pays for opening it."""
+    opened: list[Any] = []
+
+    def registry() -> Any:
+        if not opened:
+            from tradewind.ml.registry import Registry
+
+            book = Registry(settings.home / "models", settings.book_url)
+            opened.append(stack.enter_context(book))
+        return opened[0]
+
+    return registry
+
+
 def run_inputs(
     settings: Settings,
     panel: Panel | None = None,
@@ -202,19 +218,12 @@ def run_inputs(
     panel = panel if panel is not None else load_backtest_panel(settings)
     rules = load_market_rules(CandleStore(settings.data_dir, settings.data.exchange))
     with ExitStack() as stack:
-        opened: list[Any] = []
-
-        def registry() -> Any:
-            if not opened:
-                from tradewind.ml.registry import Registry
-
-                book = Registry(settings.home / "models", settings.book_url)
-                opened.append(stack.enter_context(book))
-            return opened[0]
+        registry = _registry_opener(settings, stack)
 
         chosen, note = (
             nominator if nominator is not None else _nominator(settings, panel, registry)
         )
+        inputs_note = note
         warmup = chosen.warmup_bars(panel.timeframe)
         if len(panel.timestamps) <= warmup + 1:
             raise DataError(
@@ -224,19 +233,37 @@ def run_inputs(
                 "shorter nominator lookbacks"
             )
         market = MarketArrays.of(panel, _detail_panel(settings, panel))
-        inputs = RunInputs(panel, market, dict(rules), chosen, note)
-        if settings.cycle.risk_params == "static":
-            inputs.lifecycle_note = (
-                "lifecycle: the [lifecycle] parameters (cycle.risk_params = static)"
-            )
-        else:
-            from tradewind.ml.apply import regime_params
-
-            rows = cycle_decision_rows(panel, settings.cycle, chosen)
-            inputs.regime_params, inputs.lifecycle_note = regime_params(
-                settings, panel, rows, registry()
-            )
+        inputs = RunInputs(panel, market, dict(rules), chosen, inputs_note)
+        inputs.regime_params, inputs.lifecycle_note = _regime_params(
+            settings, panel, chosen, registry
+        )
         return inputs
+
+
+def _regime_params(
+    settings: Settings, panel: Panel, chosen: Nominator, registry: Callable[[], Any]
+) -> tuple[RegimeParams | None, str]:
+    if settings.cycle.risk_params == "static":
+        return None, "lifecycle: the [lifecycle] parameters (cycle.risk_params = static)"
+    from tradewind.ml.apply import regime_params
+
+    rows = cycle_decision_rows(panel, settings.cycle, chosen)
+    return regime_params(settings, panel, rows, registry())
+
+
+def decision_inputs(
+    settings: Settings, panel: Panel
+) -> tuple[Nominator, str, RegimeParams | None, str]:
+    """The nominator and the per-regime lifecycle parameters of ``settings`` over
+    ``panel``, built anew: a node calls this on the candles it has at each decision, so
+    that model features (computed once per panel) are never stale and a model promoted
+    since (a retraining) is used from the next decision on."""
+    with ExitStack() as stack:
+        registry = _registry_opener(settings, stack)
+
+        chosen, note = _nominator(settings, panel, registry)
+        params, lifecycle_note = _regime_params(settings, panel, chosen, registry)
+        return chosen, note, params, lifecycle_note
 
 
 def make_trader(settings: Settings, inputs: RunInputs, seed: int | None = None) -> CycleTrader:

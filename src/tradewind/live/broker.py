@@ -48,7 +48,6 @@ from tradewind.errors import (
     StateError,
 )
 from tradewind.store.repository import TradeBook
-from tradewind.trading import cycle_kernel as ck
 from tradewind.venues.ccxt_venue import CcxtVenue, OrderIntent, OrderState, client_order_id
 
 __all__ = ["Broker", "SyncReport", "held_of"]
@@ -259,7 +258,11 @@ class Broker:
         looks at every trade (what changed while the node was down is not known)."""
         tr = trader.trades
         n = trader.n_trades
-        open_now = set(trader.open_list[: int(trader.counters[ck.C_NOPEN])].tolist())
+        # Pending or active by status: a nomination joins the kernel's open list only at
+        # the next candle.
+        status = tr["status"][:n]
+        live = (status == Status.PENDING) | (status == Status.ACTIVE)
+        open_now = set(np.flatnonzero(live).tolist())
         if self._last_open is None:
             ids = set(range(n))
         else:

@@ -216,12 +216,11 @@ class CycleNode:
                 f"{settings.live.history}) are too few for the nominator's warm-up; raise "
                 f"live.history. {exc}"
             ) from exc
-        if self.inputs.nominator.name == "model":
-            raise ConfigError(
-                "the node runs rule-based nominators so far (momentum, random); the model "
-                "nominator's features are computed once per panel and would go stale on a "
-                "grid that grows: set cycle.nominator = 'momentum' for the node"
-            )
+        #: The nominator's models and the per-regime lifecycle parameters read features
+        #: computed once per panel: on a grid that grows they are built again on the
+        #: candles at hand before each decision (which also picks up a retrained model).
+        cycle = settings.cycle
+        self._fresh_inputs = cycle.nominator in ("model", "auto") or cycle.risk_params != "static"
         compile_kernels()
         self.trader = CycleTrader(
             self.market.panel,
@@ -283,8 +282,15 @@ class CycleNode:
             self.trader.regrid(self.market.panel, self.market.market)
             self._flags()
         rows = self.market.rows
-        # What this tick can change: the trades still open now, and those it creates.
-        touched = self.trader.open_list[: int(self.trader.counters[ck.C_NOPEN])].copy()
+        # What this tick can change: the trades pending or active now (a nomination joins
+        # the kernel's open list only at the next candle, so the list alone misses one
+        # that enters and exits on it), those followed as tracked trades, and those it
+        # creates.
+        tr = self.trader.trades[: self.trader.n_trades]
+        live = (tr["status"] == Status.PENDING) | (tr["status"] == Status.ACTIVE)
+        touched = np.flatnonzero(live | (tr["track"] == 1))
+        if self._fresh_inputs and self.safe_flags()[self.trader.next_t : rows].any():
+            self._decision_inputs(rows)
         decided = self.trader.advance(rows, self.safe_flags())
         self._breakers()
         self._save(touched)
@@ -313,6 +319,26 @@ class CycleNode:
         )
         tick.seconds = time.perf_counter() - started
         return tick
+
+    def _decision_inputs(self, rows: int) -> None:
+        """The nominator and regime parameters rebuilt on the grid's filled ``rows`` (the
+        decision about to be taken lies among them); see :func:`decision_inputs`."""
+        from dataclasses import replace
+
+        from tradewind.backtest.run import decision_inputs
+
+        panel = self.market.panel
+        filled = replace(
+            panel,
+            timestamps=panel.timestamps[:rows],
+            values=panel.values[:rows],
+            mask=panel.mask[:rows],
+        )
+        nominator, note, params, lifecycle_note = decision_inputs(self.settings, filled)
+        self.trader.nominator = nominator
+        self.trader.regime_params = params
+        self.inputs.nominator_note = note
+        self.inputs.lifecycle_note = lifecycle_note
 
     # -- the venue -----------------------------------------------------------------------
 
@@ -369,9 +395,10 @@ class CycleNode:
             "node %s: SAFE MODE — %s; no new entries, exits still managed", self.name, reason
         )
         tr = self.trader.trades
-        ids = self.trader.open_list[: int(self.trader.counters[ck.C_NOPEN])]
+        # By status: a nomination made this tick is not in the kernel's open list yet.
+        ids = np.flatnonzero(tr["status"][: self.trader.n_trades] == Status.PENDING)
         for i in ids.tolist():
-            if tr["status"][i] == Status.PENDING and not tr["market_entry"][i]:
+            if not tr["market_entry"][i]:
                 tr["expiry_t"][i] = min(int(tr["expiry_t"][i]), self.trader.next_t)
 
     def _breakers(self) -> None:

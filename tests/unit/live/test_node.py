@@ -153,6 +153,16 @@ def test_a_replay_trades_as_the_backtest_trade_for_trade(
     # at or before 23:55; and only when no cycle ran.
     assert len(result.decided) >= 5
     assert all(d.endswith("T22:00:00+00:00") for d in result.decided)
+    # The book holds every trade as the node's trader now does, open ones included.
+    with CycleNode(settings, source="replay", clock=SimClock(end)) as node:
+        memory = trade_tables(node.trader)[0]
+    assert len(memory) == len(got)
+    for col in ("status", "entry_at", "exit_at", "exit_price", "qty"):
+        a, b = got[col].to_numpy(), memory[COLUMNS[col]].to_numpy()
+        if a.dtype.kind == "f":
+            np.testing.assert_array_equal(a, b.astype(float), err_msg=col)
+        else:
+            assert list(pd.Series(a).astype(str)) == list(pd.Series(b).astype(str)), col
 
 
 def test_a_replay_stopped_or_crashed_goes_on_as_one_run(
