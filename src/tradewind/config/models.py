@@ -378,6 +378,13 @@ class LiveConfig(_Section):
         "reports it stale (a stale pair is never traded on: no candle, no action).",
     )
 
+    retrain: str = Field(
+        default="weekly",
+        description="When the node retrains its models (what `tradewind train` does, on the "
+        "candles stored so far; a model is promoted only when it beats its baseline out of "
+        "sample, and the node uses it from its next decision): weekly (Mondays 03:00 UTC), "
+        "daily (03:00 UTC), off, or a five-field crontab in UTC.",
+    )
     protective_stops: bool = Field(
         default=True,
         description="Live: keep each open position's stop resting at the exchange "
@@ -407,6 +414,17 @@ class LiveConfig(_Section):
     )
 
     _durations = field_validator("history")(_check_duration)
+
+    @field_validator("retrain")
+    @classmethod
+    def _check_retrain(cls, value: str) -> str:
+        # The crontab's fields are checked when the node builds its schedule (APScheduler
+        # is not imported for every command).
+        if value in ("weekly", "daily", "off") or len(value.split()) == 5:
+            return value
+        raise ValueError(
+            f"{value!r}: use weekly, daily, off or a five-field crontab such as '0 3 * * mon'"
+        )
 
 
 class SessionConfig(_Section):

@@ -7,14 +7,15 @@ the candle at or before ``cycle.decision_time`` (23:55 by default), handled by t
 job that reads that candle, which is how a backtest takes it too — a decision never runs
 on a candle that has not arrived. A run missed while the machine slept runs once on wake
 (``coalesce``, no grace limit), and it reads every candle closed since the last one.
+The jobs themselves are in :mod:`tradewind.live.schedule`, retraining included.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -24,25 +25,14 @@ from tradewind.domain.types import Timeframe
 from tradewind.errors import ConfigError
 from tradewind.live.clock import SimClock, WallClock
 from tradewind.live.node import CycleNode, Tick
+from tradewind.live.schedule import candle_trigger, node_scheduler, retrain
 
 if TYPE_CHECKING:
     from tradewind.venues.ccxt_venue import CcxtVenue
 
 __all__ = ["Replay", "candle_trigger", "replay", "run_paper", "update_candles"]
 
-
-def candle_trigger(settings: Settings) -> Any:
-    """The candle job's trigger: every timeframe on the UTC grid, ``candle_delay`` seconds
-    after each close."""
-    from apscheduler.triggers.interval import IntervalTrigger
-
-    tf = Timeframe.parse(settings.data.timeframe)
-    origin = datetime.fromtimestamp(tf.origin_ns / 1e9, tz=UTC)
-    return IntervalTrigger(
-        seconds=tf.nanoseconds // 1_000_000_000,
-        start_date=origin + timedelta(seconds=settings.live.candle_delay),
-        timezone=UTC,
-    )
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -189,9 +179,8 @@ def run_paper(
 ) -> None:
     """The node on the wall clock until interrupted: at each fire of the candle job,
     ``update`` (the candle download) and then a tick. With ``venue`` the node is live: its
-    orders go to that exchange (past the ``--live`` gate only)."""
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
+    orders go to that exchange (past the ``--live`` gate only). ``live.retrain`` retrains
+    the models beside the ticks."""
     source = "paper" if venue is None else "live"
     with CycleNode(
         settings, source=source, clock=WallClock(), name=name, reset=reset, venue=venue
@@ -204,16 +193,17 @@ def run_paper(
             if on_tick is not None:
                 on_tick(tick)
 
+        def retraining() -> None:
+            try:
+                report = retrain(settings, node.clock.now())
+            except Exception:  # a failed retraining leaves the models in use, and the node up
+                log.exception("node %s: retraining failed; the models in use stay", node.name)
+                return
+            promoted = [m["id"] for m in report["models"] if m["promoted"]]
+            log.info("node %s: retrained; promoted %s", node.name, ", ".join(promoted) or "none")
+
         job()  # catch up at once: the candles closed while the node was down
-        scheduler = BlockingScheduler(timezone=UTC)
-        scheduler.add_job(
-            job,
-            candle_trigger(settings),
-            id="candles",
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=None,
-        )
+        scheduler = node_scheduler(settings, job, retraining)
         try:
             scheduler.start()
         except (KeyboardInterrupt, SystemExit):
