@@ -154,9 +154,11 @@ The issue's job is one tick for 100 pairs × 3 agents. Its p99 is {verdict} the 
     parallel over buckets;
   - the universe's quote volumes are read inside its kernel, with no whole-panel
     temporaries.
-- **Cycle trader.** Most of its tick is the save. Only the trades the tick touched and
-  its new ledger entries are written, but the state archive still holds every trade and
-  is compressed on every tick, so it grows with the run.
+- **Cycle trader.** Most of its tick is the save: the trades the tick touched, its new
+  ledger entries, and the trader's state. The state's finished trades, ledger and equity
+  rows go once into archived chunks (`state_chunks`), so the state row written each
+  tick stays small, and the last day's tick costs what the first day's did. The agents'
+  session state is not archived yet: it still grows with the run.
 - **The max** is the tick at which the grid, allocated 2,048 rows ahead, doubles: the
   filled rows are copied into arrays twice as long.
 - **Peak RSS** includes the replay's whole preloaded period.

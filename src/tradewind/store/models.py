@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -230,6 +231,21 @@ class SessionState(Base):
     clock: Mapped[datetime | None] = mapped_column(UTCDateTime())
     config_hash: Mapped[str | None] = mapped_column(String(64))
     run_id: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[bytes] = mapped_column(LargeBinary())
+
+
+class StateChunk(Base):
+    """An archived part of a saved state (``part``: trades, ledger or equity; ``seq``:
+    its order): rows that can no longer change, written once. The state row holds only
+    what follows the archived rows, so it does not grow with the run."""
+
+    __tablename__ = "state_chunks"
+    __table_args__ = (UniqueConstraint("name", "part", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    part: Mapped[str] = mapped_column(String(16))
+    seq: Mapped[int] = mapped_column(Integer)
     payload: Mapped[bytes] = mapped_column(LargeBinary())
 
 

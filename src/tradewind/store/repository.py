@@ -122,6 +122,7 @@ CYCLES: Table = TABLES["cycles"]
 MODE_CHANGES: Table = TABLES["mode_changes"]
 ORDERS: Table = TABLES["orders"]
 STATES: Table = TABLES["session_states"]
+CHUNKS: Table = TABLES["state_chunks"]
 
 #: order frame column → trade book column (``trade_no`` is mapped to the stored trade's id)
 ORDER_COLUMNS: dict[str, str] = {
@@ -441,15 +442,17 @@ class TradeBook:
         mode_switches: Sequence[Mapping[str, Any]],
         orders: pd.DataFrame | None = None,
         kind: str = "node",
+        chunks: Sequence[tuple[str, int, bytes]] = (),
     ) -> int:
         """A node's tick in ONE transaction, writing only what changed: ``trades`` are
         the trades the tick touched (those numbered below ``known`` are in the book
         already and are updated in place, the others inserted), ``tracked`` their
         finished tracked continuations, ``ledger`` the new entries, ``orders`` the paper
         venue's orders of the touched trades (replacing theirs); the cycles and mode
-        changes (few) are written whole, and the state the next tick starts from.
-        ``run_id`` None starts the node's run (of ``kind``: the cycle trader's ``node``,
-        the agents' ``session``). Returns the run id."""
+        changes (few) are written whole, and the state the next tick starts from, with
+        ``chunks`` (part, seq, payload) of it archived for good. ``run_id`` None starts the
+        node's run (of ``kind``: the cycle trader's ``node``, the agents' ``session``).
+        Returns the run id."""
         source_col = {"source": source}
         try:
             with self.engine.begin() as conn:
@@ -521,17 +524,36 @@ class TradeBook:
                     for row in order_rows:
                         row["trade_id"] = ids[int(row.pop("trade_no"))]
                     _insert_rows(conn, ORDERS, order_rows)
+                _insert_rows(
+                    conn,
+                    CHUNKS,
+                    [{"name": name, "part": p, "seq": q, "payload": b} for p, q, b in chunks],
+                )
                 found = conn.execute(select(STATES.c.id).where(STATES.c.name == name)).first()
                 _put_state(conn, name, source, summary, clock, run_id, payload, found is None)
         except SQLAlchemyError as exc:
             raise StateError(f"saving node {name!r} to the trade book failed: {exc}") from exc
         return run_id
 
+    def state_chunks(self, name: str) -> dict[str, list[bytes]]:
+        """The archived parts of saved state ``name``: part → payloads in order."""
+        stmt = (
+            select(CHUNKS.c.part, CHUNKS.c.payload)
+            .where(CHUNKS.c.name == name)
+            .order_by(CHUNKS.c.part, CHUNKS.c.seq)
+        )
+        out: dict[str, list[bytes]] = {}
+        with self.engine.connect() as conn:
+            for part, payload in conn.execute(stmt):
+                out.setdefault(str(part), []).append(bytes(payload))
+        return out
+
     def drop_session(self, name: str) -> bool:
         """Forget the saved state of session ``name`` (its run and trades stay); True if
         there was one."""
         try:
             with self.engine.begin() as conn:
+                conn.execute(delete(CHUNKS).where(CHUNKS.c.name == name))
                 result = conn.execute(delete(STATES).where(STATES.c.name == name))
         except SQLAlchemyError as exc:
             raise StateError(f"dropping session {name!r} failed: {exc}") from exc

@@ -17,6 +17,7 @@ from tradewind.data.panel import Panel
 from tradewind.data.store import CandleStore
 from tradewind.data.synthetic import generate_market, write_market
 from tradewind.errors import ConfigError, StateError
+from tradewind.live import node as node_module
 from tradewind.live.clock import SimClock
 from tradewind.live.gate import live_gate
 from tradewind.live.market import NEVER, GrowingMarket
@@ -25,6 +26,7 @@ from tradewind.live.run import replay
 from tradewind.store.repository import TradeBook
 from tradewind.trading.cycle import MarketArrays
 from tradewind.trading.cycle_report import trade_tables
+from tradewind.trading.state import load_state
 
 ENV = {
     **SMALL,
@@ -165,9 +167,12 @@ def test_a_replay_trades_as_the_backtest_trade_for_trade(
             assert list(pd.Series(a).astype(str)) == list(pd.Series(b).astype(str)), col
 
 
+@pytest.mark.parametrize("chunks", [False, True], ids=["whole-state", "archived-in-chunks"])
 def test_a_replay_stopped_or_crashed_goes_on_as_one_run(
-    market: Path, monkeypatch: pytest.MonkeyPatch
+    market: Path, monkeypatch: pytest.MonkeyPatch, chunks: bool
 ) -> None:
+    if chunks:  # tiny chunks: the finished trades, ledger and equity are archived often
+        monkeypatch.setattr(node_module, "CHUNK_ROWS", {"trades": 2, "ledger": 5, "equity": 24})
     settings = load_config(environ=ENV)
     end = pd.Timestamp("2024-01-26", tz="UTC")
     whole = replay(settings, START, end, name="whole")
@@ -196,6 +201,23 @@ def test_a_replay_stopped_or_crashed_goes_on_as_one_run(
             a[col].to_numpy(float), b[col].to_numpy(float), equal_nan=True
         ), col
     assert whole.equity == parts.equity
+    with TradeBook(settings.book_url) as book:
+        ledgers = [book.table("ledger", run_id=r.run_id) for r in (whole, parts)]
+        archived = book.state_chunks("parts")
+        state = book.session_state("parts")
+    cols = ["at", "amount", "src", "dst", "reason", "trade_no", "book"]
+    pd.testing.assert_frame_equal(ledgers[0][cols], ledgers[1][cols])
+    if chunks:
+        assert set(archived) == {"trades", "ledger", "equity"}
+        assert len(archived["equity"]) >= 10
+        assert state is not None
+        # The state row holds what follows the archive: far less than the whole run.
+        with CycleNode(settings, source="replay", clock=SimClock(end), name="parts") as node:
+            head = load_state(state.payload)
+            assert len(head["equity"]) < 24
+            assert len(head["trades"]) < node.trader.n_trades
+    else:
+        assert archived == {}
 
 
 def test_one_node_per_trade_book(market: Path) -> None:
