@@ -378,6 +378,14 @@ class LiveConfig(_Section):
         "reports it stale (a stale pair is never traded on: no candle, no action).",
     )
 
+    ensemble: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Cycle traders in the node (seed §5.2): K independent traders, each "
+        "with 1/K of cycle.capital and its own seed, on the same candles (paper and "
+        "replay so far).",
+    )
     retrain: str = Field(
         default="weekly",
         description="When the node retrains its models (what `tradewind train` does, on the "

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from tradewind import __version__
-from tradewind.backtest.run import compile_kernels, run_inputs
+from tradewind.backtest.run import RunInputs, compile_kernels, run_inputs
 from tradewind.config import Settings, config_hash
 from tradewind.data.panel import decision_bars
 from tradewind.data.store import CandleStore
@@ -140,6 +140,13 @@ class CycleNode:
     #: Rows the grid is allocated ahead of the candles (it doubles when they run out).
     AHEAD = 2048
 
+    url: str
+    lock: NodeLock
+    book: TradeBook | None
+    feed: StoreFeed
+    market: GrowingMarket
+    inputs: RunInputs
+
     def __init__(
         self,
         settings: Settings,
@@ -151,7 +158,13 @@ class CycleNode:
         name: str | None = None,
         reset: bool = False,
         venue: CcxtVenue | None = None,
+        host: CycleNode | None = None,
+        until: pd.Timestamp | None = None,
     ) -> None:
+        """``host`` makes this trader a member of an ensemble: it shares the host's lock,
+        trade book, candle feed and grid (the host reads the candles, each member trades
+        them). ``until``: the grid holds the candles closed by then at least (the newest
+        clock among an ensemble's saved members)."""
         if source not in SOURCES:
             raise ConfigError(f"node source {source!r}: use one of {', '.join(SOURCES)}")
         self.settings = settings
@@ -164,19 +177,32 @@ class CycleNode:
         self.venue = venue
         self.broker: Broker | None = None
         self.tf = Timeframe.parse(settings.data.timeframe)
+        self.host = host
+        if host is not None:
+            if venue is not None:
+                raise ConfigError("an ensemble's members trade on paper: no venue for them")
+            self.url, self.lock, self.book = host.url, host.lock, host.book
+            self._open(start, end, reset, until)
+            return
         self.url = _book(settings)
         self.lock = NodeLock(settings.home, self.url)
         self.lock.acquire()
-        self.book: TradeBook | None = None
+        self.book = None
         try:
             # One connection pool for the node's life: opening the book costs 2 ms a tick.
             self.book = TradeBook(self.url)
-            self._open(start, end, reset)
+            self._open(start, end, reset, until)
         except BaseException:
             self.close()
             raise
 
-    def _open(self, start: pd.Timestamp | None, end: pd.Timestamp | None, reset: bool) -> None:
+    def _open(
+        self,
+        start: pd.Timestamp | None,
+        end: pd.Timestamp | None,
+        reset: bool,
+        until_at_least: pd.Timestamp | None,
+    ) -> None:
         settings = self.settings
         book = self._book()
         if reset:
@@ -202,33 +228,10 @@ class CycleNode:
             self.start = pd.Timestamp(self.tf.floor_ns(int(begin.value)), unit="ns", tz="UTC")
             origin = self.start - parse_duration(settings.live.history)
             self.run_id = None
-        self.feed = StoreFeed(
-            CandleStore(settings.data_dir, settings.data.exchange),
-            self.tf,
-            list(settings.data.pairs) or None,
-            start=origin,
-            end=end,
-            preload=self.source == "replay",
-        )
-        # Warm-up: the candles closed before the start (the one closing at the start is
-        # the first tick's).
-        until = max(self.clock.now(), self.start) - pd.Timedelta(1, "ns")
-        if state is not None and int(state["clock"][0]) >= 0:
-            # Every candle the saved trader had processed: it goes on from the next.
-            done = pd.Timestamp(int(state["clock"][0]) + self.tf.nanoseconds, tz="UTC")
-            until = max(until, done)
-        history = self.feed.closed(None, until)
-        if len(history.timestamps) == 0:
-            raise StateError(f"node {self.name!r}: no candles closed before {self.start}")
-        self.market = GrowingMarket(history, ahead=self.AHEAD)
-        try:
-            self.inputs = run_inputs(settings, history)  # the grid's filled rows
-        except DataError as exc:
-            raise DataError(
-                f"node {self.name!r}: the candles before its start (live.history = "
-                f"{settings.live.history}) are too few for the nominator's warm-up; raise "
-                f"live.history. {exc}"
-            ) from exc
+        if self.host is not None:
+            self._share(self.host, state is not None)
+        else:
+            self._load(origin, end, state, until_at_least)
         #: The nominator's models and the per-regime lifecycle parameters read features
         #: computed once per panel: on a grid that grows they are built again on the
         #: candles at hand before each decision (which also picks up a retrained model).
@@ -248,7 +251,7 @@ class CycleNode:
         )
         self._flags()
         self.agents: NodeAgents | None = None
-        if settings.agents:
+        if settings.agents and self.host is None:
             from tradewind.live.agents import NodeAgents
 
             self.agents = NodeAgents(
@@ -272,6 +275,55 @@ class CycleNode:
             # (orders whose fate is unknown are asked about first) before the first tick.
             self._sync()
 
+    def _share(self, host: CycleNode, saved: bool) -> None:
+        """An ensemble member: the host's start, feed, grid and decision inputs."""
+        if saved and self.start != host.start:
+            raise StateError(
+                f"node {self.name!r} started at {self.start}, its ensemble at {host.start}: "
+                "an ensemble's members start together (--reset starts them all afresh)"
+            )
+        self.start = host.start
+        self.feed, self.market, self.inputs = host.feed, host.market, host.inputs
+
+    def _load(
+        self,
+        origin: pd.Timestamp,
+        end: pd.Timestamp | None,
+        state: dict[str, np.ndarray] | None,
+        until_at_least: pd.Timestamp | None,
+    ) -> None:
+        """The candle feed and the grid, from ``origin`` to the node's clock."""
+        settings = self.settings
+        self.feed = StoreFeed(
+            CandleStore(settings.data_dir, settings.data.exchange),
+            self.tf,
+            list(settings.data.pairs) or None,
+            start=origin,
+            end=end,
+            preload=self.source == "replay",
+        )
+        # Warm-up: the candles closed before the start (the one closing at the start is
+        # the first tick's).
+        until = max(self.clock.now(), self.start) - pd.Timedelta(1, "ns")
+        if state is not None and int(state["clock"][0]) >= 0:
+            # Every candle the saved trader had processed: it goes on from the next.
+            done = pd.Timestamp(int(state["clock"][0]) + self.tf.nanoseconds, tz="UTC")
+            until = max(until, done)
+        if until_at_least is not None:
+            until = max(until, until_at_least)
+        history = self.feed.closed(None, until)
+        if len(history.timestamps) == 0:
+            raise StateError(f"node {self.name!r}: no candles closed before {self.start}")
+        self.market = GrowingMarket(history, ahead=self.AHEAD)
+        try:
+            self.inputs = run_inputs(settings, history)  # the grid's filled rows
+        except DataError as exc:
+            raise DataError(
+                f"node {self.name!r}: the candles before its start (live.history = "
+                f"{settings.live.history}) are too few for the nominator's warm-up; raise "
+                f"live.history. {exc}"
+            ) from exc
+
     def _flags(self) -> None:
         """The decision rows on the whole grid: from the node's start (history before it
         only warms up) once the nominator's warm-up has passed."""
@@ -289,8 +341,24 @@ class CycleNode:
         """Read what closed by ``now`` (default: the clock), trade it, save."""
         started = time.perf_counter()
         now = self.clock.now() if now is None else now
+        candles, regridded = self.read(now)
+        tick = self.trade(now, candles, regridded)
+        tick.seconds = time.perf_counter() - started
+        return tick
+
+    def equity(self) -> float:
+        """The equity at the last processed row (NaN before the first)."""
+        t = self.trader
+        return float(t.equity[t.next_t - 1]) if t.next_t else float("nan")
+
+    def read(self, now: pd.Timestamp) -> tuple[int, bool]:
+        """The candles closed by ``now`` written into the grid: how many, and whether the
+        grid was replaced by a larger one."""
         new = self.feed.closed(self.market.end_ns, now)
-        regridded = self.market.extend(new)
+        return len(new.timestamps), self.market.extend(new)
+
+    def trade(self, now: pd.Timestamp, candles: int, regridded: bool) -> Tick:
+        """Advance the trader over the grid's new rows, save, sync the venue."""
         if regridded:
             self.trader.regrid(self.market.panel, self.market.market)
             self._flags()
@@ -317,10 +385,10 @@ class CycleNode:
             # runs, saved in its own transaction under its own name.
             agents = self.agents.advance(self.market.panel, rows, regridded)
         stamps = self.market.panel.timestamps
-        stale = self._watch()
-        tick = Tick(
+        stale = self._watch() if self.host is None else {}
+        return Tick(
             at=now,
-            candles=len(new.timestamps),
+            candles=candles,
             last_candle=pd.Timestamp(int(stamps[rows - 1]), tz="UTC") if rows else None,
             decided=[pd.Timestamp(int(stamps[d]), tz="UTC").isoformat() for d in decided],
             open_trades=int(self.trader.counters[ck.C_NOPEN]),
@@ -330,8 +398,6 @@ class CycleNode:
             safe=self.safe,
             orders=orders,
         )
-        tick.seconds = time.perf_counter() - started
-        return tick
 
     def _decision_inputs(self, rows: int) -> None:
         """The nominator and regime parameters rebuilt on the grid's filled ``rows`` (the
@@ -558,6 +624,8 @@ class CycleNode:
         return self.book
 
     def close(self) -> None:
+        if self.host is not None:  # an ensemble member: the host owns book and lock
+            return
         if self.book is not None:
             self.book.close()
             self.book = None

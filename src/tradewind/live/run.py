@@ -24,7 +24,8 @@ from tradewind.config import Settings
 from tradewind.domain.types import Timeframe
 from tradewind.errors import ConfigError
 from tradewind.live.clock import SimClock, WallClock
-from tradewind.live.node import CycleNode, Tick
+from tradewind.live.ensemble import EnsembleNode, open_node
+from tradewind.live.node import Tick
 from tradewind.live.schedule import candle_trigger, node_scheduler, retrain
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class Replay:
     run_id: int | None = None
     agents_equity: float | None = None  #: the session of agents', when configured
     agents_run_id: int | None = None
+    member_run_ids: list[int | None] = field(default_factory=list)  #: an ensemble's runs
     stale: dict[str, str] = field(default_factory=dict)  #: pair → first tick it was stale
     safe: str | None = None  #: why the node went into safe mode, if it did
 
@@ -72,6 +74,7 @@ class Replay:
             "run_id": self.run_id,
             "agents_equity": self.agents_equity,
             "agents_run_id": self.agents_run_id,
+            "member_run_ids": self.member_run_ids,
             "stale": self.stale,
             "safe_mode": self.safe,
         }
@@ -102,7 +105,7 @@ def replay(
     trigger = candle_trigger(settings)
     clock = SimClock(start) if clock is None else clock
     out = Replay(name or settings.live.name, start, end)
-    with CycleNode(
+    with open_node(
         settings,
         source="replay",
         clock=clock,
@@ -117,8 +120,9 @@ def replay(
         unread = node.market.end_ns + node.tf.nanoseconds
         begin = max(start, pd.Timestamp(unread, tz="UTC"))
         out.safe = node.safe
-        if node.trader.next_t:  # a node that goes on: its equity so far
-            out.equity = float(node.trader.equity[node.trader.next_t - 1])
+        so_far = node.equity()
+        if so_far == so_far:  # a node that goes on (not NaN): its equity so far
+            out.equity = so_far
         fire = trigger.get_next_fire_time(None, begin.to_pydatetime())
         # Every candle closing in [start, end] is read, by the fire just after its close.
         last = end + pd.Timedelta(seconds=settings.live.candle_delay)
@@ -145,6 +149,8 @@ def replay(
                 wait = (pd.Timestamp(fire) - at).total_seconds() / speed
                 time.sleep(max(0.0, wait - (time.perf_counter() - started)))
         out.run_id = node.run_id
+        if isinstance(node, EnsembleNode):
+            out.member_run_ids = node.run_ids
     return out
 
 
@@ -182,7 +188,7 @@ def run_paper(
     orders go to that exchange (past the ``--live`` gate only). ``live.retrain`` retrains
     the models beside the ticks."""
     source = "paper" if venue is None else "live"
-    with CycleNode(
+    with open_node(
         settings, source=source, clock=WallClock(), name=name, reset=reset, venue=venue
     ) as node:
 
