@@ -40,6 +40,31 @@ def _human(payload: dict[str, Any]) -> Any:
     return render
 
 
+def _runtime(
+    ctx: typer.Context,
+    config: Any,
+    home: Any,
+    json_out: bool,
+    quiet: bool,
+    data_dir: Any,
+    exchange: str | None,
+    timeframe: str | None,
+) -> Any:
+    """The runtime of a node command: its config with the data options applied."""
+    return make_runtime(
+        ctx,
+        config=config,
+        home=home,
+        json_out=json_out,
+        quiet=quiet,
+        overrides={
+            "data.data_dir": data_dir,
+            "data.exchange": exchange,
+            "data.timeframe": timeframe,
+        },
+    )
+
+
 def run_command(
     ctx: typer.Context,
     config: ConfigOpt = None,
@@ -77,18 +102,7 @@ def run_command(
     from tradewind.live.gate import live_gate
     from tradewind.live.run import replay as run_replay
 
-    rt = make_runtime(
-        ctx,
-        config=config,
-        home=home,
-        json_out=json_out,
-        quiet=quiet,
-        overrides={
-            "data.data_dir": data_dir,
-            "data.exchange": exchange,
-            "data.timeframe": timeframe,
-        },
-    )
+    rt = _runtime(ctx, config, home, json_out, quiet, data_dir, exchange, timeframe)
     settings = rt.settings
     if replay and live:
         raise ConfigError("--replay and --live exclude each other: a replay never trades")
@@ -175,18 +189,7 @@ def flatten_command(
     from tradewind.live.gate import live_gate
     from tradewind.live.node import CycleNode
 
-    rt = make_runtime(
-        ctx,
-        config=config,
-        home=home,
-        json_out=json_out,
-        quiet=quiet,
-        overrides={
-            "data.data_dir": data_dir,
-            "data.exchange": exchange,
-            "data.timeframe": timeframe,
-        },
-    )
+    rt = _runtime(ctx, config, home, json_out, quiet, data_dir, exchange, timeframe)
     settings = rt.settings
     live_gate(settings, live=True, testnet=testnet)
     who = name or settings.live.name

@@ -377,8 +377,8 @@ class Broker:
         qty = _clean(_floor(held, lot), lot)
         if held <= 1e-12 or any(r["status"] not in FINAL for r in exits):
             return
-        if exits and exits[-1].get("dust") is not None and qty <= 0:
-            return  # only dust is left, and it is recorded
+        if exits and held <= float(exits[-1].get("dust") or 0.0) + 1e-12:
+            return  # only the dust the last exit recorded is left
         n = len(exits) + 1
         price = float(trader.a.last_close[int(tr["pair"]), trader.next_t - 1])
         if qty <= 0 or (rules.min_notional and qty * price < rules.min_notional):
