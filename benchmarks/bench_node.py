@@ -158,7 +158,7 @@ The issue's job is one tick for 100 pairs × 3 agents. Its p99 is {verdict} the 
   ledger entries, and the trader's state. The state's finished trades, ledger and equity
   rows go once into archived chunks (`state_chunks`), so the state row written each
   tick stays small, and the last day's tick costs what the first day's did. The agents'
-  session state is not archived yet: it still grows with the run.
+  session state is archived the same way.
 - **The max** is the tick at which the grid, allocated 2,048 rows ahead, doubles: the
   filled rows are copied into arrays twice as long.
 - **Peak RSS** includes the replay's whole preloaded period.

@@ -35,6 +35,7 @@ from tradewind.data.panel import Panel
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe
 from tradewind.engine.records import Status
+from tradewind.live.archive import StateArchive, frozen_trades
 from tradewind.ml.apply import session_edges, session_vetoes
 from tradewind.store.repository import TradeBook
 from tradewind.strategies.agents import AgentSetups, prepare_agents
@@ -58,6 +59,12 @@ def _seen(trades: np.ndarray) -> np.ndarray:
     ``!=`` (a NaN equals itself here, unlike in a float comparison)."""
     packed = repack_fields(trades[list(_STORED)])
     return np.ascontiguousarray(packed).view(np.dtype((np.void, packed.dtype.itemsize)))
+
+
+#: The session's state parts archived once they can no longer change (see
+#: :mod:`tradewind.live.archive`), and the rows a chunk gathers.
+SESSION_PARTS: dict[str, tuple[str, ...]] = {"trades": ("trades",), "ledger": ("ledger",)}
+SESSION_CHUNK_ROWS = {"trades": 256, "ledger": 512}
 
 
 class NodeAgents:
@@ -87,9 +94,10 @@ class NodeAgents:
         saved = book.session_state(name)
         self.run_id = None if saved is None else saved.run_id
         self.notes: list[str] = []
+        self.archive = StateArchive(book, name, SESSION_PARTS, SESSION_CHUNK_ROWS)
         self.session = self._build(panel, rows, start if saved is None else None)
         if saved is not None:
-            restore(self.session, load_state(saved.payload))
+            restore(self.session, self.archive.whole(load_state(saved.payload)))
         #: trades and ledger entries already in the book (the rest is written next save;
         #: a new session's opening entries too)
         self._saved_trades = self.session.n_trades if saved is not None else 0
@@ -177,11 +185,14 @@ class NodeAgents:
                 },
                 "version": __version__,
             }
+            state = snapshot(session)
+            limits = {"trades": frozen_trades(state["trades"]), "ledger": len(state["ledger"])}
+            chunks, archived = self.archive.cut(state, limits)
             self.run_id = self.book.save_node_tick(
                 name=self.name,
                 source=self.source,
                 summary=summary,
-                payload=dump_state(snapshot(session)),
+                payload=dump_state(state),
                 clock=index[rows - 1].to_pydatetime(),
                 run_id=self.run_id,
                 trades=trades,
@@ -192,7 +203,9 @@ class NodeAgents:
                 mode_switches=mode_switches(session),
                 orders=paper_orders(trades, self.name),
                 kind="session",
+                chunks=chunks,
             )
+            self.archive.saved(chunks, archived)
             self._saved_trades = n
             self._saved_ledger = int(session.counters[sk.C_NLEDGER])
         return {

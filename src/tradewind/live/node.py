@@ -36,6 +36,7 @@ from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe, parse_duration
 from tradewind.engine.records import POOL_NAMES, Status
 from tradewind.errors import ConfigError, DataError, StateError
+from tradewind.live.archive import StateArchive, frozen_trades
 from tradewind.live.clock import Clock
 from tradewind.live.feed import StoreFeed
 from tradewind.live.market import GrowingMarket
@@ -210,10 +211,8 @@ class CycleNode:
             book.drop_session(self.agents_name)
             book.drop_session(f"{self.name}-venue")
         saved = book.session_state(self.name)
-        #: rows of each part archived in chunks, and the chunks written so far
-        self._archived = dict.fromkeys(PARTS, 0)
-        self._chunks = dict.fromkeys(PARTS, 0)
-        state = None if saved is None else self._unarchive(load_state(saved.payload))
+        self.archive = StateArchive(book, self.name, PARTS, CHUNK_ROWS)
+        state = None if saved is None else self.archive.whole(load_state(saved.payload))
         if saved is not None and saved.source != self.source:
             raise StateError(
                 f"node {self.name!r} in the trade book is a {saved.source} node, not "
@@ -522,48 +521,6 @@ class CycleNode:
             self._stale = set(stale)
         return stale
 
-    def _unarchive(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """A saved state made whole again: its archived chunks put before its rows."""
-        chunks = self._book().state_chunks(self.name)
-        archived = state.get("archived", np.zeros(len(PARTS), dtype=np.int64))
-        for (part, keys), want in zip(PARTS.items(), archived.tolist(), strict=True):
-            parts = [load_state(b) for b in chunks.get(part, [])]
-            got = sum(len(c[keys[0]]) for c in parts)
-            if got != want:
-                raise StateError(
-                    f"node {self.name!r}: the trade book holds {got} archived {part} rows, "
-                    f"its state says {want}; the book was changed by hand or is damaged"
-                )
-            for key in keys:
-                state[key] = np.concatenate([*(c[key] for c in parts), state[key]])
-            self._archived[part], self._chunks[part] = int(want), len(parts)
-        return state
-
-    def _archive(
-        self, state: dict[str, np.ndarray]
-    ) -> tuple[list[tuple[str, int, bytes]], dict[str, int]]:
-        """Cut from ``state`` what is archived: the rows that can no longer change (the
-        leading finished trades, the ledger and equity so far) go into a new chunk once
-        there are enough of them. Returns the chunks and the archived counts after them."""
-        trades = state["trades"]
-        final = ((trades["status"] == Status.CLOSED) | (trades["status"] == Status.EXPIRED)) & (
-            trades["track"] != 1
-        )
-        frozen = int(np.argmin(final)) if not final.all() else len(final)
-        limits = {"trades": frozen, "ledger": len(state["ledger"]), "equity": len(state["equity"])}
-        archived = dict(self._archived)
-        chunks: list[tuple[str, int, bytes]] = []
-        for part, keys in PARTS.items():
-            done, upto = archived[part], limits[part]
-            if upto - done >= CHUNK_ROWS[part]:
-                piece = dump_state({key: state[key][done:upto] for key in keys})
-                chunks.append((part, self._chunks[part], piece))  # one a part a save
-                archived[part] = upto
-            for key in keys:
-                state[key] = state[key][archived[part] :]
-        state["archived"] = np.array([archived[p] for p in PARTS], dtype=np.int64)
-        return chunks, archived
-
     def _save(self, touched: np.ndarray) -> None:
         """The tick's trades, ledger entries, cycles and the trader's state, in one
         transaction — only what the tick changed: the trades open before it (``touched``)
@@ -574,7 +531,12 @@ class CycleNode:
         trades, tracked = trade_tables(trader, ids)
         cycles = cycle_table(trader)
         state = snapshot_cycle(trader)
-        chunks, archived = self._archive(state)
+        limits = {
+            "trades": frozen_trades(state["trades"]),
+            "ledger": len(state["ledger"]),
+            "equity": len(state["equity"]),
+        }
+        chunks, archived = self.archive.cut(state, limits)
         origin = int(self.market.panel.timestamps[0])
         state["origin"] = np.array([origin], dtype=np.int64)
         state["start"] = np.array([int(self.start.value)], dtype=np.int64)
@@ -614,9 +576,7 @@ class CycleNode:
             chunks=chunks,
         )
         self._saved_trades, self._saved_ledger = n, n_ledger
-        for part, _seq, _payload in chunks:
-            self._chunks[part] += 1
-        self._archived = archived
+        self.archive.saved(chunks, archived)
 
     def _book(self) -> TradeBook:
         if self.book is None:

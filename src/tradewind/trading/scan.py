@@ -28,7 +28,7 @@ from tradewind.data.panel import Panel, load_panel
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe, utc_now
 from tradewind.engine.records import Kind, Status
-from tradewind.errors import ConfigError, DataError
+from tradewind.errors import ConfigError, DataError, StateError
 from tradewind.ml.apply import session_edges, session_vetoes
 from tradewind.store.db import upgrade
 from tradewind.store.repository import TradeBook
@@ -277,8 +277,14 @@ def scan(
             "edges": edges,
         }
         if saved is not None:
+            state = load_state(saved.payload)
+            if "archived" in state:
+                raise StateError(
+                    f"session {name!r} is a node's session of agents (its state is archived "
+                    "in chunks): it runs through `tradewind run`; scan under another --name"
+                )
             session = Session(panel, settings.agents, **common)
-            restore(session, load_state(saved.payload))
+            restore(session, state)
         else:
             # A new session trades from the newest closed candle on.
             session = Session(panel, settings.agents, start=n_t - 1, **common)

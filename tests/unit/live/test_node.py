@@ -282,7 +282,9 @@ def test_the_sim_clock_runs_forward() -> None:
 
 
 @pytest.mark.parametrize("bars", ["1h", "4h"], ids=["every-tick", "every-fourth-tick"])
-def test_a_node_with_agents_runs_their_session_as_one_long_run(home: Path, bars: str) -> None:
+def test_a_node_with_agents_runs_their_session_as_one_long_run(
+    home: Path, bars: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With [[agents]] the node also runs their session at every tick, in memory on its
     own grid (setups prepared again only when an agent's bar closes): its trades are those
     of one session run over the same candles, from the node's history on."""
@@ -303,6 +305,10 @@ def test_a_node_with_agents_runs_their_session_as_one_long_run(home: Path, bars:
     )
     settings = load_config(home / "tradewind.toml", environ={})
     start, end = T0 + pd.Timedelta(days=9), T0 + pd.Timedelta(days=13)
+    if bars == "4h":  # tiny chunks: the session's finished trades and ledger archived often
+        from tradewind.live import agents as agents_module
+
+        monkeypatch.setattr(agents_module, "SESSION_CHUNK_ROWS", {"trades": 2, "ledger": 3})
     # Stopped half way and started again: the session goes on from its saved state.
     half = replay(settings, start, start + pd.Timedelta(days=2, hours=5))
     result = replay(settings, start, end)
@@ -352,6 +358,9 @@ def test_a_node_with_agents_runs_their_session_as_one_long_run(home: Path, bars:
     assert sorted(orders["client_order_id"]) == sorted(
         paper_orders(want, settings.live.name + "-agents")["client_order_id"]
     )
+    with TradeBook(settings.book_url) as book:
+        archived = book.state_chunks(settings.live.name + "-agents")
+    assert bool(archived) == (bars == "4h")
 
 
 def test_the_watchdog_reports_a_pair_whose_candles_stop_and_it_is_not_traded(
