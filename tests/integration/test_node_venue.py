@@ -186,3 +186,31 @@ def test_flatten_sells_every_position_cancels_every_order_and_stays_safe(market:
         assert "flatten" in result.safe
         new = [o for o in account.orders.values() if o.side == "BUY"][placed:]
         assert not new
+
+
+def test_an_order_the_book_does_not_know_puts_the_node_in_safe_mode_between_ticks(
+    market: Path,
+) -> None:
+    settings = load_config(environ=ENV)
+    clock = SimClock(START)
+    held_at = pd.Timestamp("2024-01-10 12:00", tz="UTC")
+    with _server(market, clock) as server:
+        replay(settings, START, held_at, venue=_venue(server), clock=clock)
+        with CycleNode(settings, source="replay", clock=clock, venue=_venue(server)) as node:
+            assert node.reconcile() is not None
+            assert node.safe is None  # the book and the account agree
+            # Someone places an order by hand in the node's account.
+            ex = binance_client(server, enableRateLimit=False)
+            ex.load_markets()
+            symbol = next(iter(ex.markets))
+            spec = server.market.spec(symbol.replace("/", ""))
+            price = spec.round_price(float(ex.fetch_ticker(symbol)["last"]) * 0.5)
+            qty = spec.round_qty(2 * max(spec.min_notional, 10.0) / price + spec.step_size)
+            ex.create_order(symbol, "limit", "buy", qty, price)
+            report = node.reconcile()
+            assert report is not None
+            assert any("unknown open order" in p for p in report["problems"])
+            assert node.safe is not None
+        # Saved at once: a restart stays safe.
+        with CycleNode(settings, source="replay", clock=clock, venue=_venue(server)) as again:
+            assert again.safe is not None

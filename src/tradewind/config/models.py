@@ -393,6 +393,14 @@ class LiveConfig(_Section):
         "sample, and the node uses it from its next decision): weekly (Mondays 03:00 UTC), "
         "daily (03:00 UTC), off, or a five-field crontab in UTC.",
     )
+    reconcile_every: int = Field(
+        default=180,
+        ge=30,
+        le=3600,
+        description="Live: seconds between reconciliations with the exchange between "
+        "ticks (each tick reconciles too): open orders, fills and balances against the "
+        "book.",
+    )
     protective_stops: bool = Field(
         default=True,
         description="Live: keep each open position's stop resting at the exchange "

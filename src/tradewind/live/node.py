@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,6 +180,7 @@ class CycleNode:
         self.broker: Broker | None = None
         self.tf = Timeframe.parse(settings.data.timeframe)
         self.host = host
+        self._mutex = threading.RLock()  #: a tick and a reconciliation never overlap
         if host is not None:
             if venue is not None:
                 raise ConfigError("an ensemble's members trade on paper: no venue for them")
@@ -338,12 +340,24 @@ class CycleNode:
 
     def tick(self, now: pd.Timestamp | None = None) -> Tick:
         """Read what closed by ``now`` (default: the clock), trade it, save."""
-        started = time.perf_counter()
-        now = self.clock.now() if now is None else now
-        candles, regridded = self.read(now)
-        tick = self.trade(now, candles, regridded)
-        tick.seconds = time.perf_counter() - started
-        return tick
+        with self._mutex:
+            started = time.perf_counter()
+            now = self.clock.now() if now is None else now
+            candles, regridded = self.read(now)
+            tick = self.trade(now, candles, regridded)
+            tick.seconds = time.perf_counter() - started
+            return tick
+
+    def reconcile(self) -> dict[str, Any] | None:
+        """Live, between ticks: the account brought in line with the trader as it stands
+        (orders asked about, fills recorded, open orders and balances checked); never at
+        the same time as a tick. Safe mode it enters is saved at once."""
+        with self._mutex:
+            safe_before = self.safe
+            report = self._sync()
+            if self.safe != safe_before:
+                self._save(np.empty(0, dtype=np.int64))
+            return report
 
     def equity(self) -> float:
         """The equity at the last processed row (NaN before the first)."""

@@ -58,13 +58,18 @@ def retrain(settings: Settings, until: pd.Timestamp) -> dict[str, Any]:
 
 
 def node_scheduler(
-    settings: Settings, candles: Callable[[], None], retraining: Callable[[], None]
+    settings: Settings,
+    candles: Callable[[], None],
+    retraining: Callable[[], None],
+    reconciling: Callable[[], None] | None = None,
 ) -> Any:
     """A blocking scheduler with the node's jobs (not started). Each job runs one at a
     time (a tick never overlaps the previous one); a retraining runs beside the ticks, on
     its own thread, so positions are still managed on time while it trains. It touches
     no state of the node's: it reads candles and writes the model registry, whose
-    promoted models the node loads at its next decision."""
+    promoted models the node loads at its next decision. ``reconciling`` (live) runs
+    every ``live.reconcile_every`` seconds between ticks; the node serialises it with
+    its ticks."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -76,4 +81,9 @@ def node_scheduler(
     trigger = retrain_trigger(settings.live.retrain)
     if trigger is not None:
         scheduler.add_job(retraining, trigger, id="retrain", **common)
+    if reconciling is not None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        every = IntervalTrigger(seconds=settings.live.reconcile_every, timezone=UTC)
+        scheduler.add_job(reconciling, every, id="reconcile", **common)
     return scheduler

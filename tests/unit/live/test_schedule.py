@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -48,3 +48,14 @@ def test_the_node_schedules_its_jobs_to_run_once_after_a_sleep(spec: str) -> Non
     noon = datetime(2026, 12, 2, 12, 1, tzinfo=UTC)
     fire = jobs["candles"].trigger.get_next_fire_time(None, noon)
     assert fire == datetime(2026, 12, 2, 12, 5, 10, tzinfo=UTC)  # 5m candles, 10 s after close
+
+
+def test_a_live_node_also_reconciles_between_ticks() -> None:
+    settings = load_config(environ={"TRADEWIND__LIVE__RECONCILE_EVERY": "120"})
+    scheduler = node_scheduler(settings, lambda: None, lambda: None, lambda: None)
+    job = {j.id: j for j in scheduler.get_jobs()}["reconcile"]
+    assert job.coalesce is True
+    assert job.max_instances == 1
+    noon = datetime(2026, 12, 2, 12, 0, 30, tzinfo=UTC)
+    first = job.trigger.get_next_fire_time(None, noon)
+    assert job.trigger.get_next_fire_time(first, first) - first == timedelta(seconds=120)
