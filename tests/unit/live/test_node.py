@@ -305,6 +305,8 @@ def test_a_node_with_agents_runs_their_session_as_one_long_run(
     )
     settings = load_config(home / "tradewind.toml", environ={})
     start, end = T0 + pd.Timedelta(days=9), T0 + pd.Timedelta(days=13)
+    if bars == "1h":  # a grid 7 rows ahead: it grows every few ticks, the session with it
+        monkeypatch.setattr(CycleNode, "AHEAD", 7)
     if bars == "4h":  # tiny chunks: the session's finished trades and ledger archived often
         from tradewind.live import agents as agents_module
 
