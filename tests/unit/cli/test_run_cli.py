@@ -86,3 +86,27 @@ def test_live_through_its_gate_says_what_it_will_trade_then_starts_with_the_venu
     assert plan["testnet"] is False
     (venue,) = started
     assert venue is not None  # the node starts with the exchange as its venue
+
+
+def test_flatten_passes_the_live_gate_and_asks_first(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import typer
+
+    code, out, err = run(capsys, "flatten", "--yes")
+    assert code != 0
+    assert 'live.mode = "paper"' in err  # the gate of --live, all of it
+    monkeypatch.setenv("TRADEWIND__LIVE__MODE", "live")
+    monkeypatch.setenv("TRADEWIND__EXCHANGE__API_KEY", "k-123-never-printed")
+    monkeypatch.setenv("TRADEWIND__EXCHANGE__API_SECRET", "s-456-never-printed")
+    asked: list[str] = []
+
+    def confirm(text: str, **_kw: object) -> bool:
+        asked.append(text)
+        return False
+
+    monkeypatch.setattr(typer, "confirm", confirm)
+    code, out, err = run(capsys, "flatten", "--name", "mine")
+    assert code == 1  # declined: nothing was opened or sent
+    assert asked == ["Sell every position of node 'mine' at the market and cancel its orders?"]
+    assert "never-printed" not in out + err
