@@ -34,8 +34,7 @@ from tradewind.data.markets import load_market_rules
 from tradewind.data.panel import Panel
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe
-from tradewind.engine.records import Status
-from tradewind.live.archive import StateArchive, frozen_trades
+from tradewind.live.archive import StateArchive, changeable_trades, frozen_trades
 from tradewind.ml.apply import session_edges, session_vetoes
 from tradewind.store.repository import TradeBook
 from tradewind.strategies.agents import AgentSetups, prepare_agents
@@ -156,12 +155,9 @@ class NodeAgents:
             session.scale = np.ones(n_ev) if scale is None else np.ascontiguousarray(scale, float)
             if models["edges"] is not None:
                 session.edges = np.ascontiguousarray(models["edges"], dtype=np.float64)
-        # What this step can change: trades pending or active, or followed as tracked
-        # trades, and those it creates.
-        tr = session.trades[: session.n_trades]
-        live = (tr["status"] == Status.PENDING) | (tr["status"] == Status.ACTIVE)
-        touched = np.flatnonzero(live | (tr["track"] == 1))
-        before = _seen(tr[touched])
+        # What this step can change: the trades still changeable, and those it creates.
+        touched = changeable_trades(session.trades[: session.n_trades])
+        before = _seen(session.trades[touched])
         session.step(rows)
         index = panel.index
         equity = float(session.equity[rows - 1]) if rows else float("nan")

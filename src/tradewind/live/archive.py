@@ -19,9 +19,17 @@ from tradewind.errors import StateError
 from tradewind.store.repository import TradeBook
 from tradewind.trading.state import dump_state, load_state
 
-__all__ = ["StateArchive", "frozen_trades"]
+__all__ = ["StateArchive", "changeable_trades", "frozen_trades"]
 
 Chunk = tuple[str, int, bytes]
+
+
+def changeable_trades(trades: np.ndarray) -> np.ndarray:
+    """The trades a step can still change: pending or active (by status — a nomination
+    joins the kernel's open list only at the next candle), or followed as tracked trades."""
+    live = (trades["status"] == Status.PENDING) | (trades["status"] == Status.ACTIVE)
+    out: np.ndarray = np.flatnonzero(live | (trades["track"] == 1))
+    return out
 
 
 def frozen_trades(trades: np.ndarray) -> int:

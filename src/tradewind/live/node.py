@@ -37,7 +37,7 @@ from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe, parse_duration
 from tradewind.engine.records import POOL_NAMES, Status
 from tradewind.errors import ConfigError, DataError, StateError
-from tradewind.live.archive import StateArchive, frozen_trades
+from tradewind.live.archive import StateArchive, changeable_trades, frozen_trades
 from tradewind.live.clock import Clock
 from tradewind.live.feed import StoreFeed
 from tradewind.live.market import GrowingMarket
@@ -181,6 +181,8 @@ class CycleNode:
         self.tf = Timeframe.parse(settings.data.timeframe)
         self.host = host
         self._mutex = threading.RLock()  #: a tick and a reconciliation never overlap
+        #: the decision inputs last built, and on how many rows (an ensemble shares them)
+        self._inputs_at: tuple[int, tuple[Any, str, Any, str]] | None = None
         if host is not None:
             if venue is not None:
                 raise ConfigError("an ensemble's members trade on paper: no venue for them")
@@ -376,13 +378,8 @@ class CycleNode:
             self.trader.regrid(self.market.panel, self.market.market)
             self._flags()
         rows = self.market.rows
-        # What this tick can change: the trades pending or active now (a nomination joins
-        # the kernel's open list only at the next candle, so the list alone misses one
-        # that enters and exits on it), those followed as tracked trades, and those it
-        # creates.
-        tr = self.trader.trades[: self.trader.n_trades]
-        live = (tr["status"] == Status.PENDING) | (tr["status"] == Status.ACTIVE)
-        touched = np.flatnonzero(live | (tr["track"] == 1))
+        # What this tick can change: the trades still changeable now, and those it creates.
+        touched = changeable_trades(self.trader.trades[: self.trader.n_trades])
         if self._fresh_inputs and self.safe_flags()[self.trader.next_t : rows].any():
             self._decision_inputs(rows)
         decided = self.trader.advance(rows, self.safe_flags())
@@ -405,7 +402,7 @@ class CycleNode:
             last_candle=pd.Timestamp(int(stamps[rows - 1]), tz="UTC") if rows else None,
             decided=[pd.Timestamp(int(stamps[d]), tz="UTC").isoformat() for d in decided],
             open_trades=int(self.trader.counters[ck.C_NOPEN]),
-            equity=float(self.trader.equity[rows - 1]) if self.trader.next_t else float("nan"),
+            equity=self.equity(),
             agents=agents,
             stale=stale,
             safe=self.safe,
@@ -419,14 +416,20 @@ class CycleNode:
 
         from tradewind.backtest.run import decision_inputs
 
-        panel = self.market.panel
-        filled = replace(
-            panel,
-            timestamps=panel.timestamps[:rows],
-            values=panel.values[:rows],
-            mask=panel.mask[:rows],
-        )
-        nominator, note, params, lifecycle_note = decision_inputs(self.settings, filled)
+        host = self.host
+        if host is not None and host._inputs_at is not None and host._inputs_at[0] == rows:
+            built = host._inputs_at[1]  # an ensemble's host built them on these rows
+        else:
+            panel = self.market.panel
+            filled = replace(
+                panel,
+                timestamps=panel.timestamps[:rows],
+                values=panel.values[:rows],
+                mask=panel.mask[:rows],
+            )
+            built = decision_inputs(self.settings, filled)
+        self._inputs_at = (rows, built)
+        nominator, note, params, lifecycle_note = built
         self.trader.nominator = nominator
         self.trader.regime_params = params
         self.inputs.nominator_note = note

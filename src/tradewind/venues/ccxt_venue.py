@@ -25,7 +25,7 @@ import hashlib
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import ccxt
@@ -221,8 +221,6 @@ class CcxtVenue:
                 raise _mapped(exc, client_id) from exc
             state = _parse(raw, 1)
             if state.filled > 0 and not state.fee_currency and state.exchange_id:
-                from dataclasses import replace
-
                 fee, currency = self.order_fee(state.exchange_id, symbol)
                 state = replace(state, fee=fee, fee_currency=currency)
             return state
@@ -318,8 +316,6 @@ class CcxtVenue:
 
 
 def _with_attempts(state: OrderState, attempts: int) -> OrderState:
-    from dataclasses import replace
-
     return replace(state, attempts=attempts + state.attempts)
 
 

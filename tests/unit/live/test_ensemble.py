@@ -81,3 +81,24 @@ def test_ensembles_are_refused_live_and_members_start_together(market: Path) -> 
     replay(one, START, START + pd.Timedelta(days=2), name="node-e2")  # a stray member
     with pytest.raises(StateError, match="members start together"):
         replay(settings, START + pd.Timedelta(days=1), START + pd.Timedelta(days=3))
+
+
+def test_an_ensemble_builds_its_decision_inputs_once_for_all_members(
+    market: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tradewind.backtest.run as backtest_run
+
+    real = backtest_run.decision_inputs
+    rows: list[int] = []
+
+    def counted(settings: object, panel: object) -> object:
+        rows.append(len(panel.timestamps))  # type: ignore[attr-defined]
+        return real(settings, panel)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backtest_run, "decision_inputs", counted)
+    # "auto" without a promoted model: the momentum nominator, rebuilt before decisions.
+    env = {**ENV, "TRADEWIND__LIVE__ENSEMBLE": "3", "TRADEWIND__CYCLE__NOMINATOR": "auto"}
+    result = replay(load_config(environ=env), START, START + pd.Timedelta(days=6))
+    assert rows  # rebuilt before decision ticks ...
+    assert len(rows) == len(set(rows))  # ... once per tick, not once per member
+    assert result.decided
