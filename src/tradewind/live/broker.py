@@ -454,6 +454,7 @@ class Broker:
     ) -> None:
         now = self.now()
         row: dict[str, Any] = {
+            "run_id": self.run_id,
             "trade_id": self._trade_id(i),
             "client_order_id": client_order_id(self.key, i, role),
             "role": role,

@@ -139,13 +139,20 @@ class Trade(Base):
 
 
 class Order(Base):
-    """An order for a trade (entry, exit, a protective stop ``s<n>``, an added leg):
-    written as an intent before it is sent, then updated with what the exchange says."""
+    """An order of a run: for one trade (entry, exit, a protective stop ``s<n>``, an added
+    leg), or for a pair when agents are netted into one exchange position (``trade_id``
+    empty, ``pair`` set); written as an intent before it is sent, then updated with what
+    the exchange says."""
 
     __tablename__ = "orders"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    trade_id: Mapped[int] = mapped_column(ForeignKey("trades.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), index=True
+    )
+    trade_id: Mapped[int | None] = mapped_column(
+        ForeignKey("trades.id", ondelete="CASCADE"), index=True
+    )
     client_order_id: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     side: Mapped[str] = mapped_column(String(8))

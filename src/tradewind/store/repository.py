@@ -416,7 +416,7 @@ class TradeBook:
                         )
                     ).all()
                 )
-                order_rows = _rows(orders, ORDER_COLUMNS, {})
+                order_rows = _rows(orders, ORDER_COLUMNS, {"run_id": run_id})
                 for row in order_rows:
                     row["trade_id"] = ids[int(row.pop("trade_no"))]
                 _insert_rows(conn, ORDERS, order_rows)
@@ -520,7 +520,7 @@ class TradeBook:
                         ).all()
                     )
                     conn.execute(delete(ORDERS).where(ORDERS.c.trade_id.in_(list(ids.values()))))
-                    order_rows = _rows(orders, ORDER_COLUMNS, {})
+                    order_rows = _rows(orders, ORDER_COLUMNS, at)
                     for row in order_rows:
                         row["trade_id"] = ids[int(row.pop("trade_no"))]
                     _insert_rows(conn, ORDERS, order_rows)
@@ -621,18 +621,18 @@ class TradeBook:
         if trade_id is not None:
             stmt = stmt.where(ORDERS.c.trade_id == trade_id)
         if run_id is not None:
-            of_run = select(TRADES.c.id).where(TRADES.c.run_id == run_id)
-            stmt = stmt.where(ORDERS.c.trade_id.in_(of_run))
+            stmt = stmt.where(ORDERS.c.run_id == run_id)
         return self._select(ORDERS, stmt.order_by(ORDERS.c.created_at, ORDERS.c.id))
 
     # ----------------------------------------------------------- venue orders
 
     def node_orders(self, run_id: int) -> list[dict[str, Any]]:
-        """Every order of a node's run, each with its trade's number, oldest first."""
+        """Every order of a node's run, each with its trade's number (None for an order of
+        a pair's netted position), oldest first."""
         stmt = (
             select(ORDERS, TRADES.c.trade_no)
-            .join(TRADES, ORDERS.c.trade_id == TRADES.c.id)
-            .where(TRADES.c.run_id == run_id)
+            .outerjoin(TRADES, ORDERS.c.trade_id == TRADES.c.id)
+            .where(ORDERS.c.run_id == run_id)
             .order_by(ORDERS.c.id)
         )
         with self.engine.connect() as conn:

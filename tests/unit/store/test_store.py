@@ -279,6 +279,53 @@ def test_head_is_alembics_newest_revision_and_an_old_book_still_migrates(
     engine.dispose()
 
 
+def test_orders_name_their_run_after_migration_0006_and_may_belong_to_a_pair(
+    tmp_path: Path,
+) -> None:
+    """Orders written before 0006 take their trade's run; a netted order (agents sharing
+    one exchange position) has a run and a pair but no trade."""
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    upgrade(url, "0005")
+    with TradeBook(url) as book:
+        run_id = book.save_backtest(**_tables())
+        trade_id = book.trade_id(run_id, 0)
+    engine = open_book(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO orders (trade_id, client_order_id, role, side, type, qty, "
+                "status, created_at, updated_at) VALUES (:t, 'tw-old', 'entry', 'buy', "
+                "'market', 1.0, 'closed', '2024-01-01 00:00:00', '2024-01-01 00:00:00')"
+            ),
+            {"t": trade_id},
+        )
+    engine.dispose()
+    upgrade(url)
+    now = datetime(2024, 1, 2, tzinfo=UTC)
+    with TradeBook(url) as book:
+        book.put_order(
+            {
+                "run_id": run_id,
+                "trade_id": None,
+                "client_order_id": "tw-net",
+                "role": "n1",
+                "side": "buy",
+                "type": "market",
+                "qty": 2.0,
+                "status": "intent",
+                "created_at": now,
+                "updated_at": now,
+                "pair": "BTCUSDT",
+            }
+        )
+        rows = {r["client_order_id"]: r for r in book.node_orders(run_id)}
+        assert rows["tw-old"]["run_id"] == run_id
+        assert rows["tw-old"]["trade_no"] == 0
+        assert rows["tw-net"]["trade_no"] is None
+        assert rows["tw-net"]["pair"] == "BTCUSDT"
+        assert set(book.orders(run_id=run_id)["client_order_id"]) == {"tw-old", "tw-net"}
+
+
 def test_sqlite_files_run_in_wal_mode(url: str) -> None:
     engine = open_book(url)
     with engine.connect() as conn:
