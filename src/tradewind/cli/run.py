@@ -160,8 +160,21 @@ def _plan(plan: dict[str, Any]) -> Any:
             f"safe mode at a {breakers['daily_loss_limit']:.0%} daily loss or a "
             f"{breakers['max_drawdown']:.0%} drawdown"
         )
-        if plan["agents"]:
-            out.print(f"agents: {plan['agents']}")
+        if plan.get("ensemble", 1) > 1:
+            out.print(
+                f"an ensemble of {plan['ensemble']} cycle traders, each with 1/{plan['ensemble']}"
+            )
+        agents = plan["agents"]
+        if agents:
+            out.print(
+                f"agents at the exchange, netted into one position per pair: "
+                f"{', '.join(agents['at_exchange']) or 'none'}"
+            )
+            if agents.get("paper_only"):
+                out.print(
+                    f"[yellow]on paper only: {', '.join(agents['paper_only'])} — "
+                    f"{agents['why_paper']}[/yellow]"
+                )
 
     return render
 
@@ -186,8 +199,8 @@ def flatten_command(
     """Close every position of a live node at the market and cancel its orders; the node
     is left in safe mode. Stop the node first (one process per trade book)."""
     from tradewind.live.clock import WallClock
+    from tradewind.live.ensemble import open_node
     from tradewind.live.gate import live_gate
-    from tradewind.live.node import CycleNode
 
     rt = _runtime(ctx, config, home, json_out, quiet, data_dir, exchange, timeframe)
     settings = rt.settings
@@ -198,7 +211,7 @@ def flatten_command(
     ):
         raise typer.Exit(1)
     venue = live_venue(settings)
-    with CycleNode(settings, source="live", clock=WallClock(), name=who, venue=venue) as node:
+    with open_node(settings, source="live", clock=WallClock(), name=who, venue=venue) as node:
         report = node.flatten()
 
     def render(out: Console) -> None:

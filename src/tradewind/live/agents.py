@@ -81,8 +81,13 @@ class NodeAgents:
         name: str,
         source: str,
         start: int,
+        at_exchange: bool = False,
     ) -> None:
         self.settings = settings
+        #: live: the agents' orders go to the exchange netted per pair (the broker's), so
+        #: the paper venue's per-trade orders are not written
+        self.at_exchange = at_exchange
+        self._halt: int | None = None
         self.book = book
         self.name = name
         self.source = source
@@ -109,8 +114,29 @@ class NodeAgents:
         self.notes = [*models.notes, *edge_notes]
         return prepared, {"veto": models.veto, "scale": models.scale, "edges": edges}
 
+    def halt(self) -> None:
+        """Safe mode: no new real trade from the next row on (setups become sim trades
+        with the reason ``safe_mode``); open trades keep their exits. A restarted node in
+        safe mode halts again (the state does not carry it)."""
+        if self._halt is None:
+            self._halt = self.session.next_t
+            self.session.halt(self._halt)
+
     def _build(self, panel: Panel, rows: int, start: int | None) -> Session:
         prepared, models = self._prepare(panel)
+        session = self._session(panel, rows, start, prepared, models)
+        if self._halt is not None:
+            session.halt(self._halt)
+        return session
+
+    def _session(
+        self,
+        panel: Panel,
+        rows: int,
+        start: int | None,
+        prepared: AgentSetups,
+        models: dict[str, Any],
+    ) -> Session:
         return Session(
             panel,
             self.settings.agents,
@@ -197,7 +223,7 @@ class NodeAgents:
                 ledger=ledger,
                 cycles=pd.DataFrame(),
                 mode_switches=mode_switches(session),
-                orders=paper_orders(trades, self.name),
+                orders=None if self.at_exchange else paper_orders(trades, self.name),
                 kind="session",
                 chunks=chunks,
             )

@@ -1,10 +1,14 @@
-"""The venue in the node: the model's trades carried out at an exchange, and the exchange
+"""The venue in the node: the models' trades carried out at an exchange, and the exchange
 checked against the book.
 
-The cycle trader decides exactly as in a backtest; after each tick the broker makes the
-account follow it. Each step is a pure function of two things, the trader's saved state and
-the order rows in the trade book, so the same :meth:`Broker.sync` serves a tick, a start-up
-and a recovery after a crash:
+The traders decide exactly as in a backtest; after each tick the broker makes the
+account follow them. One account may serve several books: the cycle trader (or the K
+members of an ensemble, each with its own trades) and the session of agents. Each step
+is a pure function of two things, the traders' saved state and the order rows in the
+trade book, so the same :meth:`Broker.sync` serves a tick, a start-up and a recovery
+after a crash.
+
+**A cycle trader's trades** are carried out one by one:
 
 * a real trade the model **entered** and that has no entry order gets a market buy of the
   model's quantity (role ``entry``). A trade that entered and exited between two ticks
@@ -16,13 +20,24 @@ and a recovery after a crash:
   (``x1``; another ``x<n>`` if a partial fill left enough). What the lot step leaves is
   recorded as dust.
 
-Every order is written to the book as an intent before it is sent, with a client order id
-derived from the node's run, the trade and the role, so a crash at any moment leaves a row
-that the next sync asks the exchange about before anything is sent again.
+**The agents are netted**: several agents trading one pair hold one exchange position,
+the sum of their real long trades. Each sync brings each pair's position to that sum with
+one market order (roles ``n1``, ``n2`` … of the pair), and keeps one protective stop
+resting for the whole position at the *lowest* of the agents' stops (``s1``, ``s2`` …): a
+price that reaches it has passed every agent's stop, so when it fills at the exchange
+every agent's model has exited too. An agent's own higher stop is the node's to carry
+out, by the netting order of the tick that sees it. Short agents stay on paper: spot
+accounts hold no short position (their trades are in the book, not at the exchange).
 
-Each sync also **reconciles**: an open order of the account that the book does not know,
-or a balance far from what the book's fills add up to, puts the node in safe mode (no new
-entries, exits still managed), as do fatal errors and repeated failures.
+Every order is written to the book as an intent before it is sent, with a client order id
+derived from the book's run, the trade (or the pair) and the role, so a crash at any
+moment leaves a row that the next sync asks the exchange about before anything is sent
+again.
+
+Each sync also **reconciles**: an open order of the account that no book knows, or a
+balance far from what the books' fills add up to, puts the node in safe mode (no new
+entries, exits still managed), as do fatal errors and repeated failures. A pair whose
+netted position stays away from the sum of the agents' books is reported.
 """
 
 from __future__ import annotations
@@ -30,6 +45,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,7 +66,7 @@ from tradewind.errors import (
 from tradewind.store.repository import TradeBook
 from tradewind.venues.ccxt_venue import CcxtVenue, OrderIntent, OrderState, client_order_id
 
-__all__ = ["Broker", "SyncReport", "held_of"]
+__all__ = ["AgentsBook", "Broker", "CycleBook", "SyncReport", "held_of", "pair_number"]
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +95,8 @@ def _clean(value: float, step: float) -> float:
 
 
 def held_of(rows: Sequence[dict[str, Any]], base: str) -> float:
-    """What a trade's orders leave at the exchange: bought, less fees taken in the base
-    asset, less sold."""
+    """What a trade's (or a netted pair's) orders leave at the exchange: bought, less fees
+    taken in the base asset, less sold."""
     held = 0.0
     for row in rows:
         filled = float(row.get("filled") or 0.0)
@@ -93,6 +109,32 @@ def held_of(rows: Sequence[dict[str, Any]], base: str) -> float:
     return held
 
 
+def pair_number(market_id: str) -> int:
+    """The number a netted pair's client order ids carry in place of a trade's: stable
+    across restarts whatever the order of the pairs (the panel's index is not)."""
+    return zlib.crc32(market_id.encode()) % 1_000_000_000
+
+
+@dataclass
+class CycleBook:
+    """A cycle trader the account follows trade by trade (an ensemble has K of them)."""
+
+    run_id: int
+    name: str  #: the node's (member's) saved-state name
+    trader: Any
+    first_t: int  #: trades entered before this row (the warm-up) are not the node's
+
+
+@dataclass
+class AgentsBook:
+    """The session of agents, followed as one netted position per pair."""
+
+    run_id: int
+    name: str
+    session: Any
+    safe: bool = False  #: the node is in safe mode: positions only shrink
+
+
 @dataclass
 class SyncReport:
     """What one sync did at the exchange."""
@@ -103,6 +145,9 @@ class SyncReport:
     rejected: int = 0
     requests: int = 0
     problems: list[str] = field(default_factory=list)
+    #: netted pairs whose exchange position is away from the agents' books: pair →
+    #: (the books' sum, the exchange position from the fills)
+    drift: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,15 +157,21 @@ class SyncReport:
             "rejected": self.rejected,
             "requests": self.requests,
             "problems": list(self.problems),
+            "drift": {k: list(v) for k, v in self.drift.items()},
         }
 
 
-class Broker:
-    """Makes the account at ``venue`` follow the trader of node run ``run_id``.
+def _key(name: str, run_id: int) -> str:
+    return f"{name}#{run_id}"  #: client ids differ between runs of one name
 
-    ``symbols`` are the panel's pairs (the exchange's market ids), ``now`` the node's
-    clock for the rows' times, ``on_problem`` what to do about an unexpected state (the
-    node enters safe mode)."""
+
+class Broker:
+    """Makes the account at ``venue`` follow the books of node ``name``.
+
+    ``runs`` are the runs whose orders are in the book already (all of them are checked
+    against the account from the first sync on), ``symbols`` the panel's pairs (the
+    exchange's market ids), ``now`` the node's clock for the rows' times, ``on_problem``
+    what to do about an unexpected state (the node enters safe mode)."""
 
     def __init__(
         self,
@@ -129,6 +180,7 @@ class Broker:
         *,
         name: str,
         run_id: int,
+        runs: Sequence[int] = (),
         symbols: Sequence[str],
         config: LiveConfig,
         now: Callable[[], datetime],
@@ -137,9 +189,7 @@ class Broker:
         self.venue = venue
         self.book = book
         self.name = name
-        self.run_id = run_id
-        self.key = f"{name}#{run_id}"  #: client ids differ between runs of one name
-        self.prefix = client_order_id(self.key, 0, "x").rsplit("-", 2)[0] + "-"
+        self.run_id = run_id  #: the host's run: the account's baseline belongs to it
         self.config = config
         self.now = now
         self.on_problem = on_problem
@@ -148,31 +198,34 @@ class Broker:
         self._ids: dict[str, str] = {}  #: symbol → the exchange's market id
         self._rules: dict[str, MarketRules] = {}
         self._assets: dict[str, tuple[str, str]] = {}
-        self._trade_ids: dict[int, int] = {}
+        self._trade_ids: dict[tuple[int, int], int] = {}
         self.failures = 0  #: syncs in a row that could not finish their work
-        rows = book.node_orders(run_id)
         self.rows: dict[str, dict[str, Any]] = {}
-        self.by_trade: dict[int, list[dict[str, Any]]] = {}
+        #: a cycle trader's orders by (run, trade); a netted pair's by (run, market id)
+        self.by_trade: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        self.by_pair: dict[tuple[int, str], list[dict[str, Any]]] = {}
         self._pending: set[str] = set()  #: client ids of orders not final yet
-        self._settled: set[int] = set()  #: trades done with: finished, flat, all final
-        self._last_open: set[int] | None = None  #: None: the first sync looks at all
-        self._last_n = 0
-        self.baseline = self._baseline()
-        self.totals = dict(self.baseline)  #: each asset as the book's fills leave it
-        for r in rows:
-            r["symbol"] = self.venue.symbol_of(str(r["pair"]))
-            self._add(r)
+        self._loaded: set[int] = set()
+        self._settled: dict[int, set[int]] = {}  #: per run: trades done with
+        self._last_open: dict[int, set[int]] = {}  #: absent: the first sync looks at all
+        self._last_n: dict[int, int] = {}
+        self._paper_noted = False
+        self.totals: dict[str, float] = {}
+        loaded = [self._load(r) for r in dict.fromkeys([run_id, *runs])]
+        self.baseline = self._baseline(any(loaded))
+        for asset, amount in self.baseline.items():
+            self.totals[asset] = self.totals.get(asset, 0.0) + amount
 
     # -- the account before the node's first order ----------------------------------
 
-    def _baseline(self) -> dict[str, float]:
+    def _baseline(self, orders: bool) -> dict[str, float]:
         """The account's balances before the node's first order, saved once: every later
         balance is checked against them plus the book's fills."""
         key = f"{self.name}-venue"
         saved = self.book.session_state(key)
         if saved is not None and saved.run_id == self.run_id:
             return {str(k): float(v) for k, v in json.loads(saved.payload).items()}
-        if self.rows:
+        if orders:
             raise StateError(
                 f"node {self.name!r}: orders in the book but no saved balances to check them "
                 "against; start the node afresh (--reset)"
@@ -181,9 +234,24 @@ class Broker:
         self.book.put_state(key, "live", self.run_id, json.dumps(totals).encode())
         return totals
 
+    def _load(self, run_id: int) -> bool:
+        """The orders of run ``run_id`` in the book, once; True if it has any."""
+        if run_id in self._loaded:
+            return False
+        self._loaded.add(run_id)
+        rows = self.book.node_orders(run_id)
+        for r in rows:
+            r["symbol"] = self.venue.symbol_of(str(r["pair"]))
+            self._add(r)
+        return bool(rows)
+
     def _add(self, row: dict[str, Any]) -> None:
         self.rows[row["client_order_id"]] = row
-        self.by_trade.setdefault(int(row["trade_no"]), []).append(row)
+        run = int(row["run_id"])
+        if row.get("trade_no") is None:
+            self.by_pair.setdefault((run, str(row["pair"])), []).append(row)
+        else:
+            self.by_trade.setdefault((run, int(row["trade_no"])), []).append(row)
         if row["status"] not in FINAL:
             self._pending.add(row["client_order_id"])
         self._count(row, 1.0)
@@ -224,16 +292,34 @@ class Broker:
 
     # -- one sync ----------------------------------------------------------------------
 
-    def sync(self, trader: Any, first_t: int) -> SyncReport:
-        """Bring the account in line with the trader (trades entered from row
-        ``first_t`` on), then reconcile; see the module's docstring."""
+    def sync(self, books: Sequence[CycleBook | AgentsBook]) -> SyncReport:
+        """Bring the account in line with ``books``, then reconcile; see the module's
+        docstring."""
         report = SyncReport()
         start = self.venue.requests
         try:
-            self._refresh(trader, report)
-            for i in self._candidates(trader, first_t):
-                self._follow(trader, int(i), report)
+            for b in books:
+                self._load(b.run_id)
+            self._refresh(books, report)
+            for b in books:
+                if isinstance(b, CycleBook):
+                    for i in self._candidates(b):
+                        self._follow(b, int(i), report)
+                else:
+                    self._net(b, report)
             self._reconcile(report)
+            for b in books:
+                if isinstance(b, AgentsBook):
+                    self._net_drift(b, report)
+            if report.drift:
+                log.warning(
+                    "node %s: netted positions away from the agents' books: %s",
+                    self.name,
+                    ", ".join(
+                        f"{p} {w:.10g} in the books, {h:.10g} held"
+                        for p, (w, h) in sorted(report.drift.items())
+                    ),
+                )
             self.failures = 0
         except ExchangeFatal as exc:
             report.problems.append(f"fatal exchange error: {exc}")
@@ -252,33 +338,40 @@ class Broker:
             self.on_problem(problem)
         return report
 
-    def _candidates(self, trader: Any, first_t: int) -> list[int]:
+    def _candidates(self, b: CycleBook) -> list[int]:
         """Real trades that may need an order: those open now or at the last sync, those
         created since, and those with orders not settled. The first sync after a start
         looks at every trade (what changed while the node was down is not known)."""
-        tr = trader.trades
-        n = trader.n_trades
+        tr = b.trader.trades
+        n = b.trader.n_trades
         # Pending or active by status: a nomination joins the kernel's open list only at
         # the next candle.
         status = tr["status"][:n]
         live = (status == Status.PENDING) | (status == Status.ACTIVE)
         open_now = set(np.flatnonzero(live).tolist())
-        if self._last_open is None:
+        last = self._last_open.get(b.run_id)
+        if last is None:
             ids = set(range(n))
         else:
-            ids = open_now | self._last_open | set(range(self._last_n, n))
-            ids.update(int(self.rows[c]["trade_no"]) for c in self._pending)
-        self._last_open, self._last_n = open_now, n
-        pick = np.array(sorted(ids - self._settled), dtype=np.int64)
+            ids = open_now | last | set(range(self._last_n[b.run_id], n))
+            ids.update(
+                int(r["trade_no"])
+                for c in self._pending
+                if (r := self.rows[c])["run_id"] == b.run_id and r.get("trade_no") is not None
+            )
+        self._last_open[b.run_id], self._last_n[b.run_id] = open_now, n
+        pick = np.array(sorted(ids - self._settled.get(b.run_id, set())), dtype=np.int64)
         if len(pick) == 0:
             return []
-        keep = (tr["kind"][pick] == Kind.REAL) & (tr["entry_t"][pick] >= first_t)
+        keep = (tr["kind"][pick] == Kind.REAL) & (tr["entry_t"][pick] >= b.first_t)
         return [int(i) for i in pick[keep]]
 
-    def _refresh(self, trader: Any, report: SyncReport) -> None:
+    def _refresh(self, books: Sequence[CycleBook | AgentsBook], report: SyncReport) -> None:
         """Ask the exchange about every order not final yet; send intents that never
         reached it (unless the model has moved on: an entry or a stop for a trade no longer
-        open is skipped); flag open orders the book does not know."""
+        open is skipped, as is a netted order the pair no longer needs); flag open orders
+        no book knows."""
+        by_run = {b.run_id: b for b in books}
         open_now = {o.client_id: o for o in self.venue.open_orders()}
         for cid in sorted(set(open_now) - set(self.rows)):
             report.problems.append(
@@ -293,10 +386,12 @@ class Broker:
                 self._record(row, state)
                 continue
             if row["status"] in ("intent", "unknown"):
-                gone = int(trader.trades["status"][int(row["trade_no"])]) != Status.ACTIVE
-                if gone and not row["role"].startswith("x"):
-                    note = "never reached the exchange; the model has exited since"
-                    self._update(row, {"status": "skipped", "note": note})
+                owner = by_run.get(int(row["run_id"]))
+                if owner is None:
+                    continue  # a book not followed this sync: asked about again next time
+                gone = self._moved_on(owner, row)
+                if gone:
+                    self._update(row, {"status": "skipped", "note": gone})
                     report.skipped += 1
                 else:
                     self._send(row, report)  # it never arrived: send it now, same id
@@ -304,33 +399,53 @@ class Broker:
                 report.problems.append(f"order {cid!r} was open and the exchange lost it")
                 self._update(row, {"status": "expired", "note": "lost by the exchange"})
 
-    def _follow(self, trader: Any, i: int, report: SyncReport) -> None:
-        self._act(trader, i, report)
-        rows = self.by_trade.get(i, [])
-        finished = int(trader.trades["status"][i]) in (Status.CLOSED, Status.EXPIRED)
+    def _moved_on(self, owner: CycleBook | AgentsBook, row: dict[str, Any]) -> str | None:
+        """Why an order that never reached the exchange is not to be sent any more (None:
+        send it)."""
+        role = str(row["role"])
+        if isinstance(owner, CycleBook):
+            i = int(row["trade_no"])
+            if int(owner.trader.trades["status"][i]) != Status.ACTIVE and not role.startswith("x"):
+                return "never reached the exchange; the model has exited since"
+            return None
+        if role.startswith("s"):
+            return "never reached the exchange; the stop is set again from the books"
+        base, _ = self.assets(row["symbol"])
+        rows = self.by_pair[(owner.run_id, str(row["pair"]))]
+        want = self._targets(owner).get(str(row["pair"]), (0.0, math.nan))[0]
+        diff = want - held_of(rows, base)
+        needed = diff > 0 if row["side"] == "buy" else diff < 0
+        return None if needed else "never reached the exchange; the agents no longer need it"
+
+    # -- a cycle trader, trade by trade ------------------------------------------------
+
+    def _follow(self, b: CycleBook, i: int, report: SyncReport) -> None:
+        self._act(b, i, report)
+        rows = self.by_trade.get((b.run_id, i), [])
+        finished = int(b.trader.trades["status"][i]) in (Status.CLOSED, Status.EXPIRED)
         if finished and rows and all(r["status"] in FINAL for r in rows):
             base, _ = self.assets(rows[0]["symbol"])
             exits = [r for r in rows if r["role"].startswith("x")]
             dust = float(exits[-1].get("dust") or 0.0) if exits else 0.0
             if held_of(rows, base) <= dust + 1e-12:  # flat but for the dust it recorded
-                self._settled.add(i)
+                self._settled.setdefault(b.run_id, set()).add(i)
 
-    def _act(self, trader: Any, i: int, report: SyncReport) -> None:
-        tr = trader.trades[i]
-        rows = self.by_trade.get(i, [])
+    def _act(self, b: CycleBook, i: int, report: SyncReport) -> None:
+        tr = b.trader.trades[i]
+        key = (b.run_id, i)
+        rows = self.by_trade.get(key, [])
         symbol = self.symbol(int(tr["pair"]))
         rules = self.rules(symbol)
         base, _quote = self.assets(symbol)
         status = int(tr["status"])
         entry = next((r for r in rows if r["role"] == "entry"), None)
+        order = _Orders(self, b.name, b.run_id, symbol, trade=i)
         if entry is None:
             if status == Status.ACTIVE:
                 qty = _clean(_floor(float(tr["qty"]), rules.lot_step), rules.lot_step)
-                self._new(i, symbol, "entry", "buy", "market", qty, report)
+                order.new("entry", "buy", "market", qty, report)
             elif status == Status.CLOSED:
-                self._new(
-                    i,
-                    symbol,
+                order.new(
                     "entry",
                     "buy",
                     "market",
@@ -342,50 +457,70 @@ class Broker:
         pending = [r for r in rows if r["status"] not in FINAL]
         if any(r["status"] in ("intent", "unknown") for r in pending):
             return  # fate unknown: nothing more until the exchange has said
-        held = held_of(rows, base)
-        lot = rules.lot_step
         resting = next((r for r in pending if r["role"].startswith("s")), None)
         if status == Status.ACTIVE:
-            if not self.config.protective_stops or held < max(lot, 1e-12):
-                return
-            level = _clean(_nearest(float(tr["stop"]), rules.tick), rules.tick)
-            qty = _clean(_floor(held, lot), lot)
-            if resting is not None:
-                same = math.isclose(float(resting["stop_price"]), level, rel_tol=1e-12)
-                if same and math.isclose(float(resting["qty"]), qty, rel_tol=1e-12):
-                    return
-                if not self._cancel(resting, report):
-                    return  # it filled meanwhile: held is 0 now, nothing to protect
-                held = held_of(self.by_trade[i], base)
-                qty = _clean(_floor(held, lot), lot)
-                if qty <= 0:
-                    return
-            if qty * level < rules.min_notional:
-                return  # below the exchange's minimum: the model's exit sells it
-            stops = [r for r in rows if r["role"].startswith("s")]
-            if stops and stops[-1]["status"] == "rejected" and stops[-1]["stop_price"] == level:
-                return  # refused at this level already (e.g. it would trigger at once)
-            limit = _clean(_floor(level * (1 - self.config.stop_limit_gap), rules.tick), rules.tick)
-            n = 1 + sum(1 for r in rows if r["role"].startswith("s"))
-            self._new(i, symbol, f"s{n}", "sell", "stop_loss_limit", qty, report, level, limit)
+            if self.config.protective_stops:
+                self._protect(order, rows, resting, float(tr["stop"]), report)
             return
         # The model has exited: cancel the protection and sell what is really there.
         if resting is not None and not self._cancel(resting, report):
             return  # the stop filled at the exchange: already flat
-        held = held_of(self.by_trade.get(i, []), base)
-        exits = [r for r in self.by_trade.get(i, []) if r["role"].startswith("x")]
-        qty = _clean(_floor(held, lot), lot)
+        rows = self.by_trade.get(key, [])
+        held = held_of(rows, base)
+        exits = [r for r in rows if r["role"].startswith("x")]
         if held <= 1e-12 or any(r["status"] not in FINAL for r in exits):
             return
         if exits and held <= float(exits[-1].get("dust") or 0.0) + 1e-12:
             return  # only the dust the last exit recorded is left
-        n = len(exits) + 1
-        price = float(trader.a.last_close[int(tr["pair"]), trader.next_t - 1])
+        price = float(b.trader.a.last_close[int(tr["pair"]), b.trader.next_t - 1])
+        self._sell(order, f"x{len(exits) + 1}", held, price, report)
+
+    def _protect(
+        self,
+        order: _Orders,
+        rows: list[dict[str, Any]],
+        resting: dict[str, Any] | None,
+        stop: float,
+        report: SyncReport,
+    ) -> None:
+        """Keep one stop resting at ``stop`` for what ``rows`` hold, replacing the one
+        resting when its level or quantity is no longer right."""
+        rules = self.rules(order.symbol)
+        base, _ = self.assets(order.symbol)
+        lot = rules.lot_step
+        held = held_of(rows, base)
+        if held < max(lot, 1e-12) or not math.isfinite(stop):
+            return
+        level = _clean(_nearest(stop, rules.tick), rules.tick)
+        qty = _clean(_floor(held, lot), lot)
+        if resting is not None:
+            same = math.isclose(float(resting["stop_price"]), level, rel_tol=1e-12)
+            if same and math.isclose(float(resting["qty"]), qty, rel_tol=1e-12):
+                return
+            if not self._cancel(resting, report):
+                return  # it filled meanwhile: held is 0 now, nothing to protect
+            held = held_of(order.rows(), base)
+            qty = _clean(_floor(held, lot), lot)
+            if qty <= 0:
+                return
+        if qty * level < rules.min_notional:
+            return  # below the exchange's minimum: the model's exit sells it
+        stops = [r for r in order.rows() if r["role"].startswith("s")]
+        if stops and stops[-1]["status"] == "rejected" and stops[-1]["stop_price"] == level:
+            return  # refused at this level already (e.g. it would trigger at once)
+        limit = _clean(_floor(level * (1 - self.config.stop_limit_gap), rules.tick), rules.tick)
+        order.new(f"s{len(stops) + 1}", "sell", "stop_loss_limit", qty, report, level, limit)
+
+    def _sell(
+        self, order: _Orders, role: str, held: float, price: float, report: SyncReport
+    ) -> None:
+        """Sell what ``held`` allows on the lot step; below the exchange's minimum it is
+        recorded as dust, not sent."""
+        rules = self.rules(order.symbol)
+        qty = _clean(_floor(held, rules.lot_step), rules.lot_step)
         if qty <= 0 or (rules.min_notional and qty * price < rules.min_notional):
-            self._new(
-                i,
-                symbol,
-                f"x{n}",
+            order.new(
+                role,
                 "sell",
                 "market",
                 0.0,
@@ -394,92 +529,188 @@ class Broker:
                 dust=held,
             )
             return
-        self._new(i, symbol, f"x{n}", "sell", "market", qty, report, dust=held - qty)
+        order.new(role, "sell", "market", qty, report, dust=held - qty)
 
-    def flatten(self, trader: Any) -> SyncReport:
+    # -- the agents, netted per pair ---------------------------------------------------
+
+    def _targets(self, b: AgentsBook) -> dict[str, tuple[float, float]]:
+        """Each pair's position the agents' books hold at the exchange (their real long
+        trades), with the lowest of their stops."""
+        session = b.session
+        tr = session.trades[: session.n_trades]
+        live = tr[(tr["kind"] == Kind.REAL) & (tr["status"] == Status.ACTIVE)]
+        if not self._paper_noted and (live["side"] < 0).any():
+            log.warning(
+                "node %s: short agents trade on paper only (a spot account holds no short)",
+                self.name,
+            )
+            self._paper_noted = True
+        longs = live[live["side"] > 0]
+        out: dict[str, tuple[float, float]] = {}
+        for p in np.unique(longs["pair"]).tolist():
+            mine = longs[longs["pair"] == p]
+            out[self._symbols[int(p)]] = (float(mine["qty"].sum()), float(mine["stop"].min()))
+        return out
+
+    def _net(self, b: AgentsBook, report: SyncReport) -> None:
+        """Each pair's exchange position brought to the sum of the agents' books, with one
+        protective stop for it at the lowest of their stops."""
+        targets = self._targets(b)
+        pairs = set(targets) | {p for (run, p) in self.by_pair if run == b.run_id}
+        index = {m: i for i, m in enumerate(self._symbols)}
+        for market_id in sorted(pairs):
+            if market_id not in index:
+                continue  # a pair no longer on the grid: its rows are kept, not traded
+            p = index[market_id]
+            symbol = self.symbol(p)
+            rules = self.rules(symbol)
+            base, _ = self.assets(symbol)
+            order = _Orders(self, b.name, b.run_id, symbol, pair=market_id)
+            rows = order.rows()
+            pending = [r for r in rows if r["status"] not in FINAL]
+            if any(r["status"] in ("intent", "unknown") or r["role"][0] == "n" for r in pending):
+                continue  # fate unknown, or a market order still working: wait for it
+            want, stop = targets.get(market_id, (0.0, math.nan))
+            held = held_of(rows, base)
+            resting = next((r for r in pending if r["role"].startswith("s")), None)
+            price = float(b.session.last_close[p])
+            lot = max(rules.lot_step, 1e-12)
+            diff = want - held
+            trades = [r for r in rows if r["role"][0] == "n"]
+            role = f"n{len(trades) + 1}"
+            if diff >= lot and math.isfinite(price) and not b.safe:
+                qty = _clean(_floor(diff, rules.lot_step), rules.lot_step)
+                if not self._refused(trades, "buy", qty) and qty * price >= rules.min_notional:
+                    order.new(role, "buy", "market", qty, report)
+                    if order.rows()[-1]["status"] not in FINAL:
+                        continue  # the stop follows once the fill is known
+            elif -diff >= lot and held >= lot:
+                qty = _clean(_floor(min(-diff, held), rules.lot_step), rules.lot_step)
+                sellable = qty > 0 and qty * price >= rules.min_notional
+                if sellable and not self._refused(trades, "sell", qty):
+                    if resting is not None:
+                        if not self._cancel(resting, report):
+                            continue  # the stop filled meanwhile: next sync sees the rest
+                        resting = None
+                    held = held_of(order.rows(), base)
+                    qty = _clean(_floor(min(-diff, held), rules.lot_step), rules.lot_step)
+                    if qty > 0:
+                        order.new(role, "sell", "market", qty, report, dust=held - qty)
+                        if order.rows()[-1]["status"] not in FINAL:
+                            continue
+            if want <= 0:
+                if resting is not None:
+                    self._cancel(resting, report)
+                continue
+            if self.config.protective_stops:
+                resting = next(
+                    (r for r in order.rows() if r["status"] not in FINAL and r["role"][0] == "s"),
+                    None,
+                )
+                self._protect(order, order.rows(), resting, stop, report)
+
+    @staticmethod
+    def _refused(trades: list[dict[str, Any]], side: str, qty: float) -> bool:
+        """Whether the last netting order, the same one, was refused (not sent again
+        until the books ask for something else)."""
+        if not trades:
+            return False
+        last = trades[-1]
+        return (
+            last["status"] == "rejected"
+            and last["side"] == side
+            and math.isclose(float(last["qty"]), qty, rel_tol=1e-12)
+        )
+
+    def _net_drift(self, b: AgentsBook, report: SyncReport) -> None:
+        """Pairs whose netted position is away from the agents' books by more than the
+        exchange lets an order correct (a lot, the minimum notional)."""
+        targets = self._targets(b)
+        pairs = set(targets) | {p for (run, p) in self.by_pair if run == b.run_id}
+        for market_id in sorted(pairs & set(self._symbols)):
+            rows = self.by_pair.get((b.run_id, market_id), [])
+            if any(r["status"] not in FINAL and r["role"][0] == "n" for r in rows):
+                continue  # on its way
+            symbol = self.symbol(self._symbols.index(market_id))
+            rules = self.rules(symbol)
+            base, _ = self.assets(symbol)
+            held = held_of(rows, base)
+            want = targets.get(market_id, (0.0, math.nan))[0]
+            price = float(b.session.last_close[self._symbols.index(market_id)])
+            # A fee taken in the base asset leaves the position short of the books by the
+            # fee; an order below a lot or the exchange's minimum cannot correct it.
+            fee_rate = max(
+                (
+                    float(r["fee"] or 0) / float(r["filled"])
+                    for r in rows
+                    if r["side"] == "buy" and r.get("fee_asset") == base and r.get("filled")
+                ),
+                default=0.0,
+            )
+            slack = rules.lot_step + want * fee_rate
+            slack += rules.min_notional / price if price > 0 else 0.0
+            if abs(held - want) > slack + 1e-9:
+                report.drift[market_id] = (want, held)
+
+    # -- flatten -----------------------------------------------------------------------
+
+    def flatten(self, books: Sequence[CycleBook | AgentsBook]) -> SyncReport:
         """Cancel every open order of the node and sell every position it holds, whatever
-        the model says (``tradewind flatten``); the node is put in safe mode by its caller."""
+        the models say (``tradewind flatten``); the node is put in safe mode by its
+        caller."""
         report = SyncReport()
         start = self.venue.requests
-        self._refresh(trader, report)
+        for b in books:
+            self._load(b.run_id)
+        self._refresh(books, report)
         for cid in sorted(self._pending):
             row = self.rows[cid]
             if row["status"] == "open":
                 self._cancel(row, report)
-        for i in sorted(self.by_trade):
-            rows = self.by_trade[i]
-            symbol = rows[0]["symbol"]
-            rules = self.rules(symbol)
-            base, _ = self.assets(symbol)
+        owners = {b.run_id: b for b in books}
+        held_rows: list[tuple[_Orders, list[dict[str, Any]], float]] = []
+        for (run, i), rows in sorted(self.by_trade.items()):
+            owner = owners.get(run)
+            if not isinstance(owner, CycleBook):
+                continue
+            t = owner.trader
+            price = float(t.a.last_close[int(t.trades["pair"][i]), t.next_t - 1])
+            order = _Orders(self, owner.name, run, rows[0]["symbol"], trade=i)
+            held_rows.append((order, rows, price))
+        for (run, market_id), rows in sorted(self.by_pair.items()):
+            owner = owners.get(run)
+            if not isinstance(owner, AgentsBook) or market_id not in self._symbols:
+                continue
+            price = float(owner.session.last_close[self._symbols.index(market_id)])
+            order = _Orders(self, owner.name, run, rows[0]["symbol"], pair=market_id)
+            held_rows.append((order, rows, price))
+        for order, rows, price in held_rows:
+            base, _ = self.assets(order.symbol)
+            rules = self.rules(order.symbol)
             held = held_of(rows, base)
-            qty = _clean(_floor(held, rules.lot_step), rules.lot_step)
-            if qty <= 0:
+            if _clean(_floor(held, rules.lot_step), rules.lot_step) <= 0:
                 continue
             if any(r["status"] not in FINAL for r in rows):
                 report.problems.append(
-                    f"trade {i}: an order's fate is still unknown; its {held:.10g} "
+                    f"{order.what}: an order's fate is still unknown; its {held:.10g} "
                     f"{base} is not sold yet"
                 )
                 continue
-            n = 1 + sum(1 for r in rows if r["role"].startswith("x"))
-            price = float(trader.a.last_close[int(trader.trades["pair"][i]), trader.next_t - 1])
-            if rules.min_notional and qty * price < rules.min_notional:
+            if rules.min_notional and held * price < rules.min_notional:
                 continue  # dust: the exchange takes no order this small
-            self._new(i, symbol, f"x{n}", "sell", "market", qty, report, dust=held - qty)
+            prefix = "x" if order.trade is not None else "n"
+            n = 1 + sum(1 for r in rows if r["role"].startswith(prefix))
+            self._sell(order, f"{prefix}{n}", held, price, report)
         self._reconcile(report)
         report.requests = self.venue.requests - start
         return report
 
     # -- orders ------------------------------------------------------------------------
 
-    def _trade_id(self, i: int) -> int:
-        if i not in self._trade_ids:
-            self._trade_ids[i] = self.book.trade_id(self.run_id, i)
-        return self._trade_ids[i]
-
-    def _new(
-        self,
-        i: int,
-        symbol: str,
-        role: str,
-        side: str,
-        kind: str,
-        qty: float,
-        report: SyncReport,
-        stop: float | None = None,
-        limit: float | None = None,
-        *,
-        skip: str | None = None,
-        dust: float | None = None,
-    ) -> None:
-        now = self.now()
-        row: dict[str, Any] = {
-            "run_id": self.run_id,
-            "trade_id": self._trade_id(i),
-            "client_order_id": client_order_id(self.key, i, role),
-            "role": role,
-            "side": side,
-            "type": kind,
-            "qty": qty,
-            "price": limit,
-            "stop_price": stop,
-            "status": "skipped" if skip else "intent",
-            "created_at": now,
-            "updated_at": now,
-            "pair": self._ids[symbol],
-            "filled": 0.0,
-            "dust": dust,
-            "note": skip,
-        }
-        self.book.put_order(row)  # the intent is in the book before the request goes out
-        row["trade_no"] = i
-        row["symbol"] = symbol
-        self._add(row)
-        if skip:
-            report.skipped += 1
-            log.info("node %s: trade %d %s: %s", self.name, i, role, skip)
-            return
-        self._send(row, report)
+    def _trade_id(self, run_id: int, i: int) -> int:
+        if (run_id, i) not in self._trade_ids:
+            self._trade_ids[(run_id, i)] = self.book.trade_id(run_id, i)
+        return self._trade_ids[(run_id, i)]
 
     def _send(self, row: dict[str, Any], report: SyncReport) -> None:
         intent = OrderIntent(
@@ -546,7 +777,7 @@ class Broker:
     # -- reconciliation ----------------------------------------------------------------
 
     def _reconcile(self, report: SyncReport) -> None:
-        """The account's balances against the baseline plus the book's fills."""
+        """The account's balances against the baseline plus the books' fills."""
         have = {a: free + locked for a, (free, locked) in self.venue.balances().items()}
         tol = self.config.balance_tolerance
         steps: dict[str, float] = {}
@@ -558,17 +789,91 @@ class Broker:
             slack = max(tol * abs(self.baseline.get(asset, want)), 2 * steps.get(asset, 0.0), 1e-8)
             if abs(got - want) > slack:
                 report.problems.append(
-                    f"balance of {asset} at the exchange is {got:.10g}, the book expects "
+                    f"balance of {asset} at the exchange is {got:.10g}, the books expect "
                     f"{want:.10g}"
                 )
 
     def positions(self) -> dict[str, float]:
-        """Each pair's quantity the book holds at the exchange (netted over trades)."""
+        """Each pair's quantity the books hold at the exchange (netted over trades and
+        agents)."""
         out: dict[str, float] = {}
-        for rows in self.by_trade.values():
+        for rows in [*self.by_trade.values(), *self.by_pair.values()]:
             symbol = rows[0]["symbol"]
             base, _ = self.assets(symbol)
             held = held_of(rows, base)
             if abs(held) > 0:
                 out[symbol] = out.get(symbol, 0.0) + held
         return out
+
+
+class _Orders:
+    """Where new orders of one trade (``trade``) or one netted pair (``pair``) go: their
+    client ids, their rows, and the intent written before each request."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        name: str,
+        run_id: int,
+        symbol: str,
+        *,
+        trade: int | None = None,
+        pair: str | None = None,
+    ) -> None:
+        self.broker = broker
+        self.run_id = run_id
+        self.key = _key(name, run_id)
+        self.symbol = symbol
+        self.trade = trade
+        self.pair = pair
+        self.what = f"trade {trade}" if trade is not None else f"{pair} (netted)"
+
+    def rows(self) -> list[dict[str, Any]]:
+        if self.trade is not None:
+            return self.broker.by_trade.get((self.run_id, self.trade), [])
+        return self.broker.by_pair.get((self.run_id, str(self.pair)), [])
+
+    def new(
+        self,
+        role: str,
+        side: str,
+        kind: str,
+        qty: float,
+        report: SyncReport,
+        stop: float | None = None,
+        limit: float | None = None,
+        *,
+        skip: str | None = None,
+        dust: float | None = None,
+    ) -> None:
+        broker = self.broker
+        now = broker.now()
+        trade = self.trade
+        number = trade if trade is not None else pair_number(str(self.pair))
+        row: dict[str, Any] = {
+            "run_id": self.run_id,
+            "trade_id": None if trade is None else broker._trade_id(self.run_id, trade),
+            "client_order_id": client_order_id(self.key, number, role),
+            "role": role,
+            "side": side,
+            "type": kind,
+            "qty": qty,
+            "price": limit,
+            "stop_price": stop,
+            "status": "skipped" if skip else "intent",
+            "created_at": now,
+            "updated_at": now,
+            "pair": broker._ids[self.symbol],
+            "filled": 0.0,
+            "dust": dust,
+            "note": skip,
+        }
+        broker.book.put_order(row)  # the intent is in the book before the request goes out
+        row["trade_no"] = trade
+        row["symbol"] = self.symbol
+        broker._add(row)
+        if skip:
+            report.skipped += 1
+            log.info("node %s: %s %s: %s", broker.name, self.what, role, skip)
+            return
+        broker._send(row, report)

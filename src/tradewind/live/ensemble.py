@@ -8,6 +8,11 @@ rows and saves its own state and run (``<name>``, ``<name>-e2`` … ``<name>-eK`
 between two members' saves leaves one a tick behind: on restart the grid is built to the
 newest saved clock and each member goes on from its own, so the next tick brings all of
 them level again. Each member's circuit breakers watch its own equity.
+
+Live, the members share one account: the host's broker carries out every member's trades
+(each under its own client ids) once all of them have traded the tick, and reconciles
+the account against the sum of their books. A problem with the account puts every member
+in safe mode.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from tradewind.config import Settings
-from tradewind.errors import ConfigError
 from tradewind.live.clock import Clock
 from tradewind.live.node import CycleNode, Tick
 from tradewind.store.repository import TradeBook
@@ -57,6 +61,7 @@ class EnsembleNode:
         end: pd.Timestamp | None = None,
         name: str | None = None,
         reset: bool = False,
+        venue: CcxtVenue | None = None,
     ) -> None:
         k = settings.live.ensemble
         names = member_names(name or settings.live.name, k)
@@ -71,6 +76,7 @@ class EnsembleNode:
             name=names[0],
             reset=reset,
             until=until,
+            venue=venue,
         )
         self.members = [host]
         try:
@@ -90,7 +96,10 @@ class EnsembleNode:
         except BaseException:
             host.close()
             raise
+        host.members = self.members[1:]
         self.host = host
+        if venue is not None:
+            host.sync()  # start-up is recovery, for every member's orders at once
         self.name = host.name
         self.market, self.tf, self.clock = host.market, host.tf, host.clock
 
@@ -116,14 +125,21 @@ class EnsembleNode:
         started = time.perf_counter()
         now = self.host.clock.now() if now is None else now
         candles, regridded = self.host.read(now)
-        ticks = [m.trade(now, candles, regridded) for m in self.members]
+        ticks = [m.trade(now, candles, regridded, sync=False) for m in self.members]
         first = ticks[0]
+        first.orders = self.host.sync()  # one sync of the account for all members
         first.decided = sorted({d for t in ticks for d in t.decided})
         first.open_trades = sum(t.open_trades for t in ticks)
         first.equity = sum(t.equity for t in ticks)
         first.safe = self.safe
         first.seconds = time.perf_counter() - started
         return first
+
+    def reconcile(self) -> dict[str, Any] | None:
+        return self.host.reconcile()
+
+    def flatten(self) -> dict[str, Any]:
+        return self.host.flatten()
 
     def close(self) -> None:
         for member in self.members[1:]:
@@ -141,13 +157,6 @@ def open_node(settings: Settings, **kw: Any) -> CycleNode | EnsembleNode:
     """The node of ``settings``: one cycle trader, or an ensemble of ``live.ensemble``."""
     if settings.live.ensemble == 1:
         return CycleNode(settings, **kw)
-    venue: CcxtVenue | None = kw.pop("venue", None)
-    if venue is not None:
-        raise ConfigError(
-            f"live.ensemble = {settings.live.ensemble}: ensembles trade on paper and in "
-            "replay so far (one account's reconciliation of K traders is still to do); "
-            "set live.ensemble = 1 for --live"
-        )
     return EnsembleNode(settings, **kw)
 
 

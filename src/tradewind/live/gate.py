@@ -42,12 +42,26 @@ def live_gate(settings: Settings, *, live: bool, testnet: bool) -> None:
         raise ConfigError("refusing to trade live: " + "; ".join(problems))
 
 
+def _agents_plan(settings: Settings) -> dict[str, Any]:
+    """Which agents trade at the exchange (long ones, netted per pair) and which stay on
+    paper (short ones: a spot account holds no short position)."""
+    longs = [a.name for a in settings.agents if a.side == "long"]
+    shorts = [a.name for a in settings.agents if a.side != "long"]
+    plan: dict[str, Any] = {"at_exchange": longs, "netted": "one position per pair"}
+    if shorts:
+        plan["paper_only"] = shorts
+        plan["why_paper"] = "a spot account holds no short position (margin is not built)"
+    return plan
+
+
 def live_plan(settings: Settings, venue: CcxtVenue, quote: str = "USDT") -> dict[str, Any]:
     """What a live node will trade and with how much, printed before it starts; refuses
     when the account holds less of the quote asset than the configuration trades with."""
     balances = venue.balances()
     free, locked = balances.get(quote, (0.0, 0.0))
     capital = settings.cycle.capital
+    if any(a.side == "long" for a in settings.agents):
+        capital += settings.session.capital  # the agents trade from the same account
     plan: dict[str, Any] = {
         "exchange": settings.exchange.name,
         "testnet": settings.exchange.testnet,
@@ -63,13 +77,13 @@ def live_plan(settings: Settings, venue: CcxtVenue, quote: str = "USDT") -> dict
             "daily_loss_limit": settings.live.daily_loss_limit,
             "max_drawdown": settings.live.max_drawdown,
         },
-        "agents": "paper only (their orders are not sent to the exchange)"
-        if settings.agents
-        else None,
+        "agents": _agents_plan(settings) if settings.agents else None,
+        "ensemble": settings.live.ensemble,
     }
     if free < capital:
         raise ConfigError(
             f"refusing to trade live: the account has {free:,.2f} {quote} free "
-            f"({locked:,.2f} locked), the config trades with cycle.capital = {capital:,.2f}"
+            f"({locked:,.2f} locked), the config trades with {capital:,.2f} (cycle.capital, "
+            "plus session.capital when agents trade)"
         )
     return plan

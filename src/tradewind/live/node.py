@@ -180,6 +180,8 @@ class CycleNode:
         self.broker: Broker | None = None
         self.tf = Timeframe.parse(settings.data.timeframe)
         self.host = host
+        #: an ensemble's other members, whose trades the host's broker carries out too
+        self.members: list[CycleNode] = []
         self._mutex = threading.RLock()  #: a tick and a reconciliation never overlap
         #: the decision inputs last built, and on how many rows (an ensemble shares them)
         self._inputs_at: tuple[int, tuple[Any, str, Any, str]] | None = None
@@ -265,6 +267,7 @@ class CycleNode:
                 name=self.agents_name,
                 source=self.source,
                 start=self.market.rows,
+                at_exchange=self.venue is not None,
             )
         #: trades and ledger entries already in the book (the rest is written next save)
         self._saved_trades, self._saved_ledger = 0, 0
@@ -274,9 +277,13 @@ class CycleNode:
             self._saved_ledger = int(self.trader.counters[ck.C_NLEDGER])
             reason = str(state["safe"]) if "safe" in state else ""
             self.safe = reason or None
+            if self.safe and self.agents is not None:
+                self.agents.halt()
             # Start-up is recovery: the account is brought in line with the saved trader
-            # (orders whose fate is unknown are asked about first) before the first tick.
-            self._sync()
+            # (orders whose fate is unknown are asked about first) before the first tick;
+            # an ensemble's host does it once its members are there.
+            if self.host is None and settings.live.ensemble == 1:
+                self._sync()
 
     def _share(self, host: CycleNode, saved: bool) -> None:
         """An ensemble member: the host's start, feed, grid and decision inputs."""
@@ -355,11 +362,18 @@ class CycleNode:
         (orders asked about, fills recorded, open orders and balances checked); never at
         the same time as a tick. Safe mode it enters is saved at once."""
         with self._mutex:
-            safe_before = self.safe
-            report = self._sync()
-            if self.safe != safe_before:
-                self._save(np.empty(0, dtype=np.int64))
-            return report
+            return self.sync()
+
+    def sync(self) -> dict[str, Any] | None:
+        """The venue synced (:meth:`_sync`); a safe mode it made any trader enter is saved
+        at once."""
+        nodes = [self, *self.members]
+        before = [n.safe for n in nodes]
+        report = self._sync()
+        for node, was in zip(nodes, before, strict=True):
+            if node.safe != was:
+                node._save(np.empty(0, dtype=np.int64))  # the safe mode the sync entered
+        return report
 
     def equity(self) -> float:
         """The equity at the last processed row (NaN before the first)."""
@@ -372,8 +386,11 @@ class CycleNode:
         new = self.feed.closed(self.market.end_ns, now)
         return len(new.timestamps), self.market.extend(new)
 
-    def trade(self, now: pd.Timestamp, candles: int, regridded: bool) -> Tick:
-        """Advance the trader over the grid's new rows, save, sync the venue."""
+    def trade(
+        self, now: pd.Timestamp, candles: int, regridded: bool, *, sync: bool = True
+    ) -> Tick:
+        """Advance the trader (and the agents) over the grid's new rows, save, sync the
+        venue (``sync`` False: an ensemble's host syncs once all members have traded)."""
         if regridded:
             self.trader.regrid(self.market.panel, self.market.market)
             self._flags()
@@ -385,15 +402,12 @@ class CycleNode:
         decided = self.trader.advance(rows, self.safe_flags())
         self._breakers()
         self._save(touched)
-        safe_before = self.safe
-        orders = self._sync()
-        if self.safe != safe_before:
-            self._save(np.empty(0, dtype=np.int64))  # the safe mode the sync entered
         agents = None
         if self.agents is not None:
             # The session of agents on the same grid, with the kernel a session backtest
             # runs, saved in its own transaction under its own name.
             agents = self.agents.advance(self.market.panel, rows, regridded)
+        orders = self.sync() if sync else None
         stamps = self.market.panel.timestamps
         stale = self._watch() if self.host is None else {}
         return Tick(
@@ -437,11 +451,30 @@ class CycleNode:
 
     # -- the venue -----------------------------------------------------------------------
 
+    def _books(self) -> list[Any]:
+        """What the account follows: this trader, an ensemble's other members, and the
+        agents netted per pair (once each has a run in the book)."""
+        from tradewind.live.broker import AgentsBook, CycleBook
+
+        first = int(np.searchsorted(self.market.panel.timestamps, int(self.start.value)))
+        books: list[Any] = [
+            CycleBook(n.run_id, n.name, n.trader, first)
+            for n in (self, *self.members)
+            if n.run_id is not None
+        ]
+        agents = self.agents
+        if agents is not None and agents.at_exchange and agents.run_id is not None:
+            books.append(
+                AgentsBook(agents.run_id, agents.name, agents.session, safe=self.safe is not None)
+            )
+        return books
+
     def _sync(self) -> dict[str, Any] | None:
-        """Live: make the account follow the trader, then reconcile (see
+        """Live: make the account follow the books, then reconcile (see
         :mod:`tradewind.live.broker`); None on paper and in replay."""
         if self.venue is None or self.run_id is None:
             return None
+        books = self._books()
         if self.broker is None:
             from tradewind.live.broker import Broker
 
@@ -450,13 +483,18 @@ class CycleNode:
                 self._book(),
                 name=self.name,
                 run_id=self.run_id,
+                runs=[b.run_id for b in books],
                 symbols=self.market.panel.symbols,
                 config=self.settings.live,
                 now=lambda: self.clock.now().to_pydatetime(),
-                on_problem=self.enter_safe_mode,
+                on_problem=self._account_problem,
             )
-        first = int(np.searchsorted(self.market.panel.timestamps, int(self.start.value)))
-        return self.broker.sync(self.trader, first).to_dict()
+        return self.broker.sync(books).to_dict()
+
+    def _account_problem(self, reason: str) -> None:
+        """The account is shared: a problem with it stops new entries everywhere."""
+        for node in (self, *self.members):
+            node.enter_safe_mode(reason)
 
     def flatten(self) -> dict[str, Any]:
         """Live: safe mode, then every open order of the node cancelled and every position
@@ -466,9 +504,10 @@ class CycleNode:
         self._sync()  # the broker, and the orders brought up to date
         if self.broker is None:
             return {"placed": 0, "cancelled": 0, "problems": ["the node has not traded yet"]}
-        self.enter_safe_mode("flattened by `tradewind flatten`")
-        report = self.broker.flatten(self.trader).to_dict()
-        self._save(np.empty(0, dtype=np.int64))
+        self._account_problem("flattened by `tradewind flatten`")
+        report = self.broker.flatten(self._books()).to_dict()
+        for node in (self, *self.members):
+            node._save(np.empty(0, dtype=np.int64))
         report["positions"] = self.broker.positions()
         return report
 
@@ -489,6 +528,8 @@ class CycleNode:
         log.error(
             "node %s: SAFE MODE — %s; no new entries, exits still managed", self.name, reason
         )
+        if self.agents is not None:
+            self.agents.halt()
         tr = self.trader.trades
         # By status: a nomination made this tick is not in the kernel's open list yet.
         ids = np.flatnonzero(tr["status"][: self.trader.n_trades] == Status.PENDING)

@@ -25,7 +25,7 @@ from tradewind.domain.types import Timeframe
 from tradewind.errors import ConfigError
 from tradewind.live.clock import SimClock, WallClock
 from tradewind.live.ensemble import EnsembleNode, open_node
-from tradewind.live.node import CycleNode, Tick
+from tradewind.live.node import Tick
 from tradewind.live.schedule import candle_trigger, node_scheduler, retrain
 
 if TYPE_CHECKING:
@@ -209,8 +209,7 @@ def run_paper(
             log.info("node %s: retrained; promoted %s", node.name, ", ".join(promoted) or "none")
 
         def reconciling() -> None:
-            if isinstance(node, CycleNode):  # a venue means one trader, not an ensemble
-                node.reconcile()
+            node.reconcile()
 
         job()  # catch up at once: the candles closed while the node was down
         scheduler = node_scheduler(

@@ -11,6 +11,7 @@ live node advance it row by row over new candles: the same code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -103,6 +104,7 @@ class Session:
             float(session.open_risk_cap),
             float(session.allocation_floor),
             float(session.dry_run_loss_days),
+            math.inf,  # halt_t: see :meth:`halt`
         )
         self.fields = np.array(
             [panel.fields.index(f) for f in ("open", "high", "low", "close", "volume")],
@@ -285,6 +287,18 @@ class Session:
     @property
     def n_trades(self) -> int:
         return int(self.counters[sk.C_NTRADES])
+
+    def halt(self, t: int | None) -> None:
+        """No new real trade from row ``t`` on (None: trade again): a live node's safe
+        mode. Setups still become trades, simulated with the reason ``safe_mode``, so the
+        models keep learning from them; open trades keep their exits."""
+        risk, cap, floor, loss_days, _ = self.sparams
+        self.sparams = (risk, cap, floor, loss_days, math.inf if t is None else float(t))
+
+    @property
+    def halted_from(self) -> int | None:
+        halt = self.sparams[4]
+        return None if math.isinf(halt) else int(halt)
 
     def open_trades(self) -> np.ndarray:
         """Trades still pending or active."""

@@ -70,9 +70,11 @@ N_COUNTERS = 5
 MODE_LIVE, MODE_DRY = 0, 1
 
 #: Why a setup became a sim trade instead of a real one.
-SIM_REASONS = ("", "rejected", "dry_run", "no_budget", "too_small", "open_risk", "model")
+SIM_REASONS = (
+    "", "rejected", "dry_run", "no_budget", "too_small", "open_risk", "model", "safe_mode",
+)  # fmt: skip
 SIM_REJECTED, SIM_DRY_RUN, SIM_NO_BUDGET, SIM_TOO_SMALL, SIM_OPEN_RISK = 1, 2, 3, 4, 5
-SIM_MODEL = 6
+SIM_MODEL, SIM_SAFE = 6, 7
 
 #: Headroom reserved above the sized cost for a gap between the decision's close and the
 #: next open; what the entry does not use goes straight back to ``main``.
@@ -83,8 +85,11 @@ SESSION_PARAMS = (
     "open_risk_cap",
     "allocation_floor",
     "dry_run_loss_days",
+    "halt_t",
 )
-S_RISK, S_CAP, S_FLOOR, S_LOSS_DAYS = range(4)
+#: ``halt_t``: from this row on no setup becomes a real trade (a live node's safe mode);
+#: open trades keep their exits.
+S_RISK, S_CAP, S_FLOOR, S_LOSS_DAYS, S_HALT = range(5)
 
 #: An agent changed mode (dry-run switch) at the close of row ``t``.
 MODE_DTYPE = np.dtype([("t", np.int64), ("agent", np.int64), ("mode", np.int64)])
@@ -466,6 +471,8 @@ def advance(
                     kind, reason = Kind.SIM, SIM_REJECTED
                 elif ev_veto[e - 1]:
                     kind, reason = Kind.SIM, SIM_MODEL  # the agent's models said no
+                elif t >= sparams[S_HALT]:
+                    kind, reason = Kind.SIM, SIM_SAFE  # the node is in safe mode
                 elif agent_mode[a] == MODE_DRY:
                     kind, reason = Kind.SIM, SIM_DRY_RUN
                 else:

@@ -12,9 +12,8 @@ import pytest
 
 from tests.unit.live.test_node import COLUMNS, ENV, START, _backtest, _book_trades, market
 from tradewind.config import load_config
-from tradewind.errors import ConfigError, StateError
-from tradewind.live.clock import SimClock
-from tradewind.live.ensemble import member_settings, open_node
+from tradewind.errors import StateError
+from tradewind.live.ensemble import member_settings
 from tradewind.live.run import replay
 from tradewind.store.repository import TradeBook
 
@@ -73,10 +72,8 @@ def test_an_ensemble_runs_k_traders_each_as_its_own_backtest(
     assert len(set(picks)) > 1
 
 
-def test_ensembles_are_refused_live_and_members_start_together(market: Path) -> None:
+def test_an_ensembles_members_start_together(market: Path) -> None:
     settings = load_config(environ={**ENV, "TRADEWIND__LIVE__ENSEMBLE": "2"})
-    with pytest.raises(ConfigError, match="ensembles trade on paper and in replay"):
-        open_node(settings, source="live", clock=SimClock(START), venue=object())
     one = load_config(environ=ENV)
     replay(one, START, START + pd.Timedelta(days=2), name="node-e2")  # a stray member
     with pytest.raises(StateError, match="members start together"):

@@ -419,3 +419,39 @@ def test_a_circuit_breaker_stops_new_entries_and_a_restart_stays_safe(
     assert (trades["status"] != "pending").all()
     free = load_config(environ={**ENV, "TRADEWIND__LIVE__NAME": "free"})
     assert len(_book_trades(free, replay(free, START, end).run_id)) > len(trades)
+
+
+def test_safe_mode_halts_the_agents_too_and_a_restart_keeps_them_halted(home: Path) -> None:
+    """Safe mode is the node's: once a breaker trips, no agent opens a real trade either
+    (its setups are simulated with the reason ``safe_mode``), while its open trades keep
+    their exits; a restarted node halts them again."""
+    from tests.unit.trading.test_scan import CONFIG, T0
+
+    write_market(
+        generate_market(pairs=5, timeframe="1h", days=20, seed=8),
+        CandleStore(home / "data", "synthetic"),
+    )
+    (home / "tradewind.toml").write_text(
+        CONFIG + '\n[cycle]\nnominator = "momentum"\n[live]\nhistory = "8d"\nmax_drawdown = 0.003\n'
+    )
+    settings = load_config(home / "tradewind.toml", environ={})
+    start = T0 + pd.Timedelta(days=8)
+    ticks: list[object] = []
+    first = replay(settings, start, start + pd.Timedelta(days=5), on_tick=ticks.append)
+    assert first.safe is not None
+    tripped = next(t.last_candle for t in ticks if t.safe)  # type: ignore[attr-defined]
+    result = replay(settings, start, start + pd.Timedelta(days=11))
+    assert result.safe == first.safe
+    trades = _book_trades(settings, result.agents_run_id)
+    made = pd.to_datetime(trades["nominated_at"], utc=True)
+    after = trades[made > tripped]
+    before = trades[made <= tripped]
+    assert (before["kind"] == "real").any()
+    assert len(after) >= 3
+    assert (after["kind"] != "real").all()
+    assert set(after.loc[after["kind"] == "sim", "sim_reason"]) == {"safe_mode"}
+    # Setups after the restart too (the halt is not in the saved state: it is set again).
+    assert (made > start + pd.Timedelta(days=5)).sum() >= 1
+    # Real trades open when it tripped still closed on their own exits.
+    held = before[(before["kind"] == "real") & (before["status"] == "closed")]
+    assert (pd.to_datetime(held["exit_at"], utc=True) > tripped).any()

@@ -240,6 +240,35 @@ def test_no_budget_and_dry_run_make_sim_trades_with_their_reason() -> None:
     assert session.pools[0, Pool.MAIN] == pytest.approx(0.0, abs=1e-9)
 
 
+def test_a_halted_session_makes_no_new_real_trade_and_keeps_exiting() -> None:
+    """A live node's safe mode: setups from the halt on are simulated with the reason
+    ``safe_mode``; the real trade open before it keeps its stop, and lifting the halt
+    trades again."""
+    rows = [(3, 0, 0, 100.0, 95.0), (8, 0, 1, 100.0, 95.0), (14, 0, 2, 100.0, 95.0)]
+    panel = _flat_panel(3, 20)
+    session = Session(
+        panel,
+        [_agent()],
+        session=SessionConfig(capital=10_000.0, risk_per_trade=0.01, open_risk_cap=1.0),
+        lifecycle=LifecycleConfig(),
+        fills=FillsConfig(fee=FEE, slippage=0.0),
+        events=_events(rows),
+    )
+    session.step(6)
+    session.halt(6)
+    assert session.halted_from == 6
+    session.step(12)
+    tr = session.trades[: session.n_trades]
+    assert tr["kind"].tolist() == [Kind.REAL, Kind.SIM]
+    assert tr["reason"][1] == sk.SIM_SAFE
+    assert sk.SIM_REASONS[sk.SIM_SAFE] == "safe_mode"
+    assert tr["status"][0] == Status.ACTIVE  # still managed
+    session.halt(None)
+    assert session.halted_from is None
+    session.step(20)
+    assert session.trades[2]["kind"] == Kind.REAL
+
+
 def test_an_entry_past_its_stop_at_the_open_is_void() -> None:
     panel = _flat_panel(1, 10)
     panel.values[6, 0, 0] = 94.0  # the next open gaps below the stop
