@@ -217,6 +217,13 @@ class FillsConfig(_Section):
         description="An entry takes at most this share of a candle's volume (0 = no cap); "
         "the unfilled rest of its capital is released.",
     )
+    borrow_rate: float = Field(
+        default=0.0002,
+        ge=0,
+        lt=0.01,
+        description="A short's borrowing interest per day on its entry notional (0.02 %, "
+        "about Binance's cross-margin rate for major coins), charged for every bar begun.",
+    )
 
 
 class CycleConfig(_Section):

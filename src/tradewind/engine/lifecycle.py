@@ -40,6 +40,7 @@ __all__ = [
     "own_param",
     "make_params",
     "mark_value",
+    "borrow_cost",
     "step_trade",
     "step_trade_at",
 ]
@@ -71,6 +72,7 @@ LIFECYCLE_PARAMS = (
     "window_stop_mult",
     "expiry_bars",
     "max_volume_share",
+    "borrow_per_bar",
 )
 
 
@@ -87,7 +89,7 @@ def make_params(**values: float) -> Params:
 
 
 P_FEE, P_SLIP, P_TP, P_SL, P_ACT, P_TRAIL, P_TRAIL_HIGH, P_MAX_HOLD, P_HORIZON = range(9)
-P_BOTH, P_LIMIT, P_WSTOP, P_EXPIRY, P_VOLUME_SHARE = 9, 10, 11, 12, 13
+P_BOTH, P_LIMIT, P_WSTOP, P_EXPIRY, P_VOLUME_SHARE, P_BORROW = 9, 10, 11, 12, 13, 14
 
 # Detail hints: which of stop and target a lower timeframe saw first in an ambiguous bar.
 DETAIL_UNKNOWN, DETAIL_STOP_FIRST, DETAIL_TARGET_FIRST = 0, 1, 2
@@ -208,11 +210,25 @@ def mark_value(tr: Any, price: float) -> float:
     return value
 
 
+@njit(cache=True, inline="always")
+def borrow_cost(tr: Any, t: int, params: Params) -> float:
+    """A short's borrowing interest from its entry to row ``t``: the entry notional × the
+    rate per bar × the bars begun (the exit's own included), as a margin account charges
+    interest for every hour begun. Nothing for a long."""
+    rate = params[P_BORROW]
+    if tr.side > 0 or rate <= 0.0:
+        return 0.0
+    bars = max(t - tr.entry_t + 1, 1)
+    cost: float = tr.qty * tr.entry_price * rate * bars
+    return cost
+
+
 @njit(cache=True)
 def _exit(tr: Any, t: int, price: float, reason: int, params: Params, horizon: float) -> None:
     fee = tr.qty * price * params[P_FEE]
-    tr.fees += fee
-    tr.pnl = mark_value(tr, price) - fee - tr.cost
+    borrow = borrow_cost(tr, t, params)
+    tr.fees += fee + borrow  # a short's interest is a cost of the trade, like its fees
+    tr.pnl = mark_value(tr, price) - fee - borrow - tr.cost
     tr.exit_t = t
     tr.exit_price = price
     tr.exit_reason = reason
@@ -379,7 +395,12 @@ def _step_tracked(
             tr.track_exit_t = t
             tr.track_exit_price = price
             tr.track_reason = reason
-            tr.track_pnl = mark_value(tr, price) - tr.qty * price * params[P_FEE] - tr.cost
+            tr.track_pnl = (
+                mark_value(tr, price)
+                - tr.qty * price * params[P_FEE]
+                - borrow_cost(tr, t, params)
+                - tr.cost
+            )
             return EV_TRACK_DONE
     ref = c
     if params[P_TRAIL_HIGH] > 0:
@@ -556,7 +577,12 @@ def end_trade(tr: Any, t: int, price: float, params: Params) -> int:
         tr.track_exit_t = t
         tr.track_exit_price = price
         tr.track_reason = ExitReason.DATA_END
-        tr.track_pnl = mark_value(tr, price) - tr.qty * price * params[P_FEE] - tr.cost
+        tr.track_pnl = (
+            mark_value(tr, price)
+            - tr.qty * price * params[P_FEE]
+            - borrow_cost(tr, t, params)
+            - tr.cost
+        )
         return EV_TRACK_DONE
     return EV_NONE
 

@@ -51,6 +51,7 @@ def lifecycle_params(
         "window_stop_mult": lifecycle.window_stop,
         "expiry_bars": float(duration_bars(lifecycle.expiry, timeframe, "lifecycle.expiry")),
         "max_volume_share": fills.max_volume_share,
+        "borrow_per_bar": fills.borrow_rate * timeframe.nanoseconds / 86_400e9,
     }
     return tuple(float(values[name]) for name in LIFECYCLE_PARAMS)
 

@@ -6,8 +6,9 @@ same function the cycle trader and the live node call — settles fills and exit
 agent's own budget book, and then, for the agents whose candle closed on this row, trails
 their stops and turns their setups into trades:
 
-* a setup the strategy itself rejected, one the agent's models veto, or one an agent in
-  dry run sees, becomes a sim trade (followed on paper, no money moves);
+* a setup the strategy itself rejected, one the agent's models veto, one that comes
+  while a live node is in safe mode (``halt_t``), or one an agent in dry run sees,
+  becomes a sim trade (followed on paper, no money moves);
 * otherwise it is sized to risk ``risk_per_trade`` of the session's equity between entry
   and stop, capped by the agent's free budget and the pair's lot size; a size below the
   exchange minimum, no budget, or a risk that would lift the session's open risk above
@@ -37,6 +38,7 @@ from tradewind.engine.lifecycle import (
     EV_FILLED,
     P_FEE,
     Params,
+    borrow_cost,
     end_trade,
     finished,
     mark_value,
@@ -418,7 +420,7 @@ def advance(
                     tr.strategy_stop = level
             if tr.kind == Kind.REAL:
                 if tr.status == Status.ACTIVE:
-                    held += mark_value(tr, last_close[p])
+                    held += mark_value(tr, last_close[p]) - borrow_cost(tr, t, params)
                 risk_now += _trade_risk(tr, last_close[p], fee)
         counters[C_NOPEN] = n_open
         # 3. The UTC day closes: dry-run switch and rebalancing, before the day's decisions.

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tradewind.data.panel import row_times
+from tradewind.engine.lifecycle import P_BORROW
 from tradewind.engine.records import EXIT_NAMES, KIND_NAMES, POOL_NAMES, STATUS_NAMES, Status
 from tradewind.engine.tables import tracked_table
 from tradewind.portfolio.ledger import LEDGER_REASONS
@@ -22,6 +23,14 @@ def _r_multiple(tr: np.ndarray, pnl: np.ndarray) -> np.ndarray:
     risk = tr["qty"] * np.abs(tr["entry_price"] - tr["initial_stop"])
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(risk > 0, pnl / np.where(risk > 0, risk, 1.0), np.nan)
+
+
+def _borrow(tr: np.ndarray, closed: np.ndarray, rate: float) -> np.ndarray:
+    """The borrowing interest a closed short paid (part of its ``fees``; see
+    :func:`~tradewind.engine.lifecycle.borrow_cost`), shown on its own."""
+    bars = np.maximum(tr["exit_t"] - tr["entry_t"] + 1, 1)
+    paid = tr["qty"] * tr["entry_price"] * rate * bars
+    return np.where(closed & (tr["side"] < 0) & (tr["entry_t"] >= 0), paid, 0.0)
 
 
 def session_tables(
@@ -67,6 +76,7 @@ def session_tables(
             "pnl": np.where(closed, tr["pnl"], np.nan),
             "r_multiple": np.where(closed, _r_multiple(tr, tr["pnl"]), np.nan),
             "fees": tr["fees"],
+            "borrow": _borrow(tr, closed, session.params[P_BORROW]),
             "ambiguous": tr["ambiguous"],
             "parent": tr["parent"],
         }

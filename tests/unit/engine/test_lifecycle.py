@@ -32,6 +32,7 @@ DEFAULTS = {
     "window_stop_mult": 0.92,
     "expiry_bars": 24.0,
     "max_volume_share": 0.0,
+    "borrow_per_bar": 0.0,
 }
 
 
@@ -256,6 +257,25 @@ def test_short_trades_mirror_long_ones() -> None:
     assert tr["pnl"] == pytest.approx(tr["qty"] * (99.5 - 88.0 * 1.017))
 
 
+def test_a_short_pays_borrowing_interest_for_every_bar_begun_and_a_long_none() -> None:
+    rate = 0.0001  # per bar
+    p = params(borrow_per_bar=rate)
+    short = active(side=-1, p=p)
+    tr = short[0]
+    qty, entry = float(tr["qty"]), float(tr["entry_price"])
+    for t in range(1, 5):
+        assert step(short, t, (100.0, 100.1, 99.9, 100.0), p) == EV_NONE
+    assert step(short, 5, (100.0, 110.0, 99.9, 100.0), p) & EV_CLOSED  # stopped in bar 5
+    exit_price = float(tr["exit_price"])
+    borrow = qty * entry * rate * 6  # bars 0 (the entry's) to 5 (the exit's)
+    assert tr["pnl"] == pytest.approx(qty * (entry - exit_price) - borrow)
+    assert tr["fees"] == pytest.approx(borrow)  # fee 0: the fees are the interest
+    long = active(side=1, p=p)
+    step(long, 5, (100.0, 100.1, 90.0, 100.0), p)
+    assert long[0]["status"] == Status.CLOSED
+    assert long[0]["fees"] == 0.0
+
+
 def test_after_an_intrabar_breakout_fill_the_stop_is_judged_pessimistically() -> None:
     trades = pending()
     events = step(trades, 1, (100.0, 101.0, 97.0, 100.0), params())
@@ -340,3 +360,17 @@ def test_a_strategy_may_tighten_the_stop_from_the_next_bar_but_never_loosen_it()
     short[0]["strategy_stop"] = 100.5  # below the short's stop of 101.7: tighter
     step(short, 1, (100.0, 100.6, 99.0, 100.2), p)
     assert short[0]["exit_price"] == pytest.approx(100.5)
+
+
+def test_the_daily_borrow_rate_is_charged_per_bar_of_the_timeframe() -> None:
+    from tradewind.config.models import FillsConfig, LifecycleConfig
+    from tradewind.domain.types import Timeframe
+    from tradewind.engine.lifecycle import LIFECYCLE_PARAMS
+    from tradewind.engine.params import lifecycle_params
+
+    at = LIFECYCLE_PARAMS.index("borrow_per_bar")
+    fills = FillsConfig(borrow_rate=0.0024)
+    for tf, per_bar in (("1h", 0.0001), ("4h", 0.0004), ("5m", 0.0024 / 288), ("1d", 0.0024)):
+        p = lifecycle_params(LifecycleConfig(), fills, Timeframe.parse(tf))
+        assert p[at] == pytest.approx(per_bar), tf
+    assert FillsConfig().borrow_rate == pytest.approx(0.0002)  # Binance-like, not free

@@ -504,3 +504,34 @@ def test_a_shrunk_setup_is_sized_by_its_factor() -> None:
     assert half[1] == pytest.approx(full[1])
     with pytest.raises(ValueError, match="one factor in"):
         run(np.array([0.0, 1.0]))
+
+
+def test_a_short_pays_its_borrowing_interest_and_the_trade_table_shows_it() -> None:
+    from tradewind.trading.session_report import session_tables
+
+    panel = _flat_panel(1, 20)
+    panel.values[12, 0, 1] = 110.0  # the high of row 12 reaches the short's stop
+    short = AgentConfig(name="s", strategy="trail_fractals", side="short", timeframe="1h")
+    costs = {}
+    for rate in (0.0, 0.0024):
+        session = Session(
+            panel,
+            [short],
+            session=SessionConfig(capital=10_000.0, risk_per_trade=0.01, open_risk_cap=1.0),
+            lifecycle=LifecycleConfig(),
+            fills=FillsConfig(fee=0.0, slippage=0.0, borrow_rate=rate),
+            events=_events([(3, 0, 0, 100.0, 105.0)]),
+        )
+        session.run()
+        trades, _, _ = session_tables(session)
+        (row,) = trades.itertuples()
+        assert row.side == -1
+        assert row.exit_reason == "stop"
+        costs[rate] = (row.pnl, row.fees, row.borrow, row.qty, row.entry_price)
+    pnl0, fees0, borrow0, qty, entry = costs[0.0]
+    pnl, fees, borrow, _, _ = costs[0.0024]
+    assert borrow0 == 0.0
+    # Entered at the open of row 4, stopped in row 12: nine bars begun, 0.01 % each.
+    assert borrow == pytest.approx(qty * entry * 0.0001 * 9)
+    assert fees == pytest.approx(fees0 + borrow)
+    assert pnl == pytest.approx(pnl0 - borrow)
