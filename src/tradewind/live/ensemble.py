@@ -123,11 +123,12 @@ class EnsembleNode:
         import time
 
         started = time.perf_counter()
-        now = self.host.clock.now() if now is None else now
-        candles, regridded = self.host.read(now)
-        ticks = [m.trade(now, candles, regridded, sync=False) for m in self.members]
-        first = ticks[0]
-        first.orders = self.host.sync()  # one sync of the account for all members
+        with self.host._mutex:  # never at the same time as a reconciliation
+            now = self.host.clock.now() if now is None else now
+            candles, regridded = self.host.read(now)
+            ticks = [m.trade(now, candles, regridded, sync=False) for m in self.members]
+            first = ticks[0]
+            first.orders = self.host.sync()  # one sync of the account for all members
         first.decided = sorted({d for t in ticks for d in t.decided})
         first.open_trades = sum(t.open_trades for t in ticks)
         first.equity = sum(t.equity for t in ticks)

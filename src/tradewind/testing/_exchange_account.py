@@ -53,6 +53,10 @@ class AccountSpec:
     bnb_fees: bool = False
     bnb_price: float = 300.0  #: BNB in the quote asset, for fees paid in BNB
     spread: float = 2e-4
+    #: the cross-margin account's starting balances (None: no margin account), and its
+    #: daily interest rate on what is borrowed
+    margin: dict[str, float] | None = None
+    margin_rate: float = 0.0002
 
 
 @dataclass

@@ -185,6 +185,7 @@ class Endpoint:
     handler: Handler
     weight: int | Callable[[Mapping[str, str]], int] = 1
     method: str = "GET"
+    prefix: str = "/api/v3"  #: ``/sapi/v1`` for the margin endpoints
 
     @property
     def label(self) -> str:

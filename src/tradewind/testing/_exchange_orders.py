@@ -1,5 +1,8 @@
 """The test exchange's signed account and order endpoints (``/api/v3/order``, ``account``,
-``openOrders``, ``myTrades``), over :class:`~tradewind.testing._exchange_account.Account`.
+``openOrders``, ``myTrades``), over :class:`~tradewind.testing._exchange_account.Account`;
+and the cross-margin ones (``/sapi/v1/margin/order``, ``openOrders``, ``myTrades``,
+``account``, ``interestHistory``) over
+:class:`~tradewind.testing._exchange_margin.MarginAccount`.
 
 Requests are checked as Binance checks them: the ``X-MBX-APIKEY`` header, an HMAC-SHA256
 ``signature`` of the query string and body, and mandatory parameters.
@@ -10,12 +13,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 
 from tradewind.testing._exchange_account import Account
 from tradewind.testing._exchange_common import BinanceError, Call, Endpoint, json_response
 from tradewind.testing._exchange_faults import FaultKind
+from tradewind.testing._exchange_margin import MarginAccount
 
 __all__ = ["order_endpoints"]
 
@@ -48,8 +53,15 @@ def _id(params: Mapping[str, str], name: str) -> int | None:
     return int(raw)
 
 
-def order_endpoints(account: Account) -> list[Endpoint]:
-    """The signed endpoints of one account, with Binance's request weights."""
+def _margin(account: Account) -> MarginAccount:
+    if not isinstance(account, MarginAccount):
+        raise BinanceError(-3003, "Margin account does not exist.")
+    return account
+
+
+def order_endpoints(account: Account, *, margin: bool = False) -> list[Endpoint]:
+    """The signed endpoints of one account, with Binance's request weights (``margin``:
+    the cross-margin ones of a :class:`MarginAccount`)."""
 
     async def signed(call: Call) -> None:
         body = await call.request.text() if call.request.body_exists else ""
@@ -86,17 +98,21 @@ def order_endpoints(account: Account) -> list[Endpoint]:
         if fault is not None and fault.kind is FaultKind.PARTIAL_FILL:
             spec = account.market.spec(symbol)
             cap = math.floor(qty * fault.fraction / spec.step_size) * spec.step_size
-        order = account.new_order(
-            symbol=symbol,
-            side=side,
-            type_=type_,
-            qty=qty,
-            price=_number(p, "price"),
-            stop_price=_number(p, "stopPrice"),
-            client_id=p.get("newClientOrderId") or None,
-            now_ms=call.now_ms,
-            cap=cap,
-        )
+        fields: dict[str, Any] = {
+            "symbol": symbol,
+            "side": side,
+            "type_": type_,
+            "qty": qty,
+            "price": _number(p, "price"),
+            "stop_price": _number(p, "stopPrice"),
+            "client_id": p.get("newClientOrderId") or None,
+            "cap": cap,
+        }
+        if isinstance(account, MarginAccount):
+            effect = p.get("sideEffectType") or "NO_SIDE_EFFECT"
+            order = account.new_margin_order(side_effect=effect, now_ms=call.now_ms, **fields)
+        else:
+            order = account.new_order(now_ms=call.now_ms, **fields)
         if order.status in ("NEW", "PARTIALLY_FILLED"):
             order.cap = math.inf  # a partial fill holds for this match only
         return json_response(order.as_full())
@@ -164,6 +180,46 @@ def order_endpoints(account: Account) -> list[Endpoint]:
             }
         )
 
+    async def margin_account(call: Call) -> web.StreamResponse:
+        await signed(call)
+        loans = _margin(account)
+        loans.match(call.now_ms)
+        return json_response(
+            {
+                "borrowEnabled": True,
+                "marginLevel": "999",
+                "totalAssetOfBtc": "0",
+                "totalLiabilityOfBtc": "0",
+                "totalNetAssetOfBtc": "0",
+                "tradeEnabled": True,
+                "transferEnabled": True,
+                "userAssets": loans.user_assets(),
+            }
+        )
+
+    async def interest_history(call: Call) -> web.StreamResponse:
+        await signed(call)
+        loans = _margin(account)
+        loans.match(call.now_ms)
+        rows = [c for c in loans.charges if c.asset == call.params.get("asset", c.asset)]
+        since = _id(call.params, "startTime")
+        if since is not None:
+            rows = [c for c in rows if c.time_ms >= since]
+        size = min(_id(call.params, "size") or 10, 100)
+        page = max(_id(call.params, "current") or 1, 1)
+        newest = sorted(rows, key=lambda c: -c.id)[(page - 1) * size : page * size]
+        return json_response({"rows": [c.as_row(loans.rate) for c in newest], "total": len(rows)})
+
+    if margin:
+        return [
+            Endpoint("margin/order", new_order, 6, "POST", "/sapi/v1"),
+            Endpoint("margin/order", get_order, 10, "GET", "/sapi/v1"),
+            Endpoint("margin/order", cancel_order, 10, "DELETE", "/sapi/v1"),
+            Endpoint("margin/openOrders", open_orders, 10, "GET", "/sapi/v1"),
+            Endpoint("margin/myTrades", my_trades, 10, "GET", "/sapi/v1"),
+            Endpoint("margin/account", margin_account, 10, "GET", "/sapi/v1"),
+            Endpoint("margin/interestHistory", interest_history, 1, "GET", "/sapi/v1"),
+        ]
     return [
         Endpoint("order", new_order, 1, "POST"),
         Endpoint("order", get_order, 4, "GET"),

@@ -50,6 +50,7 @@ from tradewind.testing._exchange_common import (
 )
 from tradewind.testing._exchange_faults import Fault, FaultInjector, FaultKind
 from tradewind.testing._exchange_limits import Admission, ServerStats, StatsRecorder, WeightLimiter
+from tradewind.testing._exchange_margin import MarginAccount
 from tradewind.testing._exchange_market import CandleFrames, MarketData, MarketSpec, _Series
 from tradewind.testing._exchange_orders import order_endpoints
 
@@ -164,6 +165,12 @@ class ExchangeServer:
         )
         #: The trading account behind the signed endpoints (None: market data only).
         self.account = None if account is None else Account(account, self.market)
+        #: Its cross-margin account (``AccountSpec.margin``), behind ``/sapi/v1/margin/…``.
+        self.margin = (
+            MarginAccount(account, self.market)
+            if account is not None and account.margin is not None
+            else None
+        )
         self.limiter = WeightLimiter(
             weight_limit, weight_window, ban_seconds=ban_seconds, ban_after_429s=ban_after_429s
         )
@@ -185,6 +192,9 @@ class ExchangeServer:
             self.add_endpoint(endpoint)
         if self.account is not None:
             for endpoint in order_endpoints(self.account):
+                self.add_endpoint(endpoint)
+        if self.margin is not None:
+            for endpoint in order_endpoints(self.margin, margin=True):
                 self.add_endpoint(endpoint)
 
     # -- configuration and observation (any thread) -------------------------------------
@@ -317,7 +327,8 @@ class ExchangeServer:
         self._closing = asyncio.Event()
         app = web.Application()
         for endpoint in self._endpoints.values():
-            app.router.add_route(endpoint.method, f"/api/v3/{endpoint.name}", self._route(endpoint))
+            path = f"{endpoint.prefix}/{endpoint.name}"
+            app.router.add_route(endpoint.method, path, self._route(endpoint))
         app.router.add_route("*", "/{tail:.*}", self._route(Endpoint("unknown", not_found)))
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -591,7 +602,12 @@ def ccxt_config(server: ExchangeServer, config: Mapping[str, Any] | None = None)
         **extra.pop("options", {}),
     }
     urls = dict(extra.pop("urls", {}))
-    urls["api"] = {**urls.get("api", {}), "public": server.api_url, "private": server.api_url}
+    urls["api"] = {
+        **urls.get("api", {}),
+        "public": server.api_url,
+        "private": server.api_url,
+        "sapi": f"{server.url}/sapi/v1",
+    }
     return {"urls": urls, "options": options, **extra}
 
 
