@@ -4,6 +4,7 @@ ccxt client and reconciled against the sum of their books."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -22,9 +23,10 @@ from tradewind.data.synthetic import generate_market, write_market
 from tradewind.engine.records import Kind, Status
 from tradewind.live.broker import AgentsBook, Broker, held_of
 from tradewind.live.clock import SimClock
+from tradewind.live.node import CycleNode
 from tradewind.live.run import replay
 from tradewind.store.repository import TradeBook
-from tradewind.testing.exchange_server import binance_client
+from tradewind.testing.exchange_server import AccountSpec, ExchangeServer, binance_client
 from tradewind.venues.ccxt_venue import CcxtVenue
 
 #: Long agents, two of them on the same channel with stops of their own (so they hold one
@@ -83,11 +85,13 @@ def _by_pair(rows: list[dict[str, object]]) -> dict[str, list[dict[str, object]]
     return out
 
 
-def _watch_stops(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def _watch_stops(monkeypatch: pytest.MonkeyPatch, side: int = 1) -> dict[str, Any]:
     """After every sync: each netted position's one resting stop is at the lowest stop of
-    the agents' open long trades on its pair."""
-    seen: dict[str, Any] = {"checked": 0, "several": 0, "wrong": []}
+    the agents' open long trades on its pair (``side`` -1: each short's on the margin
+    account, at the highest of their stops); ``missing`` counts positions without one."""
+    seen: dict[str, Any] = {"checked": 0, "several": 0, "wrong": [], "missing": 0}
     real = Broker.sync
+    account, role = ("spot", "s") if side > 0 else ("margin", "ms")
 
     def sync(self: Broker, books: Any) -> Any:
         report = real(self, books)
@@ -96,17 +100,27 @@ def _watch_stops(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
                 continue
             tr = b.session.trades[: b.session.n_trades]
             live = tr[(tr["kind"] == Kind.REAL) & (tr["status"] == Status.ACTIVE)]
-            live = live[live["side"] > 0]
+            live = live[live["side"] == side]
             for p in np.unique(live["pair"]).tolist():
                 stops = live[live["pair"] == p]["stop"]
-                rows = self.by_pair.get((b.run_id, self._symbols[p]), [])
-                resting = [r for r in rows if r["status"] == "open" and r["role"][0] == "s"]
+                rows = self.by_pair.get((b.run_id, self._symbols[p], account), [])
+                resting = [
+                    r for r in rows if r["status"] == "open" and str(r["role"]).startswith(role)
+                ]
                 assert len(resting) <= 1
-                if resting:
-                    seen["checked"] += 1
-                    seen["several"] += len(set(stops.tolist())) > 1
-                    if not math.isclose(resting[0]["stop_price"], stops.min(), rel_tol=1e-3):
-                        seen["wrong"].append((self._symbols[p], resting[0]["stop_price"]))
+                if not resting:
+                    symbol = self.symbol(p)
+                    rules, (base, _) = self.rules(symbol), self.assets(symbol)
+                    size = self._short(rows, base) if side < 0 else held_of(rows, base)
+                    price = float(b.session.last_close[p])
+                    if size >= rules.lot_step and size * price >= rules.min_notional:
+                        seen["missing"] += 1  # a position worth an order, unprotected
+                    continue
+                seen["checked"] += 1
+                seen["several"] += len(set(stops.tolist())) > 1
+                level = stops.min() if side > 0 else stops.max()
+                if not math.isclose(resting[0]["stop_price"], level, rel_tol=1e-3):
+                    seen["wrong"].append((self._symbols[p], resting[0]["stop_price"]))
         return report
 
     monkeypatch.setattr(Broker, "sync", sync)
@@ -136,6 +150,7 @@ def test_agents_on_one_pair_are_netted_into_one_position_at_the_exchange(
     assert stops["checked"] > 20
     assert stops["several"] >= 1  # agents on one pair with different stops
     assert stops["wrong"] == []
+    assert stops["missing"] == 0
     with TradeBook(settings.book_url) as book:
         trades = book.trades(run_id=result.agents_run_id)
         netted = book.node_orders(result.agents_run_id)
@@ -292,3 +307,125 @@ def test_netted_orders_under_faults_are_never_doubled_nor_lost(agents_home: Path
         if asset != "USDT":
             mine = [r for r in rows if str(r["pair"]) == f"{asset}USDT"]
             assert total == pytest.approx(sum(held_of([r], asset) for r in mine), abs=1e-9)
+
+
+def test_short_agents_trade_on_the_margin_account_and_their_interest_is_recorded(
+    agents_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``live.shorts = "margin"``: the short agents' trades are netted into one short per
+    pair on the cross-margin account (sells that borrow, buys that repay, one stop-buy at
+    the highest of their stops); the account's net assets match the books' fills less the
+    interest, and the interest the exchange charged is the node's record."""
+    wide = (
+        '[[agents]]\nname = "cr-short-1h-wide"\nstrategy = "channel_run"\nside = "short"\n'
+        'timeframe = "1h"\nparams = { lookback = 48, entry = "edge", goal = "mid", '
+        "min_reward_risk = 0.2, stop_atr = 0.8 }\nselection = { pairs = 4 }\n\n[cycle]"
+    )
+    (agents_home / "margin.toml").write_text(
+        AGENTS.replace("[cycle]", wide).replace(
+            '[live]\nhistory = "8d"', '[live]\nhistory = "8d"\nshorts = "margin"'
+        )
+    )
+    settings = load_config(agents_home / "margin.toml", environ={})
+    assert settings.live.shorts == "margin"
+    stops = _watch_stops(monkeypatch, side=-1)
+    start, stop_at, end = (T0 + pd.Timedelta(days=d) for d in (8, 12, 19))
+    clock = SimClock(start)
+    spec = AccountSpec(balances={"USDT": 20_000.0}, margin={"USDT": 20_000.0}, margin_rate=0.002)
+    server = ExchangeServer(
+        CandleStore(agents_home / "data", "synthetic"),
+        timeframes=["1h"],
+        now=lambda: clock.now(),
+        weight_limit=10**9,
+        account=spec,
+    )
+    with server:
+        replay(settings, start, stop_at, venue=_venue(server), clock=clock)
+        result = replay(settings, start, end, venue=_venue(server), clock=clock)
+        margin = server.margin
+        assert margin is not None
+        at_margin = {o.client_id: o for o in margin.orders.values()}
+        resting = [o for o in at_margin.values() if o.status in ("NEW", "PARTIALLY_FILLED")]
+        charged = margin.interest_paid_and_owed()
+        owed = {a: margin.borrowed.get(a, 0.0) + margin.interest.get(a, 0.0) for a in charged}
+        free = {a: margin.free.get(a, 0.0) + margin.locked.get(a, 0.0) for a in charged}
+        lots = {s: server.market.spec(s).step_size for s in server.market.symbols()}
+        notional = {s: server.market.spec(s).min_notional for s in server.market.symbols()}
+        # Then flattened: every short bought back and its loan repaid, nothing resting.
+        with CycleNode(settings, source="replay", clock=clock, venue=_venue(server)) as node:
+            flat = node.flatten()
+        assert not flat["problems"]
+        assert not margin.open_orders(None)
+        assert all(v <= 1e-9 for v in margin.borrowed.values()), margin.borrowed
+        assert all(v <= 1e-9 for v in margin.interest.values()), margin.interest
+    assert result.safe is None, result.safe
+    assert stops["checked"] > 20
+    assert stops["several"] >= 1  # two short agents on one pair, stopped apart
+    assert stops["wrong"] == []
+    assert stops["missing"] == 0
+    with TradeBook(settings.book_url) as book:
+        trades = book.trades(run_id=result.agents_run_id)
+        rows = book.node_orders(result.agents_run_id or 0)
+        record = json.loads(book.session_state(f"{settings.live.name}-margin").payload)  # type: ignore[union-attr]
+    shorts = trades[(trades["kind"] == "real") & (trades["side"] < 0) & trades["entry_at"].notna()]
+    assert len(shorts) >= 5
+    on_margin = [r for r in rows if str(r["role"]).startswith("m")]
+    assert {str(r["role"])[:2] for r in on_margin} <= {"mn", "ms"}
+    assert any(r["side"] == "sell" and float(r["filled"] or 0) > 0 for r in on_margin)
+    # Exactly the sent margin orders are on the margin account, once each.
+    sent = {str(r["client_order_id"]) for r in on_margin if r["status"] not in ("skipped",)}
+    assert sent == set(at_margin)
+    for r in on_margin:
+        theirs = at_margin.get(str(r["client_order_id"]))
+        if theirs is not None:
+            assert float(r["filled"] or 0) == pytest.approx(theirs.executed)
+    # Each pair's short at the exchange is the sum of the agents' open real shorts.
+    open_shorts = shorts[shorts["status"] == "active"]
+    for pair in set(open_shorts["pair"]) | {str(r["pair"]) for r in on_margin}:
+        base = pair.removesuffix("USDT")
+        at_exchange = owed.get(base, 0.0) - free.get(base, 0.0)
+        want = float(open_shorts.loc[open_shorts["pair"] == pair, "qty"].sum())
+        low = float(shorts.loc[shorts["pair"] == pair, "entry_price"].min())
+        assert at_exchange == pytest.approx(want, abs=2 * lots[pair] + notional[pair] / low), pair
+        stops = [o for o in resting if o.symbol == pair]
+        if want > 0 and want * low > notional[pair]:
+            (stop,) = stops
+            high = float(open_shorts.loc[open_shorts["pair"] == pair, "stop"].max())
+            assert stop.side == "BUY"
+            assert stop.stop_price == pytest.approx(high, rel=1e-3)
+            assert stop.qty >= at_exchange - 1e-9  # covers the short and its interest
+    # The interest the exchange charged is the node's record.
+    assert sum(charged.values()) > 0
+    for asset, amount in charged.items():
+        assert record["interest"].get(asset, 0.0) == pytest.approx(amount, rel=1e-9), asset
+
+
+@pytest.mark.parametrize("shorts", ["paper", "margin"])
+def test_the_live_plan_says_where_each_agent_trades(agents_home: Path, shorts: str) -> None:
+    from tradewind.live.gate import live_plan
+
+    (agents_home / "plan.toml").write_text(
+        AGENTS.replace('[live]\nhistory = "8d"', f'[live]\nhistory = "8d"\nshorts = "{shorts}"')
+    )
+    settings = load_config(agents_home / "plan.toml", environ={})
+    clock = SimClock(T0 + pd.Timedelta(days=8))
+    spec = AccountSpec(balances={"USDT": 30_000.0}, margin={"USDT": 4_000.0})
+    server = ExchangeServer(
+        CandleStore(agents_home / "data", "synthetic"),
+        timeframes=["1h"],
+        now=lambda: clock.now(),
+        account=spec,
+    )
+    with server:
+        plan = live_plan(settings, _venue(server))
+    agents = plan["agents"]
+    assert agents["at_exchange"] == ["cr-long-1h", "tf-long-4h", "cr-long-1h-wide"]
+    assert plan["capital"] == settings.cycle.capital + settings.session.capital
+    if shorts == "margin":
+        assert agents["on_margin"] == ["cr-short-1h"]
+        assert plan["margin_free"] == pytest.approx(4_000.0)
+        assert "paper_only" not in agents
+    else:
+        assert agents["paper_only"] == ["cr-short-1h"]
+        assert "spot account holds no short" in agents["why_paper"]
+        assert "margin_free" not in plan

@@ -170,6 +170,11 @@ def _plan(plan: dict[str, Any]) -> Any:
                 f"agents at the exchange, netted into one position per pair: "
                 f"{', '.join(agents['at_exchange']) or 'none'}"
             )
+            if agents.get("on_margin"):
+                out.print(
+                    f"short agents on the cross-margin account ({plan['margin_free']:,.2f} "
+                    f"{plan['quote']} free there): {', '.join(agents['on_margin'])}"
+                )
             if agents.get("paper_only"):
                 out.print(
                     f"[yellow]on paper only: {', '.join(agents['paper_only'])} — "

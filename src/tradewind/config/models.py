@@ -408,6 +408,12 @@ class LiveConfig(_Section):
         "ticks (each tick reconciles too): open orders, fills and balances against the "
         "book.",
     )
+    shorts: Literal["paper", "margin"] = Field(
+        default="paper",
+        description="Live: where short agents trade. paper: in the book only (a spot "
+        "account holds no short); margin: on the exchange's cross-margin account, "
+        "borrowing what they sell (its interest recorded), netted per pair.",
+    )
     protective_stops: bool = Field(
         default=True,
         description="Live: keep each open position's stop resting at the exchange "

@@ -26,8 +26,12 @@ one market order (roles ``n1``, ``n2`` … of the pair), and keeps one protectiv
 resting for the whole position at the *lowest* of the agents' stops (``s1``, ``s2`` …): a
 price that reaches it has passed every agent's stop, so when it fills at the exchange
 every agent's model has exited too. An agent's own higher stop is the node's to carry
-out, by the netting order of the tick that sees it. Short agents stay on paper: spot
-accounts hold no short position (their trades are in the book, not at the exchange).
+out, by the netting order of the tick that sees it. Short agents stay on paper by
+default (a spot account holds no short position); with ``live.shorts = "margin"`` they are
+netted into one short per pair on the cross-margin account: sells that borrow
+(``MARGIN_BUY``), buys that repay (``AUTO_REPAY``, roles ``mn1`` …), one stop-buy at the
+*highest* of their stops (``ms1`` …), and the borrowing interest the exchange charges read
+from its history into the node's record.
 
 Every order is written to the book as an intent before it is sent, with a client order id
 derived from the book's run, the trade (or the pair) and the role, so a crash at any
@@ -47,7 +51,7 @@ import logging
 import math
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -109,6 +113,18 @@ def held_of(rows: Sequence[dict[str, Any]], base: str) -> float:
     return held
 
 
+def _ceil(value: float, step: float) -> float:
+    if step <= 0:
+        return value
+    return math.ceil(value / step - 1e-9) * step
+
+
+def account_of(row: dict[str, Any]) -> str:
+    """Which account an order row trades on: ``margin`` (a short's ``m…`` roles) or
+    ``spot``."""
+    return "margin" if str(row["role"]).startswith("m") else "spot"
+
+
 def pair_number(market_id: str) -> int:
     """The number a netted pair's client order ids carry in place of a trade's: stable
     across restarts whatever the order of the pairs (the panel's index is not)."""
@@ -148,6 +164,8 @@ class SyncReport:
     #: netted pairs whose exchange position is away from the agents' books: pair →
     #: (the books' sum, the exchange position from the fills)
     drift: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: the shorts' borrowing interest charged so far, per asset (margin)
+    interest: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -158,6 +176,7 @@ class SyncReport:
             "requests": self.requests,
             "problems": list(self.problems),
             "drift": {k: list(v) for k, v in self.drift.items()},
+            "interest": dict(self.interest),
         }
 
 
@@ -201,9 +220,10 @@ class Broker:
         self._trade_ids: dict[tuple[int, int], int] = {}
         self.failures = 0  #: syncs in a row that could not finish their work
         self.rows: dict[str, dict[str, Any]] = {}
-        #: a cycle trader's orders by (run, trade); a netted pair's by (run, market id)
+        #: a cycle trader's orders by (run, trade); a netted pair's by (run, market id,
+        #: account): the long position on spot, the short one on margin
         self.by_trade: dict[tuple[int, int], list[dict[str, Any]]] = {}
-        self.by_pair: dict[tuple[int, str], list[dict[str, Any]]] = {}
+        self.by_pair: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
         self._pending: set[str] = set()  #: client ids of orders not final yet
         self._loaded: set[int] = set()
         self._settled: dict[int, set[int]] = {}  #: per run: trades done with
@@ -211,10 +231,23 @@ class Broker:
         self._last_n: dict[int, int] = {}
         self._paper_noted = False
         self.totals: dict[str, float] = {}
+        #: shorts on the cross-margin account: its net assets as the fills leave them, its
+        #: interest owed (read each sync) and charged (the record, saved)
+        self.margin = config.shorts == "margin"
+        self.margin_totals: dict[str, float] = {}
+        self.owed: dict[str, float] = {}
+        self.interest: dict[str, float] = {}
+        self._interest_since = 0
         loaded = [self._load(r) for r in dict.fromkeys([run_id, *runs])]
         self.baseline = self._baseline(any(loaded))
         for asset, amount in self.baseline.items():
             self.totals[asset] = self.totals.get(asset, 0.0) + amount
+        self.margin_baseline: dict[str, float] = {}
+        if self.margin:
+            margin_rows = any(account_of(r) == "margin" for r in self.rows.values())
+            self.margin_baseline = self._margin_state(margin_rows)
+            for asset, amount in self.margin_baseline.items():
+                self.margin_totals[asset] = self.margin_totals.get(asset, 0.0) + amount
 
     # -- the account before the node's first order ----------------------------------
 
@@ -234,6 +267,33 @@ class Broker:
         self.book.put_state(key, "live", self.run_id, json.dumps(totals).encode())
         return totals
 
+    def _margin_state(self, orders: bool) -> dict[str, float]:
+        """The cross-margin account's net assets before the first short, saved once with
+        the record of the interest charged since (``<name>-margin``)."""
+        key = f"{self.name}-margin"
+        saved = self.book.session_state(key)
+        if saved is not None and saved.run_id == self.run_id:
+            state = json.loads(saved.payload)
+            self.interest = {str(k): float(v) for k, v in state["interest"].items()}
+            self._interest_since = int(state["since"])
+            return {str(k): float(v) for k, v in state["baseline"].items()}
+        if orders:
+            raise StateError(
+                f"node {self.name!r}: margin orders in the book but no saved margin balances "
+                "to check them against; start the node afresh (--reset)"
+            )
+        net = {
+            a: free + locked - owed - interest
+            for a, (free, locked, owed, interest) in self.venue.margin_balances().items()
+        }
+        self._interest_since = int(self.now().timestamp() * 1000)
+        self._save_margin(net)
+        return net
+
+    def _save_margin(self, baseline: dict[str, float]) -> None:
+        state = {"baseline": baseline, "interest": self.interest, "since": self._interest_since}
+        self.book.put_state(f"{self.name}-margin", "live", self.run_id, json.dumps(state).encode())
+
     def _load(self, run_id: int) -> bool:
         """The orders of run ``run_id`` in the book, once; True if it has any."""
         if run_id in self._loaded:
@@ -249,7 +309,8 @@ class Broker:
         self.rows[row["client_order_id"]] = row
         run = int(row["run_id"])
         if row.get("trade_no") is None:
-            self.by_pair.setdefault((run, str(row["pair"])), []).append(row)
+            key = (run, str(row["pair"]), account_of(row))
+            self.by_pair.setdefault(key, []).append(row)
         else:
             self.by_trade.setdefault((run, int(row["trade_no"])), []).append(row)
         if row["status"] not in FINAL:
@@ -263,7 +324,7 @@ class Broker:
             return
         base, quote = self.assets(row["symbol"])
         side = 1.0 if row["side"] == "buy" else -1.0
-        t = self.totals
+        t = self.margin_totals if account_of(row) == "margin" else self.totals
         t[base] = t.get(base, 0.0) + sign * side * filled
         t[quote] = t.get(quote, 0.0) - sign * side * filled * float(row.get("average") or 0.0)
         if row.get("fee_asset"):
@@ -372,7 +433,11 @@ class Broker:
         open is skipped, as is a netted order the pair no longer needs); flag open orders
         no book knows."""
         by_run = {b.run_id: b for b in books}
+        if self.margin:
+            self._read_margin()
         open_now = {o.client_id: o for o in self.venue.open_orders()}
+        if self.margin:
+            open_now.update({o.client_id: o for o in self.venue.open_orders(margin=True)})
         for cid in sorted(set(open_now) - set(self.rows)):
             report.problems.append(
                 f"unknown open order {cid!r} on {open_now[cid].symbol} in the account"
@@ -381,7 +446,7 @@ class Broker:
             row = self.rows[cid]
             state = open_now.get(cid)
             if state is None:
-                state = self.venue.order(cid, row["symbol"])
+                state = self.venue.order(cid, row["symbol"], margin=account_of(row) == "margin")
             if state is not None:
                 self._record(row, state)
                 continue
@@ -408,12 +473,17 @@ class Broker:
             if int(owner.trader.trades["status"][i]) != Status.ACTIVE and not role.startswith("x"):
                 return "never reached the exchange; the model has exited since"
             return None
-        if role.startswith("s"):
+        if role.startswith(("s", "ms")):
             return "never reached the exchange; the stop is set again from the books"
         base, _ = self.assets(row["symbol"])
-        rows = self.by_pair[(owner.run_id, str(row["pair"]))]
-        want = self._targets(owner).get(str(row["pair"]), (0.0, math.nan))[0]
-        diff = want - held_of(rows, base)
+        acct = account_of(row)
+        rows = self.by_pair[(owner.run_id, str(row["pair"]), acct)]
+        if acct == "margin":  # short: what is owed against what the books short
+            want = self._targets(owner, -1).get(str(row["pair"]), (0.0, math.nan))[0]
+            diff = self._short(rows, base) - want
+        else:
+            want = self._targets(owner).get(str(row["pair"]), (0.0, math.nan))[0]
+            diff = want - held_of(rows, base)
         needed = diff > 0 if row["side"] == "buy" else diff < 0
         return None if needed else "never reached the exchange; the agents no longer need it"
 
@@ -533,30 +603,66 @@ class Broker:
 
     # -- the agents, netted per pair ---------------------------------------------------
 
-    def _targets(self, b: AgentsBook) -> dict[str, tuple[float, float]]:
-        """Each pair's position the agents' books hold at the exchange (their real long
-        trades), with the lowest of their stops."""
+    def _targets(self, b: AgentsBook, side: int = 1) -> dict[str, tuple[float, float]]:
+        """Each pair's position the agents' books hold at the exchange: their real long
+        trades with the lowest of their stops (``side`` -1: their real shorts, with the
+        highest)."""
         session = b.session
         tr = session.trades[: session.n_trades]
         live = tr[(tr["kind"] == Kind.REAL) & (tr["status"] == Status.ACTIVE)]
-        if not self._paper_noted and (live["side"] < 0).any():
+        if not self.margin and not self._paper_noted and (live["side"] < 0).any():
             log.warning(
-                "node %s: short agents trade on paper only (a spot account holds no short)",
+                "node %s: short agents trade on paper only (a spot account holds no short; "
+                'live.shorts = "margin" trades them on the cross-margin account)',
                 self.name,
             )
             self._paper_noted = True
-        longs = live[live["side"] > 0]
+        mine_side = live[live["side"] == side]
         out: dict[str, tuple[float, float]] = {}
-        for p in np.unique(longs["pair"]).tolist():
-            mine = longs[longs["pair"] == p]
-            out[self._symbols[int(p)]] = (float(mine["qty"].sum()), float(mine["stop"].min()))
+        for p in np.unique(mine_side["pair"]).tolist():
+            mine = mine_side[mine_side["pair"] == p]
+            stop = float(mine["stop"].min()) if side > 0 else float(mine["stop"].max())
+            out[self._symbols[int(p)]] = (float(mine["qty"].sum()), stop)
         return out
+
+    def _short(self, rows: list[dict[str, Any]], base: str) -> float:
+        """What a netted short owes in ``base``: sold, less bought back (after the fee),
+        plus the interest charged in it since the first short (one pair a base asset)."""
+        return -held_of(rows, base) + self.interest.get(base, 0.0)
+
+    def _margin_bases(self) -> list[str]:
+        bases = {
+            self.assets(rows[0]["symbol"])[0]
+            for (_run, _pair, acct), rows in self.by_pair.items()
+            if acct == "margin" and rows
+        }
+        return sorted(bases)
+
+    def _read_margin(self) -> dict[str, float]:
+        """The cross-margin account as it stands: the interest it owes (``owed``), the
+        interest charged since the last read added to the record (saved when it grew),
+        and each asset's net (free + locked - borrowed - owed)."""
+        have = self.venue.margin_balances()
+        self.owed = {a: interest for a, (_f, _l, _b, interest) in have.items()}
+        since, grew = self._interest_since, False
+        for base in self._margin_bases():
+            charged, newest = self.venue.interest_since(base, since)
+            if charged > 0:
+                self.interest[base] = self.interest.get(base, 0.0) + charged
+                self._interest_since = max(self._interest_since, newest)
+                grew = True
+        if grew:
+            self._save_margin(self.margin_baseline)
+        return {a: f + lk - b - i for a, (f, lk, b, i) in have.items()}
 
     def _net(self, b: AgentsBook, report: SyncReport) -> None:
         """Each pair's exchange position brought to the sum of the agents' books, with one
         protective stop for it at the lowest of their stops."""
+        if self.margin:
+            self._net_shorts(b, report)
         targets = self._targets(b)
-        pairs = set(targets) | {p for (run, p) in self.by_pair if run == b.run_id}
+        pairs = {p for (run, p, acct) in self.by_pair if run == b.run_id and acct == "spot"}
+        pairs |= set(targets)
         index = {m: i for i, m in enumerate(self._symbols)}
         for market_id in sorted(pairs):
             if market_id not in index:
@@ -609,6 +715,126 @@ class Broker:
                 )
                 self._protect(order, order.rows(), resting, stop, report)
 
+    # -- the short agents, netted per pair on the cross-margin account -----------------
+
+    def _net_shorts(self, b: AgentsBook, report: SyncReport) -> None:
+        """Each pair's short on the margin account brought to the sum of the agents'
+        real shorts: a sell that borrows what it lacks (``MARGIN_BUY``) to short more, a
+        buy that repays (``AUTO_REPAY``) to short less, and one protective stop-buy for
+        the whole short at the *highest* of their stops (mirroring the longs)."""
+        targets = self._targets(b, -1)
+        pairs = {p for (run, p, acct) in self.by_pair if run == b.run_id and acct == "margin"}
+        pairs |= set(targets)
+        index = {m: i for i, m in enumerate(self._symbols)}
+        for market_id in sorted(pairs):
+            if market_id not in index:
+                continue
+            p = index[market_id]
+            symbol = self.symbol(p)
+            rules = self.rules(symbol)
+            base, _ = self.assets(symbol)
+            order = _Orders(self, b.name, b.run_id, symbol, pair=market_id, account="margin")
+            rows = order.rows()
+            pending = [r for r in rows if r["status"] not in FINAL]
+            if any(r["status"] in ("intent", "unknown") or r["role"][1] == "n" for r in pending):
+                continue  # fate unknown, or a market order still working
+            want, stop = targets.get(market_id, (0.0, math.nan))
+            short = self._short(rows, base)
+            price = float(b.session.last_close[p])
+            lot = max(rules.lot_step, 1e-12)
+            trades = [r for r in rows if r["role"].startswith("mn")]
+            role = f"mn{len(trades) + 1}"
+            diff = want - short
+            if diff >= lot and math.isfinite(price) and not b.safe:
+                qty = _clean(_floor(diff, rules.lot_step), rules.lot_step)
+                if not self._refused(trades, "sell", qty) and qty * price >= rules.min_notional:
+                    order.new(role, "sell", "market", qty, report)
+                    if order.rows()[-1]["status"] not in FINAL:
+                        continue
+            elif -diff >= lot or (want <= 0 and short > 0):
+                if want <= 0:
+                    self._buy_back(order, price, report)
+                    continue
+                qty = _clean(_floor(-diff, rules.lot_step), rules.lot_step)
+                if qty * price >= rules.min_notional and not self._refused(trades, "buy", qty):
+                    resting = next((r for r in pending if r["role"].startswith("ms")), None)
+                    if resting is not None and not self._cancel(resting, report):
+                        continue  # the stop filled meanwhile
+                    order.new(role, "buy", "market", qty, report)
+                    if order.rows()[-1]["status"] not in FINAL:
+                        continue
+            if want <= 0:
+                continue
+            if self.config.protective_stops:
+                self._protect_short(order, stop, report)
+
+    def _buy_back(self, order: _Orders, price: float, report: SyncReport) -> None:
+        """Close a pair's whole short: cancel its stop, buy back what is owed (interest
+        included, rounded up to the lot step; the rest stays as dust in the margin
+        account)."""
+        rows = order.rows()
+        if any(r["status"] in ("intent", "unknown") for r in rows):
+            return
+        for r in [r for r in rows if r["status"] == "open"]:
+            if not self._cancel(r, report):
+                return  # it filled: the next sync sees what is left
+        rules = self.rules(order.symbol)
+        base, _ = self.assets(order.symbol)
+        short = self._short(order.rows(), base)
+        if short <= 1e-12:
+            return
+        qty = _clean(_ceil(short / (1 - self._fee_rate(order.rows(), base)), rules.lot_step),
+                     rules.lot_step)  # fmt: skip
+        trades = [r for r in order.rows() if r["role"].startswith("mn")]
+        if self._refused(trades, "buy", qty):
+            return
+        if qty * price < rules.min_notional:
+            qty = _clean(_ceil(rules.min_notional / price, rules.lot_step), rules.lot_step)
+        order.new(f"mn{len(trades) + 1}", "buy", "market", qty, report)
+
+    @staticmethod
+    def _fee_rate(rows: list[dict[str, Any]], base: str) -> float:
+        """The fee rate the exchange took in ``base`` on the buys so far (a buy that must
+        leave ``x`` after its fee buys ``x / (1 - rate)``)."""
+        return max(
+            (
+                float(r["fee"] or 0) / float(r["filled"])
+                for r in rows
+                if r["side"] == "buy" and r.get("fee_asset") == base and r.get("filled")
+            ),
+            default=0.001,
+        )
+
+    def _protect_short(self, order: _Orders, stop: float, report: SyncReport) -> None:
+        """One stop-buy resting for the whole short at ``stop``, with auto-repay."""
+        rules = self.rules(order.symbol)
+        base, _ = self.assets(order.symbol)
+        rows = order.rows()
+        short = self._short(rows, base)
+        if short < max(rules.lot_step, 1e-12) or not math.isfinite(stop):
+            return
+        level = _clean(_nearest(stop, rules.tick), rules.tick)
+        qty = _clean(_ceil(short / (1 - self._fee_rate(rows, base)), rules.lot_step),
+                     rules.lot_step)  # fmt: skip
+        resting = next(
+            (r for r in rows if r["status"] not in FINAL and r["role"].startswith("ms")), None
+        )
+        if resting is not None:
+            same = math.isclose(float(resting["stop_price"]), level, rel_tol=1e-12)
+            # The interest grows the debt a little every hour: the stop is replaced only
+            # when it would no longer cover the short.
+            if same and float(resting["qty"]) >= qty - 1e-12:
+                return
+            if not self._cancel(resting, report):
+                return
+        if qty * level < rules.min_notional:
+            return
+        stops = [r for r in rows if r["role"].startswith("ms")]
+        if stops and stops[-1]["status"] == "rejected" and stops[-1]["stop_price"] == level:
+            return
+        limit = _clean(_ceil(level * (1 + self.config.stop_limit_gap), rules.tick), rules.tick)
+        order.new(f"ms{len(stops) + 1}", "buy", "stop_loss_limit", qty, report, level, limit)
+
     @staticmethod
     def _refused(trades: list[dict[str, Any]], side: str, qty: float) -> bool:
         """Whether the last netting order, the same one, was refused (not sent again
@@ -626,9 +852,10 @@ class Broker:
         """Pairs whose netted position is away from the agents' books by more than the
         exchange lets an order correct (a lot, the minimum notional)."""
         targets = self._targets(b)
-        pairs = set(targets) | {p for (run, p) in self.by_pair if run == b.run_id}
+        pairs = {p for (run, p, acct) in self.by_pair if run == b.run_id and acct == "spot"}
+        pairs |= set(targets)
         for market_id in sorted(pairs & set(self._symbols)):
-            rows = self.by_pair.get((b.run_id, market_id), [])
+            rows = self.by_pair.get((b.run_id, market_id, "spot"), [])
             if any(r["status"] not in FINAL and r["role"][0] == "n" for r in rows):
                 continue  # on its way
             symbol = self.symbol(self._symbols.index(market_id))
@@ -677,12 +904,15 @@ class Broker:
             price = float(t.a.last_close[int(t.trades["pair"][i]), t.next_t - 1])
             order = _Orders(self, owner.name, run, rows[0]["symbol"], trade=i)
             held_rows.append((order, rows, price))
-        for (run, market_id), rows in sorted(self.by_pair.items()):
+        for (run, market_id, acct), rows in sorted(self.by_pair.items()):
             owner = owners.get(run)
             if not isinstance(owner, AgentsBook) or market_id not in self._symbols:
                 continue
             price = float(owner.session.last_close[self._symbols.index(market_id)])
-            order = _Orders(self, owner.name, run, rows[0]["symbol"], pair=market_id)
+            order = _Orders(self, owner.name, run, rows[0]["symbol"], pair=market_id, account=acct)
+            if acct == "margin":
+                self._buy_back(order, price, report)
+                continue
             held_rows.append((order, rows, price))
         for order, rows, price in held_rows:
             base, _ = self.assets(order.symbol)
@@ -722,6 +952,9 @@ class Broker:
             price=row["price"],
             stop_price=row["stop_price"],
         )
+        if account_of(row) == "margin":  # a short: sells borrow, buys repay
+            effect = "MARGIN_BUY" if row["side"] == "sell" else "AUTO_REPAY"
+            intent = replace(intent, margin=True, side_effect=effect)
         try:
             state = self.venue.place(intent)
         except ExchangeRejected as exc:
@@ -738,9 +971,10 @@ class Broker:
 
     def _cancel(self, row: dict[str, Any], report: SyncReport) -> bool:
         """Cancel a resting order; False when it had filled meanwhile."""
-        state = self.venue.cancel(row["client_order_id"], row["symbol"])
+        margin = account_of(row) == "margin"
+        state = self.venue.cancel(row["client_order_id"], row["symbol"], margin=margin)
         if state is None:  # no longer open: learn how it ended
-            state = self.venue.order(row["client_order_id"], row["symbol"])
+            state = self.venue.order(row["client_order_id"], row["symbol"], margin=margin)
             if state is None:
                 self._update(row, {"status": "expired", "note": "gone at the exchange"})
                 return True
@@ -792,12 +1026,30 @@ class Broker:
                     f"balance of {asset} at the exchange is {got:.10g}, the books expect "
                     f"{want:.10g}"
                 )
+        if not self.margin:
+            return
+        net = self._read_margin()
+        report.interest = dict(self.interest)
+        for asset, want in sorted(self.margin_totals.items()):
+            want -= self.interest.get(asset, 0.0)
+            got = net.get(asset, 0.0)
+            before = self.margin_baseline.get(asset, want)
+            slack = max(tol * abs(before), 2 * steps.get(asset, 0.0), 1e-8)
+            if abs(got - want) > slack:
+                report.problems.append(
+                    f"margin account: net {asset} is {got:.10g}, the books expect {want:.10g}"
+                )
 
     def positions(self) -> dict[str, float]:
         """Each pair's quantity the books hold at the exchange (netted over trades and
         agents)."""
         out: dict[str, float] = {}
-        for rows in [*self.by_trade.values(), *self.by_pair.values()]:
+        for (_run, _pair, acct), rows in self.by_pair.items():
+            if acct == "margin" and rows:
+                base, _ = self.assets(rows[0]["symbol"])
+                out[rows[0]["symbol"]] = out.get(rows[0]["symbol"], 0.0) - self._short(rows, base)
+        spot = [rows for (_r, _p, acct), rows in self.by_pair.items() if acct == "spot"]
+        for rows in [*self.by_trade.values(), *spot]:
             symbol = rows[0]["symbol"]
             base, _ = self.assets(symbol)
             held = held_of(rows, base)
@@ -819,6 +1071,7 @@ class _Orders:
         *,
         trade: int | None = None,
         pair: str | None = None,
+        account: str = "spot",
     ) -> None:
         self.broker = broker
         self.run_id = run_id
@@ -826,12 +1079,14 @@ class _Orders:
         self.symbol = symbol
         self.trade = trade
         self.pair = pair
-        self.what = f"trade {trade}" if trade is not None else f"{pair} (netted)"
+        self.account = account
+        short = " short, on margin" if account == "margin" else ""
+        self.what = f"trade {trade}" if trade is not None else f"{pair} (netted{short})"
 
     def rows(self) -> list[dict[str, Any]]:
         if self.trade is not None:
             return self.broker.by_trade.get((self.run_id, self.trade), [])
-        return self.broker.by_pair.get((self.run_id, str(self.pair)), [])
+        return self.broker.by_pair.get((self.run_id, str(self.pair), self.account), [])
 
     def new(
         self,

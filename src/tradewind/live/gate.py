@@ -48,9 +48,14 @@ def _agents_plan(settings: Settings) -> dict[str, Any]:
     longs = [a.name for a in settings.agents if a.side == "long"]
     shorts = [a.name for a in settings.agents if a.side != "long"]
     plan: dict[str, Any] = {"at_exchange": longs, "netted": "one position per pair"}
-    if shorts:
+    if shorts and settings.live.shorts == "margin":
+        plan["on_margin"] = shorts
+    elif shorts:
         plan["paper_only"] = shorts
-        plan["why_paper"] = "a spot account holds no short position (margin is not built)"
+        plan["why_paper"] = (
+            'a spot account holds no short position; live.shorts = "margin" trades them '
+            "on the cross-margin account"
+        )
     return plan
 
 
@@ -80,6 +85,10 @@ def live_plan(settings: Settings, venue: CcxtVenue, quote: str = "USDT") -> dict
         "agents": _agents_plan(settings) if settings.agents else None,
         "ensemble": settings.live.ensemble,
     }
+    if settings.live.shorts == "margin" and any(a.side == "short" for a in settings.agents):
+        margin = venue.margin_balances()
+        plan["margin_free"] = margin.get(quote, (0.0, 0.0, 0.0, 0.0))[0]
+        plan["margin_borrowed"] = {a: v[2] for a, v in margin.items() if v[2] > 0}
     if free < capital:
         raise ConfigError(
             f"refusing to trade live: the account has {free:,.2f} {quote} free "

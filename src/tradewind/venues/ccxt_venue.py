@@ -26,6 +26,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import ccxt
@@ -72,6 +73,10 @@ class OrderIntent:
     amount: float
     price: float | None = None
     stop_price: float | None = None
+    #: on the cross-margin account (a short), with Binance's ``sideEffectType``:
+    #: ``MARGIN_BUY`` borrows what a sell lacks, ``AUTO_REPAY`` repays from a buy
+    margin: bool = False
+    side_effect: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +192,10 @@ class CcxtVenue:
 
     def _create(self, intent: OrderIntent) -> dict[str, Any]:
         params: dict[str, Any] = {"newClientOrderId": intent.client_id}
+        if intent.margin:
+            params.update(_CROSS)
+            if intent.side_effect:
+                params["sideEffectType"] = intent.side_effect
         kind = intent.type
         if kind == "stop_loss_limit":
             params["stopPrice"] = intent.stop_price
@@ -199,9 +208,9 @@ class CcxtVenue:
     def _lookup(self, intent: OrderIntent) -> OrderState | None:
         """The order of ``intent`` at the exchange, or None when the exchange says it has
         none (see :meth:`order`)."""
-        return self.order(intent.client_id, intent.symbol)
+        return self.order(intent.client_id, intent.symbol, margin=intent.margin)
 
-    def order(self, client_id: str, symbol: str) -> OrderState | None:
+    def order(self, client_id: str, symbol: str, *, margin: bool = False) -> OrderState | None:
         """The order with ``client_id``, or None if the exchange definitely has none.
         Asks again while the answer is not definite, and raises
         :class:`ExchangeRetryable` when it never is: the order's fate stays unknown, and
@@ -211,7 +220,9 @@ class CcxtVenue:
         for attempt in range(self.lookups):
             try:
                 self.requests += 1
-                raw = self.ex.fetch_order(None, symbol, {"origClientOrderId": client_id})
+                raw = self.ex.fetch_order(
+                    None, symbol, {"origClientOrderId": client_id, **_account(margin)}
+                )
             except ccxt.OrderNotFound:
                 return None
             except ccxt.NetworkError:
@@ -221,7 +232,7 @@ class CcxtVenue:
                 raise _mapped(exc, client_id) from exc
             state = _parse(raw, 1)
             if state.filled > 0 and not state.fee_currency and state.exchange_id:
-                fee, currency = self.order_fee(state.exchange_id, symbol)
+                fee, currency = self.order_fee(state.exchange_id, symbol, margin=margin)
                 state = replace(state, fee=fee, fee_currency=currency)
             return state
         raise ExchangeRetryable(
@@ -229,20 +240,26 @@ class CcxtVenue:
             "it stays live until reconciliation settles it"
         )
 
-    def order_fee(self, exchange_id: str, symbol: str) -> tuple[float, str | None]:
+    def order_fee(
+        self, exchange_id: str, symbol: str, *, margin: bool = False
+    ) -> tuple[float, str | None]:
         """The commission of one order's fills (one asset assumed, as Binance charges)."""
-        trades = self._read(lambda: self.ex.fetch_order_trades(exchange_id, symbol))
+        trades = self._read(
+            lambda: self.ex.fetch_order_trades(exchange_id, symbol, None, None, _account(margin))
+        )
         fees = [t.get("fee") or {} for t in trades]
         cost = sum(float(f.get("cost") or 0.0) for f in fees)
         currency = next((f.get("currency") for f in fees if f.get("currency")), None)
         return cost, currency
 
-    def cancel(self, client_id: str, symbol: str) -> OrderState | None:
+    def cancel(self, client_id: str, symbol: str, *, margin: bool = False) -> OrderState | None:
         """Cancel the order ``client_id``; None when there was no open order to cancel."""
         for attempt in range(self.attempts):
             try:
                 self.requests += 1
-                raw = self.ex.cancel_order(None, symbol, {"origClientOrderId": client_id})
+                raw = self.ex.cancel_order(
+                    None, symbol, {"origClientOrderId": client_id, **_account(margin)}
+                )
                 return _parse(raw, attempt + 1)
             except ccxt.OrderNotFound:
                 return None
@@ -252,10 +269,43 @@ class CcxtVenue:
                 raise _mapped(exc, client_id) from exc
         raise ExchangeRetryable(f"{client_id}: cancel not confirmed after {self.attempts} tries")
 
-    def open_orders(self, symbol: str | None = None) -> list[OrderState]:
-        """The account's open orders (of ``symbol``)."""
-        raw = self._read(lambda: self.ex.fetch_open_orders(symbol))
+    def open_orders(self, symbol: str | None = None, *, margin: bool = False) -> list[OrderState]:
+        """The account's open orders (of ``symbol``; ``margin``: the cross-margin
+        account's)."""
+        raw = self._read(lambda: self.ex.fetch_open_orders(symbol, None, None, _account(margin)))
         return [_parse(o, 1) for o in raw]
+
+    def margin_balances(self) -> dict[str, tuple[float, float, float, float]]:
+        """The cross-margin account: ``asset → (free, locked, borrowed, interest owed)``."""
+        raw = self._read(lambda: self.ex.fetch_balance({"type": "margin"}))
+        rows = (raw.get("info") or {}).get("userAssets") or []
+        return {
+            str(r["asset"]): (
+                float(r.get("free") or 0.0),
+                float(r.get("locked") or 0.0),
+                float(r.get("borrowed") or 0.0),
+                float(r.get("interest") or 0.0),
+            )
+            for r in rows
+        }
+
+    def interest_since(self, asset: str, since_ms: int) -> tuple[float, int]:
+        """The borrowing interest the cross-margin account was charged in ``asset`` after
+        ``since_ms``, and the time of the newest charge (``since_ms`` if none): read page
+        by page from Binance's interest history, newest first."""
+        total, newest, page = 0.0, since_ms, 1
+        while True:
+            query = {"asset": asset, "startTime": since_ms + 1, "size": 100, "current": page}
+            raw = self._read(partial(self.ex.sapiGetMarginInterestHistory, query))
+            rows = raw.get("rows") or []
+            for r in rows:
+                at = int(r["interestAccuredTime"])
+                if at > since_ms:
+                    total += float(r["interest"])
+                    newest = max(newest, at)
+            if len(rows) < 100:
+                return total, newest
+            page += 1
 
     def balances(self) -> dict[str, tuple[float, float]]:
         """``asset → (free, locked)`` as the exchange keeps them (fees and dust included)."""
@@ -313,6 +363,14 @@ class CcxtVenue:
 
     def _pause(self, attempt: int, asked: float | None) -> None:
         self.sleep(asked if asked is not None else self.backoff * 2**attempt)
+
+
+_CROSS = {"marginMode": "cross"}
+
+
+def _account(margin: bool) -> dict[str, str]:
+    """ccxt's parameters that aim a call at the cross-margin account (or none: spot)."""
+    return dict(_CROSS) if margin else {}
 
 
 def _with_attempts(state: OrderState, attempts: int) -> OrderState:
