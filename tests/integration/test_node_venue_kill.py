@@ -1,7 +1,12 @@
 """The kill test against the exchange: a live replay node trading at the local exchange
 under random faults is killed with SIGKILL at random moments and started again each time;
 at the end no order is duplicated or lost, the ledger balances, and the book matches the
-account. The model's trades are those of a node that was never killed."""
+account. The model's trades are those of a node that was never killed.
+
+The node runs the cycle trader and a session of agents: long ones netted into one
+position per pair on the spot account, short ones into one short per pair on the
+cross-margin account (borrowing, repaying, interest), so every kind of order the node
+sends is killed around."""
 
 from __future__ import annotations
 
@@ -24,6 +29,37 @@ from tradewind.live.broker import FINAL, held_of
 from tradewind.store.repository import TradeBook
 from tradewind.testing.exchange_server import AccountSpec, ExchangeServer, Fault
 
+AGENTS = """
+[session]
+open_risk_cap = 0.2
+
+[[agents]]
+name = "cr-long-1h"
+strategy = "channel_run"
+side = "long"
+timeframe = "1h"
+params = { lookback = 48, entry = "edge", goal = "mid", min_reward_risk = 0.3 }
+selection = { pairs = 4 }
+
+[[agents]]
+name = "tf-long-4h"
+strategy = "trail_fractals"
+side = "long"
+timeframe = "4h"
+selection = { pairs = 4 }
+
+[[agents]]
+name = "cr-short-1h"
+strategy = "channel_run"
+side = "short"
+timeframe = "1h"
+params = { lookback = 48, entry = "edge", goal = "mid", min_reward_risk = 0.3 }
+selection = { pairs = 4 }
+
+[live]
+shorts = "margin"
+"""
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX"),
@@ -45,6 +81,8 @@ FAULTS = [
     (Fault.lost_response(0.0, endpoint="order"), 0.15),  # placed (or cancelled), answer lost
     (Fault.server_error(503, endpoint="order"), 0.08),
     (Fault.rate_limit(0.0, endpoint="order"), 0.05),
+    (Fault.lost_response(0.0, endpoint="margin/order"), 0.15),  # the shorts' orders too
+    (Fault.server_error(503, endpoint="margin/order"), 0.08),
     (Fault.partial_fill(0.5), 0.15),
     (Fault.server_error(502), 0.03),  # any endpoint: reads of orders and balances too
 ]
@@ -65,7 +103,8 @@ def _exchange(tmp: Path, clock_file: Path) -> ExchangeServer:
         account=AccountSpec(
             api_key=ENV["TRADEWIND__EXCHANGE__API_KEY"],
             secret=ENV["TRADEWIND__EXCHANGE__API_SECRET"],
-            balances={"USDT": 20_000.0},
+            balances={"USDT": 40_000.0},
+            margin={"USDT": 20_000.0},
         ),
     )
 
@@ -84,6 +123,20 @@ def _node(tmp: Path, server: ExchangeServer, clock_file: Path, name: str) -> sub
     )
 
 
+def _saved_clock(tmp: Path) -> object:
+    """The last candle the killed node saved (None before its first tick)."""
+    book_file = tmp / ".tradewind" / "tradebook.sqlite"
+    if not book_file.exists():
+        return None
+    with TradeBook(f"sqlite:///{book_file}") as book:
+        saved = book.session_state("killed")
+    return None if saved is None else saved.clock
+
+
+AGENT_MODEL = [
+    "trade_no", "agent", "pair", "side", "kind", "status", "entry_at", "entry_price",
+    "exit_at", "exit_price", "exit_reason", "qty", "pnl",
+]  # fmt: skip
 MODEL = [
     "trade_no", "pair", "kind", "status", "cycle", "entry_at", "entry_price", "exit_at",
     "exit_price", "exit_reason", "qty", "pnl",
@@ -95,6 +148,7 @@ def test_a_live_node_killed_twenty_times_under_faults_loses_no_order(tmp_path: P
         generate_market(pairs=6, timeframe="1h", days=70, seed=5),
         CandleStore(tmp_path / ".tradewind" / "data", "synthetic"),
     )
+    (tmp_path / "tradewind.toml").write_text(AGENTS)  # the nodes run in tmp_path
     ref_clock, clock = tmp_path / "ref.clock", tmp_path / "killed.clock"
     with _exchange(tmp_path, ref_clock) as ref_server:
         ref = _node(tmp_path, ref_server, ref_clock, "ref")
@@ -107,60 +161,84 @@ def test_a_live_node_killed_twenty_times_under_faults_loses_no_order(tmp_path: P
     server = _exchange(tmp_path, clock)
     server.faults.set_rates(FAULTS, seed=3)
     with server:
+        moved = 0  #: kills that fell while the node was trading (it had saved a tick)
         for _ in range(KILLS):
+            before = _saved_clock(tmp_path)
             proc = _node(tmp_path, server, clock, "killed")
-            time.sleep(float(rng.uniform(2.0, 4.0)))  # start-up takes about 2 s
+            time.sleep(float(rng.uniform(2.5, 4.5)))  # start-up takes 2 to 3 s
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
             logs.append(proc.communicate(timeout=60)[1])
+            moved += _saved_clock(tmp_path) != before
         server.faults.clear()  # the last start runs to the end undisturbed
         last = _node(tmp_path, server, clock, "killed")
         out, err = last.communicate(timeout=600)
         assert last.returncode == 0, err
         logs.append(err)
         got = json.loads(out)
-        account = server.account
+        account, margin = server.account, server.margin
         assert account is not None
+        assert margin is not None
         stats = server.stats()
+        charged = margin.interest_paid_and_owed()
 
     assert got["safe_mode"] is None, got["safe_mode"]  # the final reconciliation agreed
     assert got["ticks"] < want["ticks"]  # the last start went on; it did not start over
     assert sum(stats.faults.values()) > 40  # the faults did bite
+    assert moved >= KILLS // 2  # most kills fell mid-trading, not during start-up
     with TradeBook(f"sqlite:///{tmp_path / '.tradewind' / 'tradebook.sqlite'}") as book:
         mine = book.trades(run_id=got["run_id"])
         theirs = book.trades(run_id=want["run_id"])
+        my_agents = book.trades(run_id=got["agents_run_id"])
+        their_agents = book.trades(run_id=want["agents_run_id"])
         orders = book.node_orders(got["run_id"])
+        netted = book.node_orders(got["agents_run_id"])
+        record = json.loads(book.session_state("killed-margin").payload)  # type: ignore[union-attr]
         ledger = book.table("ledger", run_id=got["run_id"])
         summary = json.loads(str(book.runs().set_index("id").loc[got["run_id"], "summary"]))
     # The model traded as a node never killed.
     pd.testing.assert_frame_equal(
         mine[MODEL].reset_index(drop=True), theirs[MODEL].reset_index(drop=True)
     )
-    # No order twice, none lost: the exchange's orders are the book's sent orders.
-    at_exchange = Counter(o.client_id for o in account.orders.values())
-    assert max(at_exchange.values()) == 1
-    assert account.placed == len(at_exchange)
-    sent = {r["client_order_id"] for r in orders if r["status"] not in ("skipped", "rejected")}
-    assert sent == set(at_exchange)
-    assert all(r["status"] in FINAL or r["status"] == "open" for r in orders)
-    by_id = {o.client_id: o for o in account.orders.values()}
-    for r in orders:
-        if r["client_order_id"] in by_id:
-            assert float(r["filled"]) == pytest.approx(by_id[r["client_order_id"]].executed)
-    # The book matches the account, asset by asset.
-    per_trade: dict[int, list[dict[str, object]]] = {}
-    for r in orders:
-        per_trade.setdefault(int(r["trade_no"]), []).append(r)
+    # The agents too (a tracked continuation is saved when it ends: sorted, not in order).
+    pd.testing.assert_frame_equal(
+        my_agents[AGENT_MODEL].sort_values(["trade_no", "kind"]).reset_index(drop=True),
+        their_agents[AGENT_MODEL].sort_values(["trade_no", "kind"]).reset_index(drop=True),
+    )
+    shorts = my_agents[(my_agents["kind"] == "real") & (my_agents["side"] < 0)]
+    assert shorts["entry_at"].notna().sum() >= 3  # the shorts did trade, on margin
+    # No order twice, none lost: each account's orders are the book's sent orders.
+    spot_rows = [*orders, *(r for r in netted if not str(r["role"]).startswith("m"))]
+    margin_rows = [r for r in netted if str(r["role"]).startswith("m")]
+    assert margin_rows
+    for where, rows in ((account, spot_rows), (margin, margin_rows)):
+        at_exchange = Counter(o.client_id for o in where.orders.values())
+        assert max(at_exchange.values()) == 1
+        assert where.placed == len(at_exchange)
+        sent = {r["client_order_id"] for r in rows if r["status"] not in ("skipped", "rejected")}
+        assert sent == set(at_exchange)
+        assert all(r["status"] in FINAL or r["status"] == "open" for r in rows)
+        by_id = {o.client_id: o for o in where.orders.values()}
+        for r in rows:
+            if r["client_order_id"] in by_id:
+                assert float(r["filled"]) == pytest.approx(by_id[r["client_order_id"]].executed)
+    # The book matches the spot account, asset by asset: the cycle trader's trades plus the
+    # agents' netted positions.
+    per_pair: dict[str, list[dict[str, object]]] = {}
+    for r in spot_rows:
+        per_pair.setdefault(str(r["pair"]), []).append(r)
     balances = {b["asset"]: float(b["free"]) + float(b["locked"]) for b in account.balances()}
     for asset, total in balances.items():
         if asset == "USDT":
             continue
-        held = sum(
-            held_of(rs, asset)
-            for rs in per_trade.values()
-            if str(rs[0]["pair"]).removesuffix("USDT") == asset
-        )
+        held = sum(held_of([r], asset) for r in per_pair.get(f"{asset}USDT", []))
         assert total == pytest.approx(held, abs=1e-9), asset
+    # And the margin account: each base's net is its fills less the interest charged, the
+    # interest the node recorded.
+    for asset, amount in charged.items():
+        assert record["interest"].get(asset, 0.0) == pytest.approx(amount, rel=1e-9), asset
+        fills = sum(held_of([r], asset) for r in margin_rows if str(r["pair"]) == f"{asset}USDT")
+        assert margin.net(asset) == pytest.approx(fills - amount, abs=1e-9), asset
     # The ledger balances: its movements add up to the pools the node reports.
     pools = dict.fromkeys(summary["pools"], 0.0)
     for _, e in ledger[ledger["book"] == "real"].iterrows():

@@ -143,6 +143,9 @@ def _aimed(client: Any, cfg: ExchangeConfig) -> Any:
         api = dict(client.urls.get("api", {}))
         for key in ("public", "private"):
             api[key] = cfg.api_url
+        if "sapi" in api and cfg.api_url.rstrip("/").endswith("/api/v3"):
+            # Binance's margin endpoints sit beside the spot ones: /sapi/v1.
+            api["sapi"] = cfg.api_url.rstrip("/").removesuffix("/api/v3") + "/sapi/v1"
         client.urls["api"] = api
     return client
 
