@@ -23,42 +23,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.integration.test_node_venue_books import AGENTS as NETTED
 from tradewind.data.store import CandleStore
 from tradewind.data.synthetic import generate_market, write_market
 from tradewind.live.broker import FINAL, held_of
 from tradewind.store.repository import TradeBook
 from tradewind.testing.exchange_server import AccountSpec, ExchangeServer, Fault
 
-AGENTS = """
-[session]
-open_risk_cap = 0.2
-
-[[agents]]
-name = "cr-long-1h"
-strategy = "channel_run"
-side = "long"
-timeframe = "1h"
-params = { lookback = 48, entry = "edge", goal = "mid", min_reward_risk = 0.3 }
-selection = { pairs = 4 }
-
-[[agents]]
-name = "tf-long-4h"
-strategy = "trail_fractals"
-side = "long"
-timeframe = "4h"
-selection = { pairs = 4 }
-
-[[agents]]
-name = "cr-short-1h"
-strategy = "channel_run"
-side = "short"
-timeframe = "1h"
-params = { lookback = 48, entry = "edge", goal = "mid", min_reward_risk = 0.3 }
-selection = { pairs = 4 }
-
-[live]
-shorts = "margin"
-"""
+#: The agents of the netting tests, the short ones on the margin account.
+AGENTS = NETTED.replace('[live]\nhistory = "8d"', '[live]\nhistory = "8d"\nshorts = "margin"')
 
 pytestmark = [
     pytest.mark.slow,

@@ -745,7 +745,9 @@ class Broker:
             trades = [r for r in rows if r["role"].startswith("mn")]
             role = f"mn{len(trades) + 1}"
             diff = want - short
-            if diff >= lot and math.isfinite(price) and not b.safe:
+            # Only a short the books hold grows: dust a buy-back left is never sold again
+            # (that would open a loan to close it, again and again).
+            if want > 0 and diff >= lot and math.isfinite(price) and not b.safe:
                 qty = _clean(_floor(diff, rules.lot_step), rules.lot_step)
                 if not self._refused(trades, "sell", qty) and qty * price >= rules.min_notional:
                     order.new(role, "sell", "market", qty, report)
