@@ -429,3 +429,26 @@ def test_the_live_plan_says_where_each_agent_trades(agents_home: Path, shorts: s
         assert agents["paper_only"] == ["cr-short-1h"]
         assert "spot account holds no short" in agents["why_paper"]
         assert "margin_free" not in plan
+
+
+def test_a_node_whose_agents_traded_on_paper_goes_on_at_the_exchange(agents_home: Path) -> None:
+    """The paper venue's order rows of the agents' earlier passes are the model's record:
+    a node that goes on with the exchange leaves them alone and nets from there."""
+    settings = load_config(agents_home / "tradewind.toml", environ={})
+    start, half, end = (T0 + pd.Timedelta(days=d) for d in (8, 11, 14))
+    replay(settings, start, half)  # no venue: the agents' orders are the paper venue's
+    with TradeBook(settings.book_url) as book:
+        runs = book.runs()
+        agents_run = int(runs[runs["kind"] == "session"]["id"].iloc[0])
+        paper = book.node_orders(agents_run)
+    assert paper
+    assert all(str(r["client_order_id"]).startswith("tw-") for r in paper)
+    clock = SimClock(half)
+    with _server(agents_home, clock) as server:
+        result = replay(settings, start, end, venue=_venue(server), clock=clock)
+        account = server.account
+        assert account is not None
+        placed = account.placed
+    assert result.safe is None, result.safe
+    assert result.agents_run_id == agents_run
+    assert placed > 0

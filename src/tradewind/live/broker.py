@@ -299,7 +299,11 @@ class Broker:
         if run_id in self._loaded:
             return False
         self._loaded.add(run_id)
-        rows = self.book.node_orders(run_id)
+        # The paper venue's rows (``tw-<name>-…``, written while the agents traded on
+        # paper) never reached an exchange: they are the model's record, not orders.
+        rows = [
+            r for r in self.book.node_orders(run_id) if not r["client_order_id"].startswith("tw-")
+        ]
         for r in rows:
             r["symbol"] = self.venue.symbol_of(str(r["pair"]))
             self._add(r)
