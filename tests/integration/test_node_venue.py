@@ -58,6 +58,7 @@ def test_a_live_replay_trades_at_the_exchange_as_the_model_decides(market: Path)
         assert account is not None
         at_exchange = {o.client_id: o for o in account.orders.values()}
         balances = {b["asset"]: float(b["free"]) + float(b["locked"]) for b in account.balances()}
+        lots = {s: server.market.spec(s).step_size for s in server.market.symbols()}
     assert result.safe is None  # reconciliation found the book and the account agreeing
     with TradeBook(settings.book_url) as book:
         trades = book.trades(run_id=result.run_id)
@@ -84,6 +85,24 @@ def test_a_live_replay_trades_at_the_exchange_as_the_model_decides(market: Path)
     by_trade: dict[int, list[dict[str, object]]] = {}
     for r in rows:
         by_trade.setdefault(int(r["trade_no"]), []).append(r)  # type: ignore[arg-type]
+    # The model's reinvestment legs are bought too: a trade with n legs whose entry filled
+    # has its leg<n> order (sent, or skipped when below the exchange's minimum).
+    legged = real[real["legs"] > 1]
+    assert len(legged) >= 1
+    for _, t in legged.iterrows():
+        mine = by_trade[int(t["trade_no"])]
+        entry = next(r for r in mine if r["role"] == "entry")
+        if float(entry["filled"] or 0) > 0:
+            assert f"leg{int(t['legs'])}" in {r["role"] for r in mine}, t["trade_no"]
+    assert any(r["role"].startswith("leg") and r["status"] == "closed" for r in rows)
+    # An open position holds the model's quantity, legs included, less the exchange's fee
+    # in the base asset and the lot-step rounding of each order.
+    for _, t in real[real["status"] == "active"].iterrows():
+        mine = by_trade[int(t["trade_no"])]
+        base = str(t["pair"]).removesuffix("USDT")
+        step = lots[str(t["pair"])]
+        want = float(t["qty"]) * (1 - 0.001)
+        assert held_of(mine, base) == pytest.approx(want, abs=step * int(t["legs"]) + 1e-9)
     closed = real[real["status"] == "closed"]
     for _, t in closed.iterrows():
         mine = by_trade.get(int(t["trade_no"]), [])

@@ -533,8 +533,11 @@ class Broker:
             return  # fate unknown: nothing more until the exchange has said
         resting = next((r for r in pending if r["role"].startswith("s")), None)
         if status == Status.ACTIVE:
+            self._legs(b, i, order, report)
+            if any(r["status"] not in FINAL and r["role"].startswith("leg") for r in rows):
+                return  # a leg still working: the stop follows once its fill is known
             if self.config.protective_stops:
-                self._protect(order, rows, resting, float(tr["stop"]), report)
+                self._protect(order, order.rows(), resting, float(tr["stop"]), report)
             return
         # The model has exited: cancel the protection and sell what is really there.
         if resting is not None and not self._cancel(resting, report):
@@ -548,6 +551,34 @@ class Broker:
             return  # only the dust the last exit recorded is left
         price = float(b.trader.a.last_close[int(tr["pair"]), b.trader.next_t - 1])
         self._sell(order, f"x{len(exits) + 1}", held, price, report)
+
+    def _legs(self, b: CycleBook, i: int, order: _Orders, report: SyncReport) -> None:
+        """A reinvestment leg the model added to an open trade: a market buy of what the
+        model added (role ``leg<n>``, ``n`` the model's leg count; legs added while the
+        node was down are bought in one order). Too small for the exchange, it is recorded
+        as skipped; a trade whose entry bought nothing gets no leg either."""
+        tr = b.trader.trades[i]
+        legs = int(tr["legs"])
+        rows = order.rows()
+        done = max([1] + [int(r["role"][3:]) for r in rows if r["role"].startswith("leg")])
+        if legs <= done:
+            return
+        entry = next(r for r in rows if r["role"] == "entry")
+        if not float(entry.get("filled") or 0.0) > 0:
+            return  # no position at the exchange (entry refused or skipped): nothing to add
+        rules = self.rules(order.symbol)
+        ordered = sum(
+            float(r["qty"]) for r in rows if r["role"] == "entry" or r["role"].startswith("leg")
+        )
+        qty = _clean(_floor(float(tr["qty"]) - ordered, rules.lot_step), rules.lot_step)
+        price = float(b.trader.a.last_close[int(tr["pair"]), b.trader.next_t - 1])
+        if qty <= 0 or qty * price < rules.min_notional:
+            order.new(
+                f"leg{legs}", "buy", "market", max(qty, 0.0), report,
+                skip="the leg is below the exchange's minimum: not sent",
+            )  # fmt: skip
+            return
+        order.new(f"leg{legs}", "buy", "market", qty, report)
 
     def _protect(
         self,
