@@ -237,7 +237,8 @@ class Broker:
         self.margin_totals: dict[str, float] = {}
         self.owed: dict[str, float] = {}
         self.interest: dict[str, float] = {}
-        self._interest_since = 0
+        #: per asset, the time of the newest interest charge read (``*``: the start)
+        self._interest_since: dict[str, int] = {"*": 0}
         loaded = [self._load(r) for r in dict.fromkeys([run_id, *runs])]
         self.baseline = self._baseline(any(loaded))
         for asset, amount in self.baseline.items():
@@ -275,7 +276,7 @@ class Broker:
         if saved is not None and saved.run_id == self.run_id:
             state = json.loads(saved.payload)
             self.interest = {str(k): float(v) for k, v in state["interest"].items()}
-            self._interest_since = int(state["since"])
+            self._interest_since = {str(k): int(v) for k, v in state["since"].items()}
             return {str(k): float(v) for k, v in state["baseline"].items()}
         if orders:
             raise StateError(
@@ -286,7 +287,7 @@ class Broker:
             a: free + locked - owed - interest
             for a, (free, locked, owed, interest) in self.venue.margin_balances().items()
         }
-        self._interest_since = int(self.now().timestamp() * 1000)
+        self._interest_since = {"*": int(self.now().timestamp() * 1000)}
         self._save_margin(net)
         return net
 
@@ -679,12 +680,15 @@ class Broker:
         and each asset's net (free + locked - borrowed - owed)."""
         have = self.venue.margin_balances()
         self.owed = {a: interest for a, (_f, _l, _b, interest) in have.items()}
-        since, grew = self._interest_since, False
+        grew = False
         for base in self._margin_bases():
+            # Each asset from its own newest charge: one asset's charge posted late is
+            # not hidden behind another's newer one.
+            since = self._interest_since.get(base, self._interest_since["*"])
             charged, newest = self.venue.interest_since(base, since)
             if charged > 0:
                 self.interest[base] = self.interest.get(base, 0.0) + charged
-                self._interest_since = max(self._interest_since, newest)
+                self._interest_since[base] = newest
                 grew = True
         if grew:
             self._save_margin(self.margin_baseline)
