@@ -231,11 +231,10 @@ class Broker:
         self._last_n: dict[int, int] = {}
         self._paper_noted = False
         self.totals: dict[str, float] = {}
-        #: shorts on the cross-margin account: its net assets as the fills leave them, its
-        #: interest owed (read each sync) and charged (the record, saved)
+        #: shorts on the cross-margin account: its net assets as the fills leave them and
+        #: the interest charged (the record, saved)
         self.margin = config.shorts == "margin"
         self.margin_totals: dict[str, float] = {}
-        self.owed: dict[str, float] = {}
         self.interest: dict[str, float] = {}
         #: per asset, the time of the newest interest charge read (``*``: the start)
         self._interest_since: dict[str, int] = {"*": 0}
@@ -675,11 +674,10 @@ class Broker:
         return sorted(bases)
 
     def _read_margin(self) -> dict[str, float]:
-        """The cross-margin account as it stands: the interest it owes (``owed``), the
-        interest charged since the last read added to the record (saved when it grew),
-        and each asset's net (free + locked - borrowed - owed)."""
+        """The cross-margin account as it stands: the interest charged since the last read
+        added to the record (saved when it grew), and each asset's net (free + locked -
+        borrowed - interest owed)."""
         have = self.venue.margin_balances()
-        self.owed = {a: interest for a, (_f, _l, _b, interest) in have.items()}
         grew = False
         for base in self._margin_bases():
             # Each asset from its own newest charge: one asset's charge posted late is
@@ -834,16 +832,16 @@ class Broker:
         order.new(f"mn{len(trades) + 1}", "buy", "market", qty, report)
 
     @staticmethod
-    def _fee_rate(rows: list[dict[str, Any]], base: str) -> float:
+    def _fee_rate(rows: list[dict[str, Any]], base: str, default: float = 0.001) -> float:
         """The fee rate the exchange took in ``base`` on the buys so far (a buy that must
-        leave ``x`` after its fee buys ``x / (1 - rate)``)."""
+        leave ``x`` after its fee buys ``x / (1 - rate)``); ``default`` before any."""
         return max(
             (
                 float(r["fee"] or 0) / float(r["filled"])
                 for r in rows
                 if r["side"] == "buy" and r.get("fee_asset") == base and r.get("filled")
             ),
-            default=0.001,
+            default=default,
         )
 
     def _protect_short(self, order: _Orders, stop: float, report: SyncReport) -> None:
@@ -907,15 +905,7 @@ class Broker:
             price = float(b.session.last_close[self._symbols.index(market_id)])
             # A fee taken in the base asset leaves the position short of the books by the
             # fee; an order below a lot or the exchange's minimum cannot correct it.
-            fee_rate = max(
-                (
-                    float(r["fee"] or 0) / float(r["filled"])
-                    for r in rows
-                    if r["side"] == "buy" and r.get("fee_asset") == base and r.get("filled")
-                ),
-                default=0.0,
-            )
-            slack = rules.lot_step + want * fee_rate
+            slack = rules.lot_step + want * self._fee_rate(rows, base, default=0.0)
             slack += rules.min_notional / price if price > 0 else 0.0
             if abs(held - want) > slack + 1e-9:
                 report.drift[market_id] = (want, held)
