@@ -371,6 +371,7 @@ def _record(result: BacktestResult, settings: Settings) -> dict[str, Any]:
             result.ledger,
             result.cycles,
             result.summary.get("mode_switches", []),
+            equity=result.equity,
         )
     return {"url": make_url(url).render_as_string(hide_password=True), "run_id": run_id}
 

@@ -39,6 +39,7 @@ from tradewind.cli.data import data_app, run_synth
 from tradewind.cli.models import models_app, train_command, walkforward_command
 from tradewind.cli.run import flatten_command, run_command
 from tradewind.cli.scan import scan_command
+from tradewind.cli.serve import serve_command
 from tradewind.cli.studies import montecarlo_command, optimize_command, report_command
 from tradewind.cli.trades import trades_app
 from tradewind.config import DEFAULT_CONFIG_NAME, json_schema, resolved_dict, starter_toml
@@ -66,6 +67,7 @@ app.command("report")(report_command)
 app.command("scan")(scan_command)
 app.command("run")(run_command)
 app.command("flatten")(flatten_command)
+app.command("serve")(serve_command)
 app.command("train")(train_command)
 app.command("walkforward")(walkforward_command)
 app.add_typer(models_app, name="models")
@@ -104,16 +106,21 @@ def init(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Write the built-in defaults as a commented starter config, and create the home folder."""
+    """Write the built-in defaults as a commented starter config, create the home folder
+    and the status API's token (<home>/api-token, mode 0600; kept if there is one)."""
+    from tradewind.api.token import ensure_token
+
     if path.exists() and not force:
         raise TradewindError(f"{path} already exists; use --force to overwrite it")
     rt = make_runtime(ctx, home=home, json_out=json_out, quiet=quiet)
     path.write_text(starter_toml(), encoding="utf-8")
     rt.settings.home.mkdir(parents=True, exist_ok=True)
+    token, written = ensure_token(rt.settings)
     rt.emit(
-        {"config": str(path), "home": str(rt.settings.home)},
+        {"config": str(path), "home": str(rt.settings.home), "api_token_file": str(token)},
         lambda out: out.print(
-            f"wrote {path} (edit it, or delete it to use the defaults); home: {rt.settings.home}"
+            f"wrote {path} (edit it, or delete it to use the defaults); home: "
+            f"{rt.settings.home}; API token {'written to' if written else 'kept in'} {token}"
         ),
     )
 

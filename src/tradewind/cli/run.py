@@ -94,11 +94,15 @@ def run_command(
     testnet: Annotated[
         bool, typer.Option("--testnet", help="The exchange's sandbox (with exchange.testnet).")
     ] = False,
+    no_api: Annotated[
+        bool, typer.Option("--no-api", help="No status server and dashboard (api.enabled).")
+    ] = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Run the trading node: paper on live candles by default; --replay --start --end over
-    stored candles (the offline demo of live operation); --live for real orders."""
+    stored candles (the offline demo of live operation); --live for real orders. The status
+    API and dashboard run beside it (http://127.0.0.1:8765/, token in <home>/api-token)."""
     from tradewind.live.gate import live_gate
     from tradewind.live.run import replay as run_replay
 
@@ -107,11 +111,18 @@ def run_command(
     if replay and live:
         raise ConfigError("--replay and --live exclude each other: a replay never trades")
     live_gate(settings, live=live, testnet=testnet)
+    on_open = None if no_api or not settings.api.enabled else _server(rt)
     if replay:
         if not start or not end:
             raise ConfigError("--replay needs --start and --end (UTC dates)")
         result = run_replay(
-            settings, parse_utc(start), parse_utc(end), speed=speed, name=name, reset=reset
+            settings,
+            parse_utc(start),
+            parse_utc(end),
+            speed=speed,
+            name=name,
+            reset=reset,
+            on_open=on_open,
         )
         payload = result.to_dict()
         rt.emit(payload, _human(payload))
@@ -133,8 +144,27 @@ def run_command(
         plan = live_plan(settings, venue)
         rt.emit({"live": plan}, _plan(plan))
     run_paper(
-        settings, name=name, reset=reset, update=lambda: update_candles(settings), venue=venue
+        settings,
+        name=name,
+        reset=reset,
+        update=lambda: update_candles(settings),
+        venue=venue,
+        on_open=on_open,
     )
+
+
+def _server(rt: Any) -> Any:
+    """The hook that starts the status server once the node is open, and says where."""
+
+    def start(node: Any) -> Any:
+        from tradewind.api.server import serve_node
+        from tradewind.api.token import token_path
+
+        server = serve_node(rt.settings, node)
+        rt.note(f"dashboard and status API at {server.url} (token in {token_path(rt.settings)})")
+        return server
+
+    return start
 
 
 def live_venue(settings: Any) -> Any:

@@ -33,7 +33,13 @@ __all__ = [
 
 DEFAULT_CONFIG_NAME = "tradewind.toml"
 ENV_PREFIX = "TRADEWIND__"
-_SECRET_KEYS = {("exchange", "api_key"), ("exchange", "api_secret")}
+_SECRET_KEYS = {
+    ("exchange", "api_key"),
+    ("exchange", "api_secret"),
+    ("notify", "webhook_url"),
+    ("notify", "telegram_token"),
+    ("notify", "telegram_chat_id"),
+}
 
 _file_data: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "tradewind_config_file_data", default=None

@@ -22,6 +22,7 @@ from tradewind.errors import ConfigError
 
 __all__ = [
     "AgentConfig",
+    "ApiConfig",
     "BacktestConfig",
     "CycleConfig",
     "DataConfig",
@@ -31,6 +32,7 @@ __all__ = [
     "LifecycleConfig",
     "LiveConfig",
     "MLConfig",
+    "NotifyConfig",
     "SelectionConfig",
     "SessionConfig",
     "Settings",
@@ -456,6 +458,98 @@ class LiveConfig(_Section):
         )
 
 
+NotifyEvent = Literal["trade_open", "trade_close", "mode_switch", "safe_mode", "error"]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = (
+    "trade_open",
+    "trade_close",
+    "mode_switch",
+    "safe_mode",
+    "error",
+)
+
+
+class ApiConfig(_Section):
+    """The status server and dashboard: local, read-only and behind a token by default.
+
+    ``tradewind run`` serves them beside the node, ``tradewind serve`` over a trade book."""
+
+    enabled: bool = Field(
+        default=True, description="`tradewind run` serves the API and dashboard beside the node."
+    )
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address to bind; anything but a loopback address is warned about.",
+    )
+    port: int = Field(
+        default=8765, ge=0, le=65535, description="TCP port (0 = any free port, logged)."
+    )
+    control: bool = Field(
+        default=False,
+        description="Enable the control endpoints (pause entries, close a trade, agent to "
+        "dry run); each call needs the token and is logged.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (CORS); empty = none.",
+    )
+    token_file: Path | None = Field(
+        default=None,
+        description="The API token's file (mode 0600); empty = <home>/api-token, written by "
+        "`tradewind init` (or at the first start).",
+    )
+    log_lines: int = Field(
+        default=500, ge=10, le=100_000, description="Recent log lines kept for /api/logs."
+    )
+    refresh_s: float = Field(
+        default=5.0, gt=0, le=3600, description="How often the dashboard asks for new data."
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard(cls, value: list[str]) -> list[str]:
+        if "*" in value:
+            raise ValueError(
+                "'*' would let any web page read the node's status with a stolen token; "
+                "name the origins (e.g. http://localhost:3000)"
+            )
+        return value
+
+
+class NotifyConfig(_Section):
+    """Notifications of trades, mode switches, safe mode and errors (webhook, Telegram).
+
+    A JSON webhook and Telegram; their URLs and tokens are secrets, environment only."""
+
+    webhook_url: SecretStr | None = Field(
+        default=None,
+        description="Set TRADEWIND__NOTIFY__WEBHOOK_URL in the environment: each event is "
+        "POSTed there as JSON.",
+    )
+    telegram_token: SecretStr | None = Field(
+        default=None, description="Set TRADEWIND__NOTIFY__TELEGRAM_TOKEN (a bot's token)."
+    )
+    telegram_chat_id: SecretStr | None = Field(
+        default=None, description="Set TRADEWIND__NOTIFY__TELEGRAM_CHAT_ID (where it writes)."
+    )
+    telegram_api: str = Field(
+        default="https://api.telegram.org", description="Telegram's Bot API base URL."
+    )
+    events: list[NotifyEvent] = Field(
+        default_factory=lambda: list(NOTIFY_EVENTS), description="Which events are sent."
+    )
+    retries: int = Field(default=4, ge=0, le=20, description="Retries of a failed delivery.")
+    backoff_s: float = Field(
+        default=1.0, gt=0, le=600, description="First pause before a retry (doubles each)."
+    )
+    timeout_s: float = Field(default=5.0, gt=0, le=120, description="Per-request timeout.")
+    queue: int = Field(
+        default=1000,
+        ge=1,
+        description="Events waiting to be sent at most; beyond it the oldest are dropped "
+        "(and counted), never the trading loop slowed.",
+    )
+
+
 class SessionConfig(_Section):
     """The modular trader's session: account, risk, allocation across agents (seed 004)."""
 
@@ -711,6 +805,8 @@ class Settings(BaseSettings):
     session: SessionConfig = Field(default_factory=SessionConfig)
     ml: MLConfig = Field(default_factory=MLConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     agents: list[AgentConfig] = Field(
         default_factory=list, description="Agents of the modular trader ([[agents]] tables)."
     )

@@ -35,6 +35,7 @@ from tradewind.data.panel import Panel
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe
 from tradewind.live.archive import StateArchive, changeable_trades, frozen_trades
+from tradewind.live.notify import Event, Notifier, trade_events
 from tradewind.ml.apply import session_edges, session_vetoes
 from tradewind.store.repository import TradeBook
 from tradewind.strategies.agents import AgentSetups, prepare_agents
@@ -82,8 +83,10 @@ class NodeAgents:
         source: str,
         start: int,
         at_exchange: bool = False,
+        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
+        self.notifier = notifier
         #: live: the agents' orders go to the exchange netted per pair (the broker's), so
         #: the paper venue's per-trade orders are not written
         self.at_exchange = at_exchange
@@ -106,6 +109,9 @@ class NodeAgents:
         #: a new session's opening entries too)
         self._saved_trades = self.session.n_trades if saved is not None else 0
         self._saved_ledger = int(self.session.counters[sk.C_NLEDGER]) if saved is not None else 0
+        #: the first row whose equity is not in the book yet
+        self._saved_equity = self.session.next_t if saved is not None else start
+        self._switches_seen = len(mode_switches(self.session)) if saved is not None else 0
 
     def _prepare(self, panel: Panel) -> tuple[AgentSetups, dict[str, Any]]:
         prepared = prepare_agents(panel, self.settings.agents)
@@ -121,6 +127,41 @@ class NodeAgents:
         if self._halt is None:
             self._halt = self.session.next_t
             self.session.halt(self._halt)
+
+    def _notify(
+        self,
+        notifier: Notifier,
+        session: Session,
+        statuses: dict[int, int],
+        touched: np.ndarray,
+        n_before: int,
+        panel: Panel,
+    ) -> None:
+        """Events of the step: real trades opened and closed, agents switched."""
+        names = [a.name for a in self.settings.agents]
+        ids = np.union1d(touched, np.arange(n_before, session.n_trades)).tolist()
+        for event in trade_events(
+            session.trades,
+            statuses,
+            ids,
+            panel.symbols,
+            node=self.name,
+            times=panel.timestamps,
+            agents=names,
+        ):
+            notifier.send(event)
+        switches = mode_switches(session)
+        for sw in switches[self._switches_seen :]:
+            to = str(sw.get("to", "")).replace("_", " ")
+            text = f"agent {sw.get('agent')} switched to {to}: {sw.get('reason', '')}"
+            data = {k: v for k, v in sw.items() if isinstance(v, str | int | float | None)}
+            notifier.send(Event("mode_switch", self.name, text, str(sw.get("time")), data))
+        self._switches_seen = len(switches)
+
+    def resume(self) -> None:
+        """New real trades again from the next candle (a pause from the API lifted)."""
+        self._halt = None
+        self.session.halt(None)
 
     def _build(self, panel: Panel, rows: int, start: int | None) -> Session:
         prepared, models = self._prepare(panel)
@@ -184,7 +225,12 @@ class NodeAgents:
         # What this step can change: the trades still changeable, and those it creates.
         touched = changeable_trades(session.trades[: session.n_trades])
         before = _seen(session.trades[touched])
+        n_before = session.n_trades
+        status = session.trades["status"]
+        statuses = {int(i): int(status[i]) for i in touched} if self.notifier else {}
         session.step(rows)
+        if self.notifier is not None:
+            self._notify(self.notifier, session, statuses, touched, n_before, panel)
         index = panel.index
         equity = float(session.equity[rows - 1]) if rows else float("nan")
         if session.next_t > first:
@@ -210,6 +256,11 @@ class NodeAgents:
             state = snapshot(session)
             limits = {"trades": frozen_trades(state["trades"]), "ledger": len(state["ledger"])}
             chunks, archived = self.archive.cut(state, limits)
+            done = slice(self._saved_equity, max(self._saved_equity, session.next_t))
+            equity_rows = pd.DataFrame(
+                {"equity": session.equity[done]},
+                index=pd.DatetimeIndex(panel.timestamps[done], tz="UTC"),
+            )
             self.run_id = self.book.save_node_tick(
                 name=self.name,
                 source=self.source,
@@ -226,8 +277,10 @@ class NodeAgents:
                 orders=None if self.at_exchange else paper_orders(trades, self.name),
                 kind="session",
                 chunks=chunks,
+                equity=equity_rows,
             )
             self.archive.saved(chunks, archived)
+            self._saved_equity = done.stop
             self._saved_trades = n
             self._saved_ledger = int(session.counters[sk.C_NLEDGER])
         return {

@@ -134,6 +134,8 @@ class EnsembleNode:
         first.equity = sum(t.equity for t in ticks)
         first.safe = self.safe
         first.seconds = time.perf_counter() - started
+        self.host.ticks += 1
+        self.host._publish(first)
         return first
 
     def reconcile(self) -> dict[str, Any] | None:

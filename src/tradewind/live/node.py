@@ -41,6 +41,7 @@ from tradewind.live.archive import StateArchive, changeable_trades, frozen_trade
 from tradewind.live.clock import Clock
 from tradewind.live.feed import StoreFeed
 from tradewind.live.market import GrowingMarket
+from tradewind.live.notify import ErrorEvents, Event, Notifier, trade_events
 from tradewind.store.db import upgrade
 from tradewind.store.repository import TradeBook
 from tradewind.trading import cycle_kernel as ck
@@ -56,6 +57,8 @@ if TYPE_CHECKING:
 __all__ = ["CycleNode", "NodeLock", "Tick"]
 
 SOURCES = ("paper", "replay", "live")
+#: the safe-mode reason of a pause from the API: the only safe mode the API may lift
+PAUSED = "paused from the API"
 log = logging.getLogger(__name__)
 
 #: The parts of the trader's state archived for good once they can no longer change, each
@@ -185,7 +188,14 @@ class CycleNode:
         self._mutex = threading.RLock()  #: a tick and a reconciliation never overlap
         #: the decision inputs last built, and on how many rows (an ensemble shares them)
         self._inputs_at: tuple[int, tuple[Any, str, Any, str]] | None = None
+        #: what the status server shows between ticks: replaced whole after each tick
+        self.snapshot: dict[str, Any] = {}
+        self.ticks = 0
+        self.notifier: Notifier | None = None
+        self._error_events: logging.Handler | None = None
+        self._switches_seen = 0  #: mode switches already notified
         if host is not None:
+            self.notifier = host.notifier
             if venue is not None:
                 raise ConfigError("an ensemble's members trade on paper: no venue for them")
             self.url, self.lock, self.book = host.url, host.lock, host.book
@@ -198,6 +208,10 @@ class CycleNode:
         try:
             # One connection pool for the node's life: opening the book costs 2 ms a tick.
             self.book = TradeBook(self.url)
+            self.notifier = Notifier.of(settings, self.name)
+            if self.notifier is not None:
+                self._error_events = ErrorEvents(self.notifier, self.name)
+                logging.getLogger("tradewind").addHandler(self._error_events)
             self._open(start, end, reset, until)
         except BaseException:
             self.close()
@@ -268,12 +282,20 @@ class CycleNode:
                 source=self.source,
                 start=self.market.rows,
                 at_exchange=self.venue is not None,
+                notifier=self.notifier,
             )
         #: trades and ledger entries already in the book (the rest is written next save)
         self._saved_trades, self._saved_ledger = 0, 0
+        #: the first grid row whose equity is not in the book yet (the history before the
+        #: start only warms up)
+        self._saved_equity = int(
+            np.searchsorted(self.market.panel.timestamps, int(self.start.value))
+        )
         if state is not None:
             restore_cycle(self.trader, state)
             self._saved_trades = self.trader.n_trades
+            self._switches_seen = len(mode_switches(cycle_table(self.trader)))
+            self._saved_equity = max(self._saved_equity, self.trader.next_t)
             self._saved_ledger = int(self.trader.counters[ck.C_NLEDGER])
             reason = str(state["safe"]) if "safe" in state else ""
             self.safe = reason or None
@@ -355,7 +377,75 @@ class CycleNode:
             candles, regridded = self.read(now)
             tick = self.trade(now, candles, regridded)
             tick.seconds = time.perf_counter() - started
+            self.ticks += 1
+            self._publish(tick)
             return tick
+
+    def _publish(self, tick: Tick) -> None:
+        """The snapshot the status server reads (one assignment: never half of one)."""
+        m = self.market
+        rows = m.last_row
+        close = m.market.close
+        prices = {
+            sym: (
+                float(close[p, rows[p]]),
+                pd.Timestamp(int(m.panel.timestamps[rows[p]]), tz="UTC").to_pydatetime(),
+            )
+            for p, sym in enumerate(m.panel.symbols)
+            if rows[p] >= 0
+        }
+        self.snapshot = {
+            "last_candle": None if tick.last_candle is None else tick.last_candle.to_pydatetime(),
+            "equity": tick.equity if tick.equity == tick.equity else None,
+            "stale": dict(tick.stale),
+            "prices": prices,
+            "tick": {
+                "at": tick.at.to_pydatetime(),
+                "seconds": tick.seconds,
+                "candles": tick.candles,
+                "ticks": self.ticks,
+            },
+        }
+
+    def last_prices(self, pairs: list[str]) -> dict[str, tuple[float, Any]]:
+        """The last close of each pair as of the last tick."""
+        prices = self.snapshot.get("prices", {})
+        return {p: prices[p] for p in pairs if p in prices}
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.safe and self.safe.startswith(PAUSED))
+
+    def pause(self) -> bool:
+        """New entries stop (safe mode, saved at once: a restart stays paused); False when
+        already in safe mode. Taken between two ticks."""
+        with self._mutex:
+            if self.safe:
+                return False
+            for node in (self, *self.members):
+                node.enter_safe_mode(PAUSED)
+                node._save(np.empty(0, dtype=np.int64))
+            return True
+
+    def resume(self) -> tuple[bool, str]:
+        """Lift a pause from the API; a safe mode the node entered itself stays (that
+        takes ``--reset``): whether it was lifted, and why not."""
+        with self._mutex:
+            if not self.safe:
+                return True, "not paused"
+            if not self.paused:
+                return False, (
+                    f"the node is in safe mode of its own ({self.safe}); the API lifts only "
+                    "its own pause: restart with --reset after checking the account"
+                )
+            for node in (self, *self.members):
+                node.safe = None
+                node._save(np.empty(0, dtype=np.int64))
+            if self.agents is not None:
+                self.agents.resume()
+            log.warning("node %s: resumed from the API; new entries from the next candle",
+                        self.name)
+            return True, "resumed"
 
     def reconcile(self) -> dict[str, Any] | None:
         """Live, between ticks: the account brought in line with the trader as it stands
@@ -397,9 +487,23 @@ class CycleNode:
         rows = self.market.rows
         # What this tick can change: the trades still changeable now, and those it creates.
         touched = changeable_trades(self.trader.trades[: self.trader.n_trades])
+        n_before = self.trader.n_trades
+        status = self.trader.trades["status"]
+        before = {int(i): int(status[i]) for i in touched} if self.notifier else {}
         if self._fresh_inputs and self.safe_flags()[self.trader.next_t : rows].any():
             self._decision_inputs(rows)
         decided = self.trader.advance(rows, self.safe_flags())
+        if self.notifier is not None:
+            ids = np.union1d(touched, np.arange(n_before, self.trader.n_trades))
+            for event in trade_events(
+                self.trader.trades,
+                before,
+                ids.tolist(),
+                self.market.panel.symbols,
+                node=self.name,
+                times=self.market.panel.timestamps,
+            ):
+                self.notifier.send(event)
         self._breakers()
         self._save(touched)
         agents = None
@@ -526,8 +630,21 @@ class CycleNode:
             return
         self.safe = reason
         log.error(
-            "node %s: SAFE MODE — %s; no new entries, exits still managed", self.name, reason
+            "node %s: SAFE MODE — %s; no new entries, exits still managed",
+            self.name,
+            reason,
+            extra={"notified": True},
         )
+        if self.notifier is not None:
+            self.notifier.send(
+                Event(
+                    "safe_mode",
+                    self.name,
+                    f"SAFE MODE: {reason}; no new entries, exits still managed",
+                    self.clock.now().isoformat(),
+                    {"reason": reason},
+                )
+            )
         if self.agents is not None:
             self.agents.halt()
         tr = self.trader.trades
@@ -618,6 +735,13 @@ class CycleNode:
             "version": __version__,
         }
         n_ledger = int(trader.counters[ck.C_NLEDGER])
+        switches = mode_switches(cycles)
+        self._notify_switches(switches, "cycle trader")
+        done = slice(self._saved_equity, max(self._saved_equity, trader.next_t))
+        equity = pd.DataFrame(
+            {"equity": trader.equity[done], "paper_equity": trader.paper_equity[done]},
+            index=pd.DatetimeIndex(self.market.panel.timestamps[done], tz="UTC"),
+        )
         self.run_id = self._book().save_node_tick(
             name=self.name,
             source=self.source,
@@ -630,11 +754,30 @@ class CycleNode:
             tracked=tracked,
             ledger=ledger_table(trader, self._saved_ledger),
             cycles=cycles,
-            mode_switches=mode_switches(cycles),
+            mode_switches=switches,
             chunks=chunks,
+            equity=equity,
         )
         self._saved_trades, self._saved_ledger = n, n_ledger
+        self._saved_equity = done.stop
         self.archive.saved(chunks, archived)
+
+    def _notify_switches(self, switches: list[dict[str, Any]], who: str) -> None:
+        """A ``mode_switch`` event for each switch not notified yet."""
+        if self.notifier is None:
+            return
+        for sw in switches[self._switches_seen :]:
+            to = str(sw.get("to", "")).replace("_", " ")
+            self.notifier.send(
+                Event(
+                    "mode_switch",
+                    self.name,
+                    f"{who} switched to {to}: {sw.get('reason', '')}",
+                    str(sw.get("time")),
+                    {k: v for k, v in sw.items() if isinstance(v, str | int | float | None)},
+                )
+            )
+        self._switches_seen = len(switches)
 
     def _book(self) -> TradeBook:
         if self.book is None:
@@ -644,6 +787,12 @@ class CycleNode:
     def close(self) -> None:
         if self.host is not None:  # an ensemble member: the host owns book and lock
             return
+        if self._error_events is not None:
+            logging.getLogger("tradewind").removeHandler(self._error_events)
+            self._error_events = None
+        if self.notifier is not None:
+            self.notifier.close()
+            self.notifier = None
         if self.book is not None:
             self.book.close()
             self.book = None

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -91,13 +92,15 @@ def replay(
     on_tick: Callable[[Tick], None] | None = None,
     venue: CcxtVenue | None = None,
     clock: SimClock | None = None,
+    on_open: Callable[[Any], Any] | None = None,
 ) -> Replay:
     """Drive the node over the stored candles closing in ``[start, end]`` with a simulated
     clock set to each fire time of the candle job, as fast as it can — or ``speed`` times real
     time. A replay stopped half way goes on from its saved state when run again.
 
     With ``venue`` the replay's orders go to that exchange (a test exchange whose clock
-    follows ``clock``): the live node on stored candles."""
+    follows ``clock``): the live node on stored candles. ``on_open(node)`` runs once the
+    node is open (the status server starts there); what it returns is closed at the end."""
     if end <= start:
         raise ConfigError(f"--end {end} is not after --start {start}")
     if speed is not None and speed <= 0:
@@ -114,7 +117,7 @@ def replay(
         name=name,
         reset=reset,
         venue=venue,
-    ) as node:
+    ) as node, _attached(on_open, node):
         # The close of the first candle the node has not read (after a restart: the one
         # after its saved clock); its fire is the first tick.
         unread = node.market.end_ns + node.tf.nanoseconds
@@ -154,6 +157,18 @@ def replay(
     return out
 
 
+@contextmanager
+def _attached(on_open: Callable[[Any], Any] | None, node: Any) -> Iterator[None]:
+    """``on_open(node)`` for the node's life: what it returns is closed after the node's
+    last tick (a status server stops before the node closes its book)."""
+    attached = on_open(node) if on_open is not None else None
+    try:
+        yield
+    finally:
+        if attached is not None:
+            attached.close()
+
+
 def update_candles(settings: Settings) -> None:
     """The candle job's download: what ``tradewind data update`` fetches, into the store
     the node reads (only what is missing: the candles after the last stored one)."""
@@ -182,15 +197,19 @@ def run_paper(
     on_tick: Callable[[Tick], None] | None = None,
     update: Callable[[], None] | None = None,
     venue: CcxtVenue | None = None,
+    on_open: Callable[[Any], Any] | None = None,
 ) -> None:
     """The node on the wall clock until interrupted: at each fire of the candle job,
     ``update`` (the candle download) and then a tick. With ``venue`` the node is live: its
     orders go to that exchange (past the ``--live`` gate only). ``live.retrain`` retrains
     the models beside the ticks."""
     source = "paper" if venue is None else "live"
-    with open_node(
-        settings, source=source, clock=WallClock(), name=name, reset=reset, venue=venue
-    ) as node:
+    with (
+        open_node(
+            settings, source=source, clock=WallClock(), name=name, reset=reset, venue=venue
+        ) as node,
+        _attached(on_open, node),
+    ):
 
         def job() -> None:
             if update is not None:

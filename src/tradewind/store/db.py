@@ -32,7 +32,7 @@ BUSY_TIMEOUT_MS = 10_000
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: the newest migration (a test checks that it is Alembic's head): a book already there is
 #: not handed to Alembic, whose import costs a third of a second of every command's start
-HEAD = "0006"
+HEAD = "0007"
 
 
 def _where(url: str) -> str:
@@ -57,13 +57,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def open_book(url: str) -> Engine:
+def _read_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA query_only=ON")
+    finally:
+        cursor.close()
+
+
+def _read_only_pg(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    finally:
+        cursor.close()
+    dbapi_connection.commit()
+
+
+def open_book(url: str, *, read_only: bool = False) -> Engine:
     """An engine on the trade book at ``url`` (``sqlite:///path.db`` or a PostgreSQL URL).
 
     SQLite files run in WAL mode (readers never block the writer and see only committed
     saves), with ``synchronous=NORMAL``, foreign keys on and a busy timeout. The database is
     probed once, so an unreachable server or a file that is not a database fails here with a
-    :class:`StateError` naming it.
+    :class:`StateError` naming it. ``read_only``: every connection refuses writes (the
+    status server's; SQLite's ``query_only``, PostgreSQL's read-only transactions).
     """
     where = _where(url)
     try:
@@ -81,6 +99,8 @@ def open_book(url: str) -> Engine:
         raise StateError(f"{where}: cannot open the trade book: {exc}") from exc
     if sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
+    if read_only:
+        event.listen(engine, "connect", _read_only if sqlite else _read_only_pg)
     try:
         with engine.connect() as conn:
             if sqlite:

@@ -29,6 +29,7 @@ from tradewind.errors import StateError
 __all__ = [
     "Base",
     "Cycle",
+    "EquityPoint",
     "LedgerEntry",
     "ModeChange",
     "ModelRecord",
@@ -187,6 +188,20 @@ class LedgerEntry(Base):
     reason: Mapped[str] = mapped_column(String(32))
     trade_no: Mapped[int | None] = mapped_column(Integer)
     book: Mapped[str] = mapped_column(String(16))
+
+
+class EquityPoint(Base):
+    """A run's equity at the close of one candle (and the dry-run book's, for the cycle
+    trader): the curve the status server draws."""
+
+    __tablename__ = "equity"
+    __table_args__ = (UniqueConstraint("run_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    equity: Mapped[float] = mapped_column(Float)
+    paper_equity: Mapped[float | None] = mapped_column(Float)
 
 
 class Cycle(Base):

@@ -122,6 +122,7 @@ CYCLES: Table = TABLES["cycles"]
 MODE_CHANGES: Table = TABLES["mode_changes"]
 ORDERS: Table = TABLES["orders"]
 STATES: Table = TABLES["session_states"]
+EQUITY: Table = TABLES["equity"]
 CHUNKS: Table = TABLES["state_chunks"]
 
 #: order frame column → trade book column (``trade_no`` is mapped to the stored trade's id)
@@ -177,6 +178,31 @@ def _rows(
         out.update(extra)
         rows.append(out)
     return rows
+
+
+def _equity_rows(equity: pd.DataFrame | None, run_id: int) -> list[dict[str, Any]]:
+    """Rows of the ``equity`` table from a frame indexed by candle time (UTC) with an
+    ``equity`` column and, for the cycle trader, ``paper_equity``; NaN rows (before the
+    first candle) are left out."""
+    if equity is None or not len(equity):
+        return []
+    values = equity["equity"].to_numpy(dtype=np.float64)
+    keep = np.isfinite(values)
+    stamps = pd.DatetimeIndex(equity.index)[keep]
+    paper = (
+        equity["paper_equity"].to_numpy(dtype=np.float64)[keep]
+        if "paper_equity" in equity.columns
+        else np.full(int(keep.sum()), np.nan)
+    )
+    return [
+        {
+            "run_id": run_id,
+            "at": at,
+            "equity": float(e),
+            "paper_equity": None if p != p else float(p),
+        }
+        for at, e, p in zip(stamps.to_pydatetime(), values[keep], paper, strict=True)
+    ]
 
 
 def _insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -319,8 +345,10 @@ class TradeBook:
         kind: str = "backtest",
         timeframe: str | None = None,
         agent: str | None = None,
+        equity: pd.DataFrame | None = None,
     ) -> int:
-        """Store one backtest in ONE transaction (all of it or nothing); return the run id."""
+        """Store one backtest in ONE transaction (all of it or nothing), its equity curve
+        (a frame indexed by candle time) with it; return the run id."""
         try:
             with self.engine.begin() as conn:
                 result = conn.execute(insert(RUNS).values(_run_row(summary, kind, source)))
@@ -341,6 +369,7 @@ class TradeBook:
                     timeframe=timeframe,
                     agent=agent,
                 )
+                _insert_rows(conn, EQUITY, _equity_rows(equity, run_id))
         except SQLAlchemyError as exc:
             raise StateError(f"saving the backtest to the trade book failed: {exc}") from exc
         return run_id
@@ -443,6 +472,7 @@ class TradeBook:
         orders: pd.DataFrame | None = None,
         kind: str = "node",
         chunks: Sequence[tuple[str, int, bytes]] = (),
+        equity: pd.DataFrame | None = None,
     ) -> int:
         """A node's tick in ONE transaction, writing only what changed: ``trades`` are
         the trades the tick touched (those numbered below ``known`` are in the book
@@ -450,7 +480,8 @@ class TradeBook:
         finished tracked continuations, ``ledger`` the new entries, ``orders`` the paper
         venue's orders of the touched trades (replacing theirs); the cycles and mode
         changes (few) are written whole, and the state the next tick starts from, with
-        ``chunks`` (part, seq, payload) of it archived for good. ``run_id`` None starts the
+        ``chunks`` (part, seq, payload) of it archived for good, and ``equity`` the
+        candles' equity the tick added (indexed by candle time). ``run_id`` None starts the
         node's run (of ``kind``: the cycle trader's ``node``, the agents' ``session``).
         Returns the run id."""
         source_col = {"source": source}
@@ -524,6 +555,7 @@ class TradeBook:
                     for row in order_rows:
                         row["trade_id"] = ids[int(row.pop("trade_no"))]
                     _insert_rows(conn, ORDERS, order_rows)
+                _insert_rows(conn, EQUITY, _equity_rows(equity, run_id))
                 _insert_rows(
                     conn,
                     CHUNKS,
@@ -609,6 +641,15 @@ class TradeBook:
             if out[name] is not None:
                 out[name] = json.loads(out[name])
         return out
+
+    def equity(self, run_id: int) -> pd.DataFrame:
+        """A run's equity curve: ``at``, ``equity``, ``paper_equity``, oldest first."""
+        stmt = (
+            select(EQUITY.c.at, EQUITY.c.equity, EQUITY.c.paper_equity)
+            .where(EQUITY.c.run_id == run_id)
+            .order_by(EQUITY.c.at)
+        )
+        return self._select(EQUITY, stmt)
 
     def runs(self) -> pd.DataFrame:
         """Every stored run, oldest first."""

@@ -60,6 +60,11 @@ def trade_tables(
             "fees": tr["fees"],
             "ambiguous": tr["ambiguous"],
             "parent": tr["parent"],
+            # the protective levels once in a position (the stop as the trailing stop has
+            # moved it, for an open trade: the status server measures distances to them)
+            "stop": np.where(tr["entry_t"] >= 0, tr["stop"], np.nan),
+            "initial_stop": np.where(tr["entry_t"] >= 0, tr["initial_stop"], np.nan),
+            "target": np.where(tr["entry_t"] >= 0, tr["target"], np.nan),
         }
     )
     tracked = tracked_table(tr[tr["track"] == 2], trader.panel.index, symbols)
