@@ -135,7 +135,8 @@ def create_app(
     ) -> None:
         if creds is None:
             raise HTTPException(
-                401, "missing token: send Authorization: Bearer <token>",
+                401,
+                "missing token: send Authorization: Bearer <token>",
                 headers={"WWW-Authenticate": "Bearer"},
             )
         if not same_token(creds.credentials, token):
@@ -321,9 +322,7 @@ def create_app(
         """The cycle trader's cycles, newest first."""
         return view.cycles(view.runs().cycle, limit)
 
-    @app.get(
-        "/api/modes", response_model=list[ModeChangeRow], tags=["trades"], dependencies=[Auth]
-    )
+    @app.get("/api/modes", response_model=list[ModeChangeRow], tags=["trades"], dependencies=[Auth])
     def modes(limit: Annotated[int, Query(ge=1, le=10_000)] = 200) -> list[dict[str, Any]]:
         """Switches between live and dry run (the cycle trader's and each agent's)."""
         return view.mode_changes(view.runs().all, limit)

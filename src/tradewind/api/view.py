@@ -352,9 +352,7 @@ class BookView:
     def cycles(self, run_id: int | None, limit: int) -> list[dict[str, Any]]:
         if run_id is None:
             return []
-        stmt = (
-            select(CYCLES).where(CYCLES.c.run_id == run_id).order_by(CYCLES.c.cycle_no.desc())
-        )
+        stmt = select(CYCLES).where(CYCLES.c.run_id == run_id).order_by(CYCLES.c.cycle_no.desc())
         rows = self._rows(stmt.limit(limit))
         for r in rows:
             r.pop("id")

@@ -37,9 +37,17 @@ def test_init_writes_starter_config_and_refuses_to_overwrite(
 ) -> None:
     code, out, _ = run(capsys, "init", "--json")
     assert code == 0
-    assert json.loads(out)["config"] == "tradewind.toml"
+    written = json.loads(out)
+    assert written["config"] == "tradewind.toml"
     assert Path("tradewind.toml").read_text().startswith("# Tradewind configuration")
     assert home.is_dir()
+    # the status API's token: random, 256 bits, readable by its owner only
+    token_file = Path(written["api_token_file"])
+    assert token_file.resolve() == home / "api-token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    token = token_file.read_text().strip()
+    assert len(token) >= 43
+    assert token not in out
     code, _, err = run(capsys, "init")
     assert code == 1
     assert "already exists" in err

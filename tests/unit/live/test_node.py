@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -90,14 +91,18 @@ def load_panel_of(m: object) -> Panel:
         return load_panel(store, None, "1h")
 
 
-def _backtest(settings: object, start: pd.Timestamp) -> pd.DataFrame:
+def _backtest_trader(settings: object, start: pd.Timestamp) -> Any:
     panel = load_backtest_panel(settings)  # type: ignore[arg-type]
     origin = start - pd.Timedelta(days=5)
     first = int(np.searchsorted(panel.timestamps, origin.value))
     panel = _rows(panel, first, len(panel.timestamps))
     trader = make_trader(settings, run_inputs(settings, panel))  # type: ignore[arg-type]
     trader.run(first=int(np.searchsorted(panel.timestamps, start.value)))
-    return trade_tables(trader)[0]
+    return trader
+
+
+def _backtest(settings: object, start: pd.Timestamp) -> pd.DataFrame:
+    return trade_tables(_backtest_trader(settings, start))[0]
 
 
 def _book_trades(settings: object, run_id: int | None) -> pd.DataFrame:
@@ -135,7 +140,23 @@ def test_a_replay_trades_as_the_backtest_trade_for_trade(
     hours = int((end - START) / pd.Timedelta("1h"))
     assert result.ticks == result.candles == hours + 1  # a tick per candle, both ends in
     got = _book_trades(settings, result.run_id)
-    want = _backtest(settings, START)
+    trader = _backtest_trader(settings, START)
+    want = trade_tables(trader)[0]
+    # The equity curve in the book is the backtest's, candle for candle from the start
+    # (the status server draws it from there).
+    with TradeBook(settings.book_url) as book:
+        curve = book.equity(result.run_id)
+    stamps = trader.panel.timestamps
+    rows = (stamps >= START.value) & (stamps <= (end - pd.Timedelta("1h")).value)
+    assert len(curve) == int(rows.sum()) == hours
+    assert curve["at"].tolist() == list(pd.DatetimeIndex(stamps[rows], tz="UTC"))
+    # The replay's last candle is the data's last: there the backtest closes what is open
+    # (data_end, by design), so the curves are compared up to the candle before it.
+    assert rows[-1]
+    np.testing.assert_array_equal(curve["equity"].to_numpy()[:-1], trader.equity[rows][:-1])
+    np.testing.assert_array_equal(
+        curve["paper_equity"].to_numpy()[:-1], trader.paper_equity[rows][:-1]
+    )
     # The backtest saw the same candles up to the replay's end, and more after it.
     want = want[want["nominated_time"] < end - pd.Timedelta("1h")]
     assert len(got) == len(want) > 10
@@ -207,6 +228,11 @@ def test_a_replay_stopped_or_crashed_goes_on_as_one_run(
         state = book.session_state("parts")
     cols = ["at", "amount", "src", "dst", "reason", "trade_no", "book"]
     pd.testing.assert_frame_equal(ledgers[0][cols], ledgers[1][cols])
+    # The equity curve too: no candle twice after the crash, none missing
+    with TradeBook(settings.book_url) as book:
+        curves = [book.equity(r.run_id) for r in (whole, parts)]
+    assert len(curves[0]) > 24 * 15
+    pd.testing.assert_frame_equal(curves[0], curves[1])
     if chunks:
         assert set(archived) == {"trades", "ledger", "equity"}
         assert len(archived["equity"]) >= 10
