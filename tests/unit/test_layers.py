@@ -75,6 +75,8 @@ ALLOWED: dict[str, set[str]] = {
         "__init__",
     },
     "store": {"errors", "domain", "config", "data", "strategies", "portfolio", "engine"},
+    # The status server reads the trade book and the running node (never the other way).
+    "api": {"errors", "domain", "config", "data", "engine", "store", "live", "__init__"},
     "testing": {"errors", "domain", "config", "data"},
     "cli": {
         "errors",
@@ -92,6 +94,7 @@ ALLOWED: dict[str, set[str]] = {
         "ml",
         "live",
         "venues",
+        "api",
         "__init__",
     },
 }
