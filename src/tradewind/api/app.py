@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.middleware.cors import CORSMiddleware
@@ -30,6 +30,7 @@ from tradewind import __version__
 from tradewind.api.link import NodeLink
 from tradewind.api.logs import LogBuffer
 from tradewind.api.schemas import (
+    AgentModeIn,
     BudgetOut,
     CycleRow,
     EquityOut,
@@ -373,6 +374,43 @@ def create_app(
         """Lift a pause made here. A safe mode the node entered by itself (a breaker, an
         account problem) is not lifted from the API: that takes a deliberate restart."""
         ok, detail = controlled(request, "resume").resume()
+        if not ok:
+            raise HTTPException(409, detail)
+        return {"ok": True, "detail": detail}
+
+    @app.post(
+        "/api/control/trades/{trade_id}/close",
+        response_model=OkOut,
+        tags=["control"],
+        dependencies=[Auth],
+        responses={404: {"description": "No such trade"}, 409: {"description": "Not open"}},
+    )
+    def close_trade(request: Request, trade_id: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+        """Close trade `trade_id` (its id in `/api/trades/open`) at the open of its pair's
+        next candle, or cancel it if still waiting; the trade kernel carries it out at the
+        next tick, exit reason `manual`."""
+        node = controlled(request, f"close trade {trade_id}")
+        ok, detail = node.close_trade(trade_id)
+        if not ok:
+            raise HTTPException(409, detail)
+        return {"ok": True, "detail": detail}
+
+    @app.post(
+        "/api/control/agents/{agent}/mode",
+        response_model=OkOut,
+        tags=["control"],
+        dependencies=[Auth],
+        responses={404: {"description": "No such agent"}, 409: {"description": "No change"}},
+    )
+    def agent_mode(
+        request: Request,
+        agent: Annotated[str, Path(max_length=64)],
+        body: AgentModeIn,
+    ) -> dict[str, Any]:
+        """Switch agent `agent` to `dry_run` (its setups become sim trades from the next
+        candle; its open trades keep their exits) or back to `live`."""
+        node = controlled(request, f"agent {agent} to {body.mode}")
+        ok, detail = node.set_agent_mode(agent, body.mode)
         if not ok:
             raise HTTPException(409, detail)
         return {"ok": True, "detail": detail}

@@ -1,5 +1,6 @@
 """What a running node tells its status server beyond the trade book, and the two things
-the server may ask of it (with ``api.control`` on): pause new entries, resume them.
+the server may ask of it (with ``api.control`` on): pause new entries and resume them,
+close one trade, switch one agent between dry run and live.
 
 The node publishes a small snapshot after each tick (one assignment, so a reader never
 sees half of one); reading it takes no lock and never delays a tick. Pausing takes the
@@ -50,3 +51,9 @@ class NodeLink:
 
     def resume(self) -> tuple[bool, str]:
         return self.node.resume()
+
+    def close_trade(self, trade_id: int) -> tuple[bool, str]:
+        return self.node.close_trade(trade_id)
+
+    def set_agent_mode(self, agent: str, mode: str) -> tuple[bool, str]:
+        return self.node.set_agent_mode(agent, mode)

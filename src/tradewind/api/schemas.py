@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 __all__ = [
+    "AgentModeIn",
     "AgentRow",
     "BudgetOut",
     "CycleRow",
@@ -259,6 +260,10 @@ class LogLine(BaseModel):
     level: str
     logger: str
     message: str
+
+
+class AgentModeIn(BaseModel):
+    mode: Literal["dry_run", "live"]
 
 
 class OkOut(BaseModel):

@@ -309,6 +309,9 @@ def _step_active(
         if (side > 0 and proposed > tr.stop) or (side < 0 and proposed < tr.stop):
             tr.stop = round_price(proposed, tr.tick)
     if t > tr.entry_t:
+        if tr.close_t >= 0 and t >= tr.close_t:  # the operator's close: at this open
+            _exit(tr, t, o * (1.0 - slip * side), ExitReason.MANUAL, params, horizon)
+            return EV_CLOSED
         if exit_signal:
             _exit(tr, t, o * (1.0 - slip * side), ExitReason.SIGNAL, params, horizon)
             return EV_CLOSED
@@ -452,6 +455,12 @@ def step_trade(
         tr.status = Status.EXPIRED
         tr.exit_t = t
         tr.exit_reason = ExitReason.EXPIRED
+        return EV_EXPIRED
+    if status == Status.PENDING and tr.close_t >= 0 and t >= tr.close_t:
+        # Cancelled by the operator while waiting: a matter of time, like an expiry.
+        tr.status = Status.EXPIRED
+        tr.exit_t = t
+        tr.exit_reason = ExitReason.MANUAL
         return EV_EXPIRED
     if not valid:
         return EV_NONE

@@ -62,6 +62,7 @@ class ExitReason(IntEnum):
     HORIZON = 8  #: a tracked trade's maximum horizon passed
     CONVERTED = 9  #: a paper trade whose cycle converted to live (the real trade goes on)
     INVALID = 10  #: a market entry whose fill price was already past its stop or target
+    MANUAL = 11  #: closed (or, waiting, cancelled) by the operator: the status API's close
 
 
 EXIT_NAMES = (
@@ -76,6 +77,7 @@ EXIT_NAMES = (
     "horizon",
     "converted",
     "invalid",
+    "manual",
 )
 
 
@@ -159,6 +161,9 @@ TRADE_DTYPE = np.dtype(
         ("track_exit_price", np.float64),
         ("track_reason", np.int64),
         ("track_pnl", np.float64),  # what the trade would have made had it run to its stop
+        # The operator asked to close it (the status API): from this row on it exits at the
+        # open of its next candle, or is cancelled if still waiting (-1 = never asked).
+        ("close_t", np.int64),
     ]
 )
 
@@ -174,6 +179,7 @@ def new_trades(capacity: int) -> np.ndarray:
         "track_exit_t",
         "parent",
         "agent",
+        "close_t",
     ):
         trades[name] = -1
     for name in ("strategy_stop", "initial_stop", "tp_mult", "sl_mult", "act_mult", "trail_mult"):

@@ -34,6 +34,8 @@ from tradewind.data.markets import load_market_rules
 from tradewind.data.panel import Panel
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe
+from tradewind.engine.records import STATUS_NAMES, Status
+from tradewind.errors import StateError
 from tradewind.live.archive import StateArchive, changeable_trades, frozen_trades
 from tradewind.live.notify import Event, Notifier, trade_events
 from tradewind.ml.apply import session_edges, session_vetoes
@@ -127,6 +129,94 @@ class NodeAgents:
         if self._halt is None:
             self._halt = self.session.next_t
             self.session.halt(self._halt)
+
+    def _save(self, panel: Panel, rows: int, changed: np.ndarray) -> None:
+        """The session in one transaction: the trades ``changed`` and the new ones, the
+        new ledger entries and equity rows, the state the next step starts from."""
+        session = self.session
+        index = panel.index
+        n = session.n_trades
+        ids = np.union1d(changed, np.arange(self._saved_trades, n, dtype=np.int64))
+        trades, tracked, ledger = session_tables(session, ids, self._saved_ledger)
+        summary = {
+            "trader": "session",
+            "source": self.source,
+            "session": self.name,
+            "clock": index[rows - 1].isoformat(),
+            "equity": float(session.equity[rows - 1]) if rows else float("nan"),
+            "config_hash": config_hash(self.settings),
+            "data": {
+                "exchange": self.settings.data.exchange,
+                "timeframe": panel.timeframe.name,
+            },
+            "version": __version__,
+        }
+        state = snapshot(session)
+        limits = {"trades": frozen_trades(state["trades"]), "ledger": len(state["ledger"])}
+        chunks, archived = self.archive.cut(state, limits)
+        done = slice(self._saved_equity, max(self._saved_equity, session.next_t))
+        equity_rows = pd.DataFrame(
+            {"equity": session.equity[done]},
+            index=pd.DatetimeIndex(panel.timestamps[done], tz="UTC"),
+        )
+        self.run_id = self.book.save_node_tick(
+            name=self.name,
+            source=self.source,
+            summary=summary,
+            payload=dump_state(state),
+            clock=index[rows - 1].to_pydatetime(),
+            run_id=self.run_id,
+            trades=trades,
+            known=self._saved_trades,
+            tracked=tracked,
+            ledger=ledger,
+            cycles=pd.DataFrame(),
+            mode_switches=mode_switches(session),
+            orders=None if self.at_exchange else paper_orders(trades, self.name),
+            kind="session",
+            chunks=chunks,
+            equity=equity_rows,
+        )
+        self.archive.saved(chunks, archived)
+        self._saved_equity = done.stop
+        self._saved_trades = n
+        self._saved_ledger = int(session.counters[sk.C_NLEDGER])
+
+    # -- the operator's requests (the status API's control endpoints) ------------------
+
+    def close_trade(self, trade_no: int) -> tuple[bool, str]:
+        """Trade ``trade_no`` exits at the open of its next candle (cancelled if still
+        waiting): the kernel carries it out, as a backtest would. Saved at once."""
+        session = self.session
+        if not 0 <= trade_no < session.n_trades:
+            return False, f"agents have no trade {trade_no}"
+        tr = session.trades[trade_no]
+        if int(tr["status"]) not in (Status.PENDING, Status.ACTIVE):
+            return False, f"trade {trade_no} is not open ({STATUS_NAMES[int(tr['status'])]})"
+        tr["close_t"] = session.next_t
+        self._save(session.panel, session.next_t, np.array([trade_no], dtype=np.int64))
+        return True, f"trade {trade_no} closes at the next candle's open"
+
+    def set_mode(self, agent: str, mode: str) -> tuple[bool, str]:
+        """Agent ``agent`` to ``dry_run`` (its setups become sim trades from the next
+        candle; its open trades keep their exits) or back to ``live``. With the dry-run
+        switch on, an agent sent to dry run comes back as any does: after a winning paper
+        day. Recorded as a mode switch "switched from the API", saved at once."""
+        names = [a.name for a in self.settings.agents]
+        if agent not in names:
+            raise StateError(f"no agent {agent!r} (agents: {', '.join(names)})")
+        a = names.index(agent)
+        session = self.session
+        want = sk.MODE_DRY if mode == "dry_run" else sk.MODE_LIVE
+        if int(session.agent_mode[a]) == want:
+            return False, f"agent {agent} is already {mode}"
+        session.agent_mode[a] = want
+        # the switch's own rule goes on from here: a losing streak that keeps it on paper
+        # until a winning paper day, or none
+        session.agent_streak[a] = int(session.sparams[3]) if want == sk.MODE_DRY else 0
+        session.record_mode(a, want, manual=True)
+        self._save(session.panel, session.next_t, np.empty(0, dtype=np.int64))
+        return True, f"agent {agent} is {mode} from the next candle"
 
     def _notify(
         self,
@@ -234,55 +324,10 @@ class NodeAgents:
         index = panel.index
         equity = float(session.equity[rows - 1]) if rows else float("nan")
         if session.next_t > first:
-            n = session.n_trades
             # Of those, the ones whose stored columns changed (most waiting setups and
             # tracked continuations do not move on a given candle).
             changed = touched[_seen(session.trades[touched]) != before]
-            ids = np.union1d(changed, np.arange(self._saved_trades, n, dtype=np.int64))
-            trades, tracked, ledger = session_tables(session, ids, self._saved_ledger)
-            summary = {
-                "trader": "session",
-                "source": self.source,
-                "session": self.name,
-                "clock": index[rows - 1].isoformat(),
-                "equity": equity,
-                "config_hash": config_hash(self.settings),
-                "data": {
-                    "exchange": self.settings.data.exchange,
-                    "timeframe": panel.timeframe.name,
-                },
-                "version": __version__,
-            }
-            state = snapshot(session)
-            limits = {"trades": frozen_trades(state["trades"]), "ledger": len(state["ledger"])}
-            chunks, archived = self.archive.cut(state, limits)
-            done = slice(self._saved_equity, max(self._saved_equity, session.next_t))
-            equity_rows = pd.DataFrame(
-                {"equity": session.equity[done]},
-                index=pd.DatetimeIndex(panel.timestamps[done], tz="UTC"),
-            )
-            self.run_id = self.book.save_node_tick(
-                name=self.name,
-                source=self.source,
-                summary=summary,
-                payload=dump_state(state),
-                clock=index[rows - 1].to_pydatetime(),
-                run_id=self.run_id,
-                trades=trades,
-                known=self._saved_trades,
-                tracked=tracked,
-                ledger=ledger,
-                cycles=pd.DataFrame(),
-                mode_switches=mode_switches(session),
-                orders=None if self.at_exchange else paper_orders(trades, self.name),
-                kind="session",
-                chunks=chunks,
-                equity=equity_rows,
-            )
-            self.archive.saved(chunks, archived)
-            self._saved_equity = done.stop
-            self._saved_trades = n
-            self._saved_ledger = int(session.counters[sk.C_NLEDGER])
+            self._save(panel, rows, changed)
         return {
             "session": self.name,
             "candles": max(0, rows - first),

@@ -35,7 +35,7 @@ from tradewind.config import Settings, config_hash
 from tradewind.data.panel import decision_bars
 from tradewind.data.store import CandleStore
 from tradewind.domain.types import Timeframe, parse_duration
-from tradewind.engine.records import POOL_NAMES, Status
+from tradewind.engine.records import POOL_NAMES, STATUS_NAMES, Status
 from tradewind.errors import ConfigError, DataError, StateError
 from tradewind.live.archive import StateArchive, changeable_trades, frozen_trades
 from tradewind.live.clock import Clock
@@ -614,6 +614,53 @@ class CycleNode:
             node._save(np.empty(0, dtype=np.int64))
         report["positions"] = self.broker.positions()
         return report
+
+    # -- the operator's requests (the status API's control endpoints) --------------------
+
+    def close_trade(self, trade_id: int) -> tuple[bool, str]:
+        """The trade with book id ``trade_id`` (the cycle trader's, an ensemble member's or
+        an agent's) exits at the open of its pair's next candle, or is cancelled if still
+        waiting. The trade kernel carries it out at the next tick, as it carries out a
+        stop (exit reason ``manual``), so the books, the ledger and a live account follow
+        as for any exit. Saved at once: a restart still closes it. Taken between ticks."""
+        with self._mutex:
+            row = self._book().trade(trade_id)  # StateError: no such trade
+            if row["kind"] == "tracked":
+                return False, f"trade {trade_id} is a tracked continuation, not a position"
+            no = int(row["trade_no"])
+            for node in (self, *self.members):
+                if node.run_id == row["run_id"]:
+                    return node._close(no, trade_id)
+            agents = self.agents
+            if agents is not None and agents.run_id == row["run_id"]:
+                return agents.close_trade(no)
+            raise StateError(f"trade {trade_id} is not one of node {self.name!r}'s")
+
+    def _close(self, no: int, trade_id: int) -> tuple[bool, str]:
+        trader = self.trader
+        tr = trader.trades[: trader.n_trades]
+        if not 0 <= no < len(tr) or int(tr["id"][no]) != no:
+            raise StateError(f"trade {trade_id} is not in node {self.name!r}'s memory")
+        status = int(tr["status"][no])
+        if status not in (Status.PENDING, Status.ACTIVE):
+            return False, f"trade {trade_id} is not open ({STATUS_NAMES[status]})"
+        tr["close_t"][no] = trader.next_t
+        self._save(np.array([no], dtype=np.int64))
+        log.warning("node %s: trade %d closes at the next open (from the API)", self.name, no)
+        return True, f"trade {trade_id} closes at the next candle's open"
+
+    def set_agent_mode(self, agent: str, mode: str) -> tuple[bool, str]:
+        """Agent ``agent`` to ``dry_run`` or back to ``live`` from the next candle (see
+        :meth:`~tradewind.live.agents.NodeAgents.set_mode`); saved at once."""
+        if mode not in ("dry_run", "live"):
+            raise ConfigError(f"agent mode {mode!r}: use dry_run or live")
+        with self._mutex:
+            if self.agents is None:
+                raise StateError(f"node {self.name!r} runs no agents")
+            done, detail = self.agents.set_mode(agent, mode)
+            if done:
+                log.warning("node %s: agent %s to %s (from the API)", self.name, agent, mode)
+            return done, detail
 
     # -- safe mode -----------------------------------------------------------------------
 

@@ -295,6 +295,19 @@ class Session:
         risk, cap, floor, loss_days, _ = self.sparams
         self.sparams = (risk, cap, floor, loss_days, math.inf if t is None else float(t))
 
+    def record_mode(self, agent: int, mode: int, *, manual: bool) -> None:
+        """A mode switch made outside the kernel (the status API's), at the last close;
+        ``manual`` marks it (``MODE_MANUAL`` added to the mode) for the reports."""
+        m = int(self.counters[sk.C_NMODES])
+        if m >= len(self.modes):
+            grown = np.zeros(2 * len(self.modes), self.modes.dtype)
+            grown[: len(self.modes)] = self.modes
+            self.modes = grown
+        self.modes[m]["t"] = max(self.next_t - 1, 0)
+        self.modes[m]["agent"] = agent
+        self.modes[m]["mode"] = mode + (sk.MODE_MANUAL if manual else 0)
+        self.counters[sk.C_NMODES] = m + 1
+
     @property
     def halted_from(self) -> int | None:
         halt = self.sparams[4]
@@ -310,7 +323,7 @@ class Session:
 # -- saving and restoring a session between passes (paper / live) -------------------------
 
 #: Trade fields holding clock rows; saved as candle open times so a new panel maps them.
-_TIME_FIELDS = ("nominated_t", "expiry_t", "entry_t", "exit_t", "track_exit_t")
+_TIME_FIELDS = ("nominated_t", "expiry_t", "entry_t", "exit_t", "track_exit_t", "close_t")
 #: Per-agent and per-(agent, pair) state arrays saved as they are.
 _AGENT_ARRAYS = ("agent_mode", "agent_streak", "day_pnl", "day_paper", "r_hist", "r_count")
 

@@ -70,6 +70,9 @@ __all__ = [
 C_NTRADES, C_NLEDGER, C_NOPEN, C_EVENT, C_NMODES = range(5)
 N_COUNTERS = 5
 MODE_LIVE, MODE_DRY = 0, 1
+#: added to a mode record's mode when the switch was the operator's (the kernel's own
+#: switches are 0 or 1; ``agent_mode`` itself only ever holds MODE_LIVE or MODE_DRY)
+MODE_MANUAL = 2
 
 #: Why a setup became a sim trade instead of a real one.
 SIM_REASONS = (

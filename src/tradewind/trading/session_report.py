@@ -138,8 +138,14 @@ def mode_switches(session: Session) -> list[dict[str, Any]]:
         {
             "time": (index[int(m["t"])] + step).isoformat(),
             "agent": session.agents[int(m["agent"])].name,
-            "to": "dry_run" if m["mode"] else "live",
-            "reason": "losing days" if m["mode"] else "winning paper day",
+            "to": "dry_run" if m["mode"] % sk.MODE_MANUAL else "live",
+            "reason": (
+                "switched from the API"
+                if m["mode"] >= sk.MODE_MANUAL
+                else "losing days"
+                if m["mode"]
+                else "winning paper day"
+            ),
         }
         for m in modes
     ]

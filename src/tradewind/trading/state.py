@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradewind.engine.records import new_trades
+from tradewind.engine.records import TRADE_DTYPE, new_trades
 from tradewind.errors import StateError
 from tradewind.portfolio.ledger import new_ledger
 
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 #: The trade fields that hold grid rows.
-TRADE_TIME_FIELDS = ("nominated_t", "expiry_t", "entry_t", "exit_t", "track_exit_t")
+TRADE_TIME_FIELDS = ("nominated_t", "expiry_t", "entry_t", "exit_t", "track_exit_t", "close_t")
 _CYCLE_TIME_FIELDS = ("start_t", "end_t", "converted_t")
 
 
@@ -123,9 +123,31 @@ def dump_state(saved: Mapping[str, np.ndarray]) -> bytes:
 
 
 def load_state(payload: bytes) -> dict[str, np.ndarray]:
-    """Arrays of :func:`dump_state`, read with ``allow_pickle=False``."""
+    """Arrays of :func:`dump_state`, read with ``allow_pickle=False``; trades saved before
+    a field was added get it with its default (a node saved by an older Tradewind goes
+    on)."""
     with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}
+        arrays = {name: archive[name] for name in archive.files}
+    trades = arrays.get("trades")
+    if trades is not None and trades.dtype.names and trades.dtype != TRADE_DTYPE:
+        arrays["trades"] = conform_trades(trades)
+    return arrays
+
+
+def conform_trades(saved: np.ndarray) -> np.ndarray:
+    """``saved`` trades in today's layout: fields copied by name, the missing ones at
+    their defaults; a field that is no longer known is refused rather than dropped."""
+    names = saved.dtype.names or ()
+    unknown = sorted(set(names) - set(TRADE_DTYPE.names or ()))
+    if unknown:
+        raise StateError(
+            f"saved trades have fields this Tradewind does not know: {', '.join(unknown)} "
+            "(saved by a newer version?)"
+        )
+    out = new_trades(len(saved))
+    for name in names:
+        out[name] = saved[name]
+    return out
 
 
 # -- the cycle trader ------------------------------------------------------------------------

@@ -167,13 +167,20 @@ async function loop() {
   timer = setTimeout(loop, REFRESH_MS);
 }
 
-function login(value) {
+async function login(value) {
   token = value.trim();
+  clearTimeout(timer);
+  // One request tries the token before the board asks for everything at once.
+  try {
+    await get("/api/status");
+  } catch (err) {
+    logout(err.auth ? "the token was refused" : "the server did not answer: " + err.message);
+    return;
+  }
   sessionStorage.setItem("tradewind-token", token);
   $("login").hidden = true;
   $("board").hidden = false;
   $("logout").hidden = false;
-  clearTimeout(timer);
   loop();
 }
 
