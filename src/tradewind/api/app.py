@@ -218,6 +218,13 @@ def create_app(
         now = datetime.now(UTC)
         clock_text = summary.get("clock") or agents_summary.get("clock")
         book_clock = datetime.fromisoformat(clock_text) if clock_text else None
+        if book_clock is None:  # a backtest: its last candle
+            book_clock = view.last_at(runs.cycle if runs.cycle is not None else runs.agents)
+        book_equity = summary.get("equity")
+        if book_equity is None:  # a backtest's summary has its metrics instead
+            book_equity = (summary.get("metrics") or agents_summary.get("metrics") or {}).get(
+                "final_equity", agents_summary.get("equity")
+            )
         tf = Timeframe.parse(summary.get("data", {}).get("timeframe") or settings.data.timeframe)
         last_candle = live["last_candle"] if live else book_clock
         clock = live["clock"] if live else book_clock
@@ -237,7 +244,7 @@ def create_app(
             "server_time": now,
             "uptime_s": time.monotonic() - started,
             "clock": clock,
-            "equity": live["equity"] if live else summary.get("equity"),
+            "equity": live["equity"] if live else book_equity,
             "capital": summary.get("capital"),
             "safe_mode": safe or None,
             "paused": bool(live["paused"]) if live else False,

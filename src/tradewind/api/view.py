@@ -26,20 +26,22 @@ from sqlalchemy import Table, func, select
 from tradewind.engine.records import POOL_NAMES
 from tradewind.errors import StateError
 from tradewind.store.db import open_book
-from tradewind.store.models import Base
+from tradewind.store.repository import (
+    CYCLES,
+    EQUITY,
+    LEDGER,
+    MODE_CHANGES,
+    ORDERS,
+    RUNS,
+    STATES,
+    TABLES,
+    TRADES,
+)
 
 __all__ = ["BookView", "Runs", "Prices", "thin_curve"]
 
-TABLES = Base.metadata.tables
-RUNS: Table = TABLES["runs"]
-TRADES: Table = TABLES["trades"]
-LEDGER: Table = TABLES["ledger"]
-CYCLES: Table = TABLES["cycles"]
-MODES: Table = TABLES["mode_changes"]
-ORDERS: Table = TABLES["orders"]
-STATES: Table = TABLES["session_states"]
-EQUITY: Table = TABLES["equity"]
 MODELS: Table = TABLES["models"]
+MODES = MODE_CHANGES
 
 #: pair → (last close, its candle's open time); what open trades are measured against
 Prices = Callable[[list[str]], dict[str, tuple[float, datetime | None]]]
@@ -300,6 +302,20 @@ class BookView:
                 strict=True,
             )
         ]
+
+    def last_at(self, run_id: int | None) -> datetime | None:
+        """The newest candle of a run's equity curve."""
+        if run_id is None:
+            return None
+        stmt = (  # not max(): a function's result skips the column's UTC type
+            select(EQUITY.c.at)
+            .where(EQUITY.c.run_id == run_id)
+            .order_by(EQUITY.c.at.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            found = conn.execute(stmt).scalar_one_or_none()
+        return found if isinstance(found, datetime) else None
 
     def budget(self, runs: Runs, points: int) -> dict[str, Any]:
         """The budget pools now and over time. The cycle trader's come from its ledger

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from tradewind.cli._runtime import ConfigOpt, HomeOpt, JsonOpt, QuietOpt, make_runtime
+from tradewind.errors import StateError
 
 __all__ = ["serve_command"]
 
@@ -48,6 +50,11 @@ def serve_command(
         overrides={"api.host": host, "api.port": port},
     )
     url = db or rt.settings.book_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise StateError(
+            f"no trade book at {url.removeprefix('sqlite:///')}: a backtest or a node writes "
+            "one (`tradewind backtest`, `tradewind run`), or name one with --db"
+        )
     upgrade(url)  # the schema only (a book written by an older Tradewind); no data changes
     server = serve_book(rt.settings, url, name=name, run_id=run)
     rt.emit(

@@ -136,6 +136,7 @@ def test_a_backtest_saved_to_the_book_is_served_with_its_equity(home: Path) -> N
         assert [p["equity"] for p in curve] == result.equity["equity"].tolist()
         budget = view.budget(runs, 10**9)
         assert budget["history"][0]["main"] == settings.cycle.capital
+        assert view.last_at(run_id) == result.equity.index[-1].to_pydatetime()
         total, items = view.closed_trades(
             runs.all, agent=None, pair=None, kind="real", status="closed", limit=500, offset=0
         )
@@ -144,5 +145,29 @@ def test_a_backtest_saved_to_the_book_is_served_with_its_equity(home: Path) -> N
         ]
         assert total == len(real) > 0
         assert sorted(t["trade_no"] for t in items) == sorted(real["id"].tolist())
+        # served: the status of a backtest is its kind, final equity and last candle
+        import httpx
+
+        from tradewind.api.server import serve_book
+        from tradewind.api.token import token_path
+
+        served = settings.model_copy(
+            update={"api": settings.api.model_copy(update={"port": 0})}
+        )
+        server = serve_book(served, served.book_url, name=None, run_id=run_id)
+        try:
+            token = read_token(token_path(served))
+            status = httpx.get(
+                server.url + "api/status", headers={"Authorization": f"Bearer {token}"}
+            )
+        finally:
+            server.stop()
+        assert status.status_code == 200
+        got = status.json()
+        assert got["served_by"] == "book"
+        assert got["mode"] == "backtest"
+        assert got["equity"] == pytest.approx(result.summary["metrics"]["final_equity"])
+        assert pd.Timestamp(got["clock"]) == result.equity.index[-1]
+        assert got["control"] is False
     finally:
         view.close()
