@@ -16,7 +16,7 @@ __all__ = [
     "AgentRow",
     "BudgetOut",
     "CycleRow",
-    "EquityPoint",
+    "Curve",
     "Health",
     "LogLine",
     "ModeChangeRow",
@@ -164,18 +164,20 @@ class TradePage(BaseModel):
     items: list[TradeOut]
 
 
-class EquityPoint(BaseModel):
-    at: datetime
-    equity: float
-    paper_equity: float | None
-    drawdown: float = Field(description="Equity / running peak − 1 (≤ 0).")
+class Curve(BaseModel):
+    """An equity curve as columns of equal length, oldest first."""
+
+    at: list[datetime] = Field(description="Open time of each candle.")
+    equity: list[float]
+    paper_equity: list[float | None] = Field(description="The dry-run book's (cycle trader).")
+    drawdown: list[float] = Field(description="Equity / running peak − 1 (≤ 0).")
 
 
 class EquityOut(BaseModel):
     run_id: int | None
-    points: list[EquityPoint]
+    curve: Curve = Field(description="The cycle trader's (a backtest's: the run's).")
     agents_run_id: int | None
-    agents: list[EquityPoint]
+    agents: Curve = Field(description="The session of agents'.")
 
 
 class CycleRow(BaseModel):

@@ -276,32 +276,47 @@ class BookView:
 
     # -- money ---------------------------------------------------------------------------
 
-    def equity(self, run_id: int | None, points: int) -> list[dict[str, Any]]:
+    def equity(self, run_id: int | None, points: int) -> dict[str, list[Any]]:
         """The run's equity curve with its drawdown from the running peak, thinned to at
-        most ``points`` rows (:func:`thin_curve`)."""
+        most ``points`` rows (:func:`thin_curve`), as columns (what a chart takes, and a
+        third of the bytes of one object a row), times as ISO text (UTC)."""
+        empty: dict[str, list[Any]] = {"at": [], "equity": [], "paper_equity": [], "drawdown": []}
         if run_id is None:
-            return []
+            return empty
         cols = (EQUITY.c.at, EQUITY.c.equity, EQUITY.c.paper_equity)
         stmt = select(*cols).where(EQUITY.c.run_id == run_id).order_by(EQUITY.c.at)
         with self.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
+            rows = [tuple(r) for r in conn.execute(stmt)]
         if not rows:
-            return []
-        frame = pd.DataFrame(rows, columns=["at", "equity", "paper_equity"])
-        eq = frame["equity"].to_numpy(dtype=np.float64)
+            return empty
+        at, values, papers = zip(*rows, strict=True)
+        eq = np.array(values, dtype=np.float64)
         peak = np.maximum.accumulate(eq)
-        frame["drawdown"] = np.where(peak > 0, eq / peak - 1.0, 0.0)
+        frame = pd.DataFrame(
+            {
+                # ISO text at once, vectorised: the route sends it as it is
+                "at": np.char.add(
+                    np.datetime_as_string(
+                        pd.DatetimeIndex(at).tz_convert("UTC").tz_localize(None).to_numpy(),
+                        unit="s",
+                    ),
+                    "Z",
+                ),
+                "equity": eq,
+                "paper_equity": np.array(
+                    [np.nan if p is None else p for p in papers], dtype=np.float64
+                ),
+                "drawdown": np.where(peak > 0, eq / peak - 1.0, 0.0),
+            }
+        )
         frame = thin_curve(frame, points)
-        return [
-            {"at": at, "equity": float(e), "paper_equity": _num(p), "drawdown": float(d)}
-            for at, e, p, d in zip(
-                frame["at"].tolist(),
-                frame["equity"].tolist(),
-                frame["paper_equity"].tolist(),
-                frame["drawdown"].tolist(),
-                strict=True,
-            )
-        ]
+        paper = frame["paper_equity"].to_numpy(dtype=np.float64)
+        return {
+            "at": frame["at"].tolist(),
+            "equity": frame["equity"].tolist(),
+            "paper_equity": [None if p != p else p for p in paper.tolist()],
+            "drawdown": frame["drawdown"].tolist(),
+        }
 
     def last_at(self, run_id: int | None) -> datetime | None:
         """The newest candle of a run's equity curve."""

@@ -131,9 +131,10 @@ def test_a_backtest_saved_to_the_book_is_served_with_its_equity(home: Path) -> N
         assert runs.cycle == run_id
         assert runs.agents is None
         curve = view.equity(run_id, 10**9)
-        assert len(curve) == len(result.equity)
-        assert curve[-1]["equity"] == pytest.approx(result.summary["metrics"]["final_equity"])
-        assert [p["equity"] for p in curve] == result.equity["equity"].tolist()
+        assert len(curve["equity"]) == len(result.equity)
+        assert curve["equity"][-1] == pytest.approx(result.summary["metrics"]["final_equity"])
+        assert curve["equity"] == result.equity["equity"].tolist()
+        assert curve["paper_equity"] == result.equity["paper_equity"].tolist()
         budget = view.budget(runs, 10**9)
         assert budget["history"][0]["main"] == settings.cycle.capital
         assert view.last_at(run_id) == result.equity.index[-1].to_pydatetime()

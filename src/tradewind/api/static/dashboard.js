@@ -64,15 +64,16 @@ function setValue(id, text, value) {
 }
 
 function drawEquity(eq) {
-  const pts = eq.points;
+  const c = eq.curve;
+  const a = eq.agents;
   const traces = [
-    { x: pts.map((p) => p.at), y: pts.map((p) => p.equity), name: "cycle trader", type: "scatter", mode: "lines", line: { width: 1.5 } },
+    { x: c.at, y: c.equity, name: "cycle trader", type: "scatter", mode: "lines", line: { width: 1.5 } },
   ];
-  if (eq.agents.length) {
-    traces.push({ x: eq.agents.map((p) => p.at), y: eq.agents.map((p) => p.equity), name: "agents", type: "scatter", mode: "lines", line: { width: 1.5 } });
+  if (a.at.length) {
+    traces.push({ x: a.at, y: a.equity, name: "agents", type: "scatter", mode: "lines", line: { width: 1.5 } });
   }
-  const dd = pts.length ? pts : eq.agents;
-  traces.push({ x: dd.map((p) => p.at), y: dd.map((p) => p.drawdown * 100), name: "drawdown %", type: "scatter", mode: "lines", fill: "tozeroy", yaxis: "y2", line: { width: 1, color: "#b42318" } });
+  const dd = c.at.length ? c : a;
+  traces.push({ x: dd.at, y: dd.drawdown.map((d) => d * 100), name: "drawdown %", type: "scatter", mode: "lines", fill: "tozeroy", yaxis: "y2", line: { width: 1, color: "#b42318" } });
   Plotly.react("equity-chart", traces, {
     title: { text: "Equity and drawdown", font: { size: 13 } },
     margin: { l: 60, r: 20, t: 34, b: 30 },
@@ -83,8 +84,9 @@ function drawEquity(eq) {
     legend: { orientation: "h", y: 1.12 },
     uirevision: "keep",
   }, { displaylogo: false, responsive: true });
-  $("equity-chart").dataset.points = String(pts.length);
-  $("equity-chart").dataset.last = pts.length ? String(pts[pts.length - 1].equity) : "";
+  const n = c.equity.length;
+  $("equity-chart").dataset.points = String(n);
+  $("equity-chart").dataset.last = n ? String(c.equity[n - 1]) : "";
 }
 
 function drawPools(budget) {
@@ -134,9 +136,10 @@ async function refresh() {
     get("/api/logs?limit=80"),
   ]);
   showStatus(status);
-  const last = equity.points.length ? equity.points[equity.points.length - 1] : null;
-  const worst = equity.points.reduce((m, p) => Math.min(m, p.drawdown), 0);
-  setValue("drawdown", last ? pct(last.drawdown) : "–", last ? last.drawdown : null);
+  const dd = equity.curve.drawdown;
+  const last = dd.length ? dd[dd.length - 1] : null;
+  const worst = dd.reduce((m, d) => Math.min(m, d), 0);
+  setValue("drawdown", last === null ? "–" : pct(last), last);
   setValue("maxdd", "deepest " + pct(worst), worst);
   drawEquity(equity);
   drawPools(budget);
