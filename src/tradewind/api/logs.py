@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from tradewind.config import Settings
+from tradewind.live.notify import keep_stderr
 
 __all__ = ["LogBuffer", "secrets_of"]
 
@@ -83,18 +84,13 @@ class LogBuffer(logging.Handler):
         return lines[-limit:] if limit else []
 
     def attach(self) -> LogBuffer:
-        """Collect the ``tradewind`` loggers' INFO and above. Python prints warnings on
-        stderr only while no handler is found (its "last resort"); this handler would end
-        that, so a stderr handler for warnings takes its place when nothing else logs."""
+        """Collect the ``tradewind`` loggers' INFO and above (warnings still reach stderr:
+        :func:`~tradewind.live.notify.keep_stderr`)."""
         log = logging.getLogger("tradewind")
         self._level = log.level
         if log.getEffectiveLevel() > logging.INFO:
             log.setLevel(logging.INFO)
-        self._stderr: logging.Handler | None = None
-        if not log.handlers and not logging.getLogger().handlers:
-            self._stderr = logging.StreamHandler()
-            self._stderr.setLevel(logging.WARNING)
-            log.addHandler(self._stderr)
+        self._stderr = keep_stderr(log)
         log.addHandler(self)
         return self
 

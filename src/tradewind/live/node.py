@@ -41,7 +41,7 @@ from tradewind.live.archive import StateArchive, changeable_trades, frozen_trade
 from tradewind.live.clock import Clock
 from tradewind.live.feed import StoreFeed
 from tradewind.live.market import GrowingMarket
-from tradewind.live.notify import ErrorEvents, Event, Notifier, trade_events
+from tradewind.live.notify import ErrorEvents, Event, Notifier, keep_stderr, trade_events
 from tradewind.store.db import upgrade
 from tradewind.store.repository import TradeBook
 from tradewind.trading import cycle_kernel as ck
@@ -193,6 +193,7 @@ class CycleNode:
         self.ticks = 0
         self.notifier: Notifier | None = None
         self._error_events: logging.Handler | None = None
+        self._stderr: logging.Handler | None = None
         self._switches_seen = 0  #: mode switches already notified
         if host is not None:
             self.notifier = host.notifier
@@ -211,7 +212,9 @@ class CycleNode:
             self.notifier = Notifier.of(settings, self.name)
             if self.notifier is not None:
                 self._error_events = ErrorEvents(self.notifier, self.name)
-                logging.getLogger("tradewind").addHandler(self._error_events)
+                root = logging.getLogger("tradewind")
+                self._stderr = keep_stderr(root)
+                root.addHandler(self._error_events)
             self._open(start, end, reset, until)
         except BaseException:
             self.close()
@@ -835,8 +838,10 @@ class CycleNode:
         if self.host is not None:  # an ensemble member: the host owns book and lock
             return
         if self._error_events is not None:
-            logging.getLogger("tradewind").removeHandler(self._error_events)
-            self._error_events = None
+            for handler in (self._error_events, self._stderr):
+                if handler is not None:
+                    logging.getLogger("tradewind").removeHandler(handler)
+            self._error_events = self._stderr = None
         if self.notifier is not None:
             self.notifier.close()
             self.notifier = None

@@ -30,7 +30,7 @@ import numpy as np
 from tradewind.config import Settings
 from tradewind.engine.records import EXIT_NAMES, Kind, Status
 
-__all__ = ["ErrorEvents", "Event", "Notifier", "trade_events"]
+__all__ = ["ErrorEvents", "Event", "Notifier", "keep_stderr", "trade_events"]
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +192,19 @@ def _check_scheme(url: str, key: str) -> None:
 
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"{key}: an http:// or https:// URL, not {url.split(':', 1)[0]}:…")
+
+
+def keep_stderr(log: logging.Logger) -> logging.Handler | None:
+    """Python prints warnings on stderr only while no handler is found (its "last
+    resort"); a handler added for another purpose would end that. So when neither ``log``
+    nor the root has a handler, one for stderr at WARNING takes the last resort's place;
+    returned, to be removed with the handler it came with."""
+    if log.handlers or logging.getLogger().handlers:
+        return None
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING)
+    log.addHandler(handler)
+    return handler
 
 
 class ErrorEvents(logging.Handler):

@@ -177,3 +177,30 @@ def test_a_slow_receiver_does_not_slow_a_tick(home: Path) -> None:
     made += len(switches)
     assert events < made  # some were still queued when the node closed
     assert took < 2.0 * made
+
+
+def test_warnings_still_reach_stderr_once_a_handler_is_added(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Python's last resort prints warnings only while no handler exists anywhere; the
+    notifier's and the log ring's handlers must not silence the node's warnings."""
+    from tradewind.live.notify import keep_stderr
+
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    log = logging.getLogger("tradewind.test-keep-stderr")
+    handler = keep_stderr(log)
+    assert handler is not None
+    try:
+        log.addHandler(logging.NullHandler())  # the handler that would have silenced it
+        log.warning("the node says something")
+        log.info("not this")
+    finally:
+        log.handlers.clear()
+    err = capsys.readouterr().err
+    assert "the node says something" in err
+    assert "not this" not in err
+    log.addHandler(logging.NullHandler())
+    try:
+        assert keep_stderr(log) is None  # a logger with handlers keeps them
+    finally:
+        log.handlers.clear()
