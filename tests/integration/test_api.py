@@ -523,7 +523,8 @@ def test_read_only_the_api_and_its_connections(node: Node) -> None:
 def test_no_secret_in_any_response(node: Node) -> None:
     bodies = [node.get(p).text for p in GETS]
     bodies += [node.get("/api/trades/closed", limit=500, offset=k).text for k in (0, 500)]
-    bodies += [httpx.get(node.url + p).text for p in ("", "openapi.json", "docs", "health")]
+    bodies += [httpx.get(node.url + p).text for p in ("", "openapi.json", "health")]
+    assert httpx.get(node.url + "docs").status_code == 404  # its pages would need a CDN
     bodies += [httpx.get(node.url + "static/dashboard.js").text]
     text = "\n".join(bodies)
     for secret in [*SECRETS.values(), HOOK_SECRET, node.token]:

@@ -106,7 +106,9 @@ def create_app(
         version=__version__,
         description="A node's status, budget, trades, equity, cycles and models. Every "
         "`/api` route needs `Authorization: Bearer <token>` (the file `<home>/api-token`).",
-        docs_url="/docs",
+        # FastAPI's /docs pages load their scripts from a CDN: nothing here may need the
+        # internet, so the schema is served (/openapi.json) and the pages are not.
+        docs_url=None,
         redoc_url=None,
     )
     if is_loopback(api.host):
