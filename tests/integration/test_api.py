@@ -247,7 +247,11 @@ def test_the_dashboard_shows_the_nodes_numbers_and_updates_live(node: Node) -> N
         page.click("button[type=submit]")
         wait_until(page, "() => document.getElementById('login-error').textContent.length > 0")
         assert "refused" in page.text_content("#login-error")
-        # the one refused request was logged by the browser; from here on nothing may be
+        # the one refused request was logged by the browser (its console message may come
+        # after the page has shown the refusal); from here on nothing may be
+        deadline = time.monotonic() + 10
+        while not errors and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
         assert len(errors) == 1
         assert "401" in errors[0]
         errors.clear()
