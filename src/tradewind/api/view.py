@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Table, func, select
+from sqlalchemy import Float, Table, func, select
 
 from tradewind.engine.records import POOL_NAMES
 from tradewind.errors import StateError
@@ -510,20 +510,8 @@ TRADE_FIELDS = (
     "limit_price",
     "window_stop",
 )
-_FLOATS = {
-    "entry_price",
-    "exit_price",
-    "stop",
-    "initial_stop",
-    "target",
-    "qty",
-    "cost",
-    "fees",
-    "pnl",
-    "r_multiple",
-    "limit_price",
-    "window_stop",
-}
+#: of those, the money and price columns (NaN in the book is null in JSON)
+_FLOATS = {name for name in TRADE_FIELDS if isinstance(TRADES.c[name].type, Float)}
 
 
 def _trade_item(row: Mapping[str, Any]) -> dict[str, Any]:
