@@ -69,8 +69,6 @@ def _poller(box: dict[str, Any], pause: float) -> Any:
     """The node's hook that starts its status server and, in another process as a browser
     would be, a client that asks for the dashboard's data every ``pause`` seconds (0: with
     no pause) until the replay ends."""
-    import subprocess
-
     from tradewind.api.server import serve_node
     from tradewind.api.token import read_token, token_path
 

@@ -313,6 +313,27 @@ def test_the_server_listens_on_loopback_and_refuses_other_host_names(node: Node)
     assert "access-control-allow-origin" not in {k.lower() for k in pre.headers}
 
 
+def test_the_page_is_never_cached_and_its_files_are_for_a_day(node: Node) -> None:
+    import re
+
+    page = httpx.get(node.url)
+    assert page.headers["cache-control"] == "no-store"
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    urls = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)
+    assert len(urls) == 3
+    versions = {u.split("?v=")[1] for u in urls}
+    assert len(versions) == 1
+    assert len(versions.pop()) == 12
+    for url in urls:
+        r = httpx.get(node.url + url.lstrip("/"))
+        assert r.status_code == 200, url
+        assert r.headers["cache-control"] == "public, max-age=86400"
+    plotly = httpx.get(node.url + "static/plotly.min.js")
+    assert len(plotly.content) > 1_000_000
+    assert plotly.content.startswith(b"/**")
+    assert httpx.get(node.url + "static/../token").status_code == 404
+
+
 def test_the_status_is_the_running_nodes(node: Node) -> None:
     first = node.get("/api/status").json()
     time.sleep(1.0)

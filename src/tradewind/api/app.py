@@ -56,7 +56,7 @@ __all__ = ["create_app", "is_loopback"]
 
 log = logging.getLogger(__name__)
 STATIC = files("tradewind.api") / "static"
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]", "testserver")
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
 def is_loopback(host: str) -> bool:
@@ -69,24 +69,44 @@ def is_loopback(host: str) -> bool:
 
 
 def store_prices(settings: Settings) -> Prices:
-    """Last closes from the candle store (a server without a node)."""
+    """Last closes from the candle store (a server without a node). A pair's file is read
+    again only when it changed: the dashboard asks every few seconds."""
     from tradewind.data.store import CandleStore
 
     store = CandleStore(settings.data_dir, settings.data.exchange)
     tf = Timeframe.parse(settings.data.timeframe)
+    seen: dict[str, tuple[int, tuple[float, datetime | None] | None]] = {}
 
     def prices(pairs: list[str]) -> dict[str, tuple[float, datetime | None]]:
         out: dict[str, tuple[float, datetime | None]] = {}
         for pair in pairs:
             if not store.exists(pair, tf):  # no candles for it here: no price, not an error
                 continue
-            frame = store.read_raw(pair, tf)
-            if len(frame):
-                row = frame.iloc[-1]
-                out[pair] = (float(row["close"]), row["timestamp"].to_pydatetime())
+            mtime = store.path(pair, tf).stat().st_mtime_ns
+            cached = seen.get(pair)
+            if cached is None or cached[0] != mtime:
+                frame = store.read_raw(pair, tf)
+                last = None
+                if len(frame):
+                    row = frame.iloc[-1]
+                    last = (float(row["close"]), row["timestamp"].to_pydatetime())
+                seen[pair] = cached = (mtime, last)
+            if cached[1] is not None:
+                out[pair] = cached[1]
         return out
 
     return prices
+
+
+def _assets_version() -> str:
+    import hashlib
+
+    import plotly
+
+    digest = hashlib.blake2b(plotly.__version__.encode(), digest_size=6)
+    for name in ("dashboard.js", "dashboard.css"):
+        digest.update((STATIC / name).read_bytes())
+    return digest.hexdigest()
 
 
 def create_app(
@@ -101,6 +121,7 @@ def create_app(
     """The app for one view. ``link``: the running node (None: ``tradewind serve``)."""
     api = settings.api
     started = time.monotonic()
+    assets = _assets_version()
     app = FastAPI(
         title="Tradewind status API",
         version=__version__,
@@ -164,7 +185,9 @@ def create_app(
     def dashboard() -> HTMLResponse:
         html = (STATIC / "index.html").read_text(encoding="utf-8")
         return HTMLResponse(
-            html.replace("{{refresh_ms}}", str(int(api.refresh_s * 1000))),
+            html.replace("{{refresh_ms}}", str(int(api.refresh_s * 1000))).replace(
+                "{{version}}", assets
+            ),
             headers={
                 "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
                 "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -173,17 +196,24 @@ def create_app(
             },
         )
 
+    #: the page asks for ``?v=<hash of the files>``: a browser keeps them a day, and a
+    #: page of changed files (or another plotly) asks for the new ones
+    kept = {"Cache-Control": "public, max-age=86400"}
+    plotly_js: list[bytes] = []  # read once (4.6 MB), on the first page that asks
+
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str) -> Response:
         if name == "plotly.min.js":
-            # plotly's own bundle, installed with the plotly package from PyPI
-            from plotly.offline import get_plotlyjs
+            if not plotly_js:
+                # plotly's own bundle, installed with the plotly package from PyPI
+                from plotly.offline import get_plotlyjs
 
-            return Response(get_plotlyjs(), media_type="text/javascript")
+                plotly_js.append(get_plotlyjs().encode())
+            return Response(plotly_js[0], media_type="text/javascript", headers=kept)
         if name not in ("dashboard.js", "dashboard.css"):
             raise HTTPException(404, f"no static file {name!r}")
         kind = "text/javascript" if name.endswith(".js") else "text/css"
-        return FileResponse(str(STATIC / name), media_type=kind)
+        return FileResponse(str(STATIC / name), media_type=kind, headers=kept)
 
     # -- status --------------------------------------------------------------------------
 

@@ -13,13 +13,12 @@ import logging
 import os
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradewind.api.app import create_app, is_loopback
 from tradewind.api.link import NodeLink
 from tradewind.api.logs import LogBuffer, secrets_of
-from tradewind.api.token import ensure_token, read_token
+from tradewind.api.token import ensure_token, read_token, token_path
 from tradewind.api.view import BookView
 from tradewind.config import Settings
 from tradewind.errors import ConfigError
@@ -92,14 +91,10 @@ class StatusServer:
                 "reach it and has the token can read the node's status",
                 self.settings.api.host,
             )
-        log.info("status server and dashboard at %s (token in %s)", self.url, self._token_path)
+        log.info(
+            "status server and dashboard at %s (token in %s)", self.url, token_path(self.settings)
+        )
         return self.url
-
-    @property
-    def _token_path(self) -> Path:
-        from tradewind.api.token import token_path
-
-        return token_path(self.settings)
 
     def _write_info(self, port: int) -> None:
         """``<home>/api-<name>.json``: where the server listens (never the token), for

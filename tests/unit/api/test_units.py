@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -172,3 +174,40 @@ def test_a_backtest_saved_to_the_book_is_served_with_its_equity(home: Path) -> N
         assert got["control"] is False
     finally:
         view.close()
+
+
+def test_a_server_without_a_node_reads_a_pairs_last_close_again_only_when_it_changed(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import make_candles
+    from tradewind.api.app import store_prices
+    from tradewind.data.store import CandleStore
+
+    settings = load_config(
+        environ={
+            "TRADEWIND__HOME": str(home),
+            "TRADEWIND__DATA__EXCHANGE": "synthetic",
+            "TRADEWIND__DATA__TIMEFRAME": "5m",
+        }
+    )
+    store = CandleStore(settings.data_dir, "synthetic")
+    candles = make_candles(100)
+    store.write("BTCUSDT", "5m", candles.head(50))
+    prices = store_prices(settings)
+    reads: list[str] = []
+    real = CandleStore.read_raw
+
+    def counted(self: CandleStore, symbol: str, timeframe: Any) -> pd.DataFrame:
+        reads.append(symbol)
+        return real(self, symbol, timeframe)
+
+    monkeypatch.setattr(CandleStore, "read_raw", counted)
+    first = prices(["BTCUSDT", "NOPEUSDT"])
+    assert first["BTCUSDT"][0] == candles["close"].iloc[49]
+    assert "NOPEUSDT" not in first  # no candles: no price, no error
+    assert prices(["BTCUSDT"]) == {"BTCUSDT": first["BTCUSDT"]}
+    assert reads == ["BTCUSDT"]  # the second ask was served without reading the file
+    time.sleep(0.01)
+    store.write("BTCUSDT", "5m", candles)
+    assert prices(["BTCUSDT"])["BTCUSDT"][0] == candles["close"].iloc[-1]
+    assert reads == ["BTCUSDT", "BTCUSDT"]
