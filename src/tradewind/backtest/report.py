@@ -1,7 +1,8 @@
 """``tradewind report``: one self-contained HTML file (and PNG figures) per result folder.
 
 A report reads only what its folder holds — a backtest run folder, a Monte Carlo,
-ensemble or sizing study, a walk-forward or an optimisation — and writes
+ensemble or sizing study, a walk-forward, an optimisation or a demo (which reads the
+folders its steps wrote) — and writes
 ``report.html`` (plotly, its JavaScript embedded once, so the file works offline and can be
 mailed) and ``figures/<chart>.png`` (matplotlib) beside it. The charts are described once
 (:mod:`tradewind.backtest.charts`) and drawn by both.
@@ -20,6 +21,7 @@ import pandas as pd
 from tradewind import __version__
 from tradewind.backtest.charts import to_plotly, to_png
 from tradewind.backtest.report_base import Report, fmt, folder_kind
+from tradewind.backtest.report_demo import demo_report
 from tradewind.backtest.report_runs import backtest_report
 from tradewind.backtest.report_studies import (
     ensembles_report,
@@ -41,6 +43,7 @@ BUILDERS: dict[str, Callable[[Path, str | None], Report]] = {
     "sizing": sizing_report,
     "walkforward": walkforward_report,
     "optimize": optimize_report,
+    "demo": demo_report,
 }
 
 

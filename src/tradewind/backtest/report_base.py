@@ -46,19 +46,19 @@ def read_json(path: Path) -> Any:
 
 def folder_kind(folder: Path) -> str:
     """What a result folder holds: backtest, montecarlo, ensembles, sizing, walkforward or
-    optimize — by the files each writes."""
+    optimize, or a demo — by the files each writes."""
     if not folder.is_dir():
         raise ConfigError(f"{folder}: no such folder (give a run or study folder)")
     if (folder / "equity.parquet").exists() and (folder / "summary.json").exists():
         return "backtest"
-    for name in ("ensembles", "sizing", "walkforward", "optimize"):
+    for name in ("ensembles", "sizing", "walkforward", "optimize", "demo"):
         if (folder / f"{name}.json").exists():
             return name
     if (folder / "runs.parquet").exists() and (folder / "summary.json").exists():
         return "montecarlo"
     raise ConfigError(
         f"{folder}: not a run or study folder (no summary.json with equity.parquet or "
-        "runs.parquet, no ensembles/sizing/walkforward/optimize.json)"
+        "runs.parquet, no ensembles/sizing/walkforward/optimize/demo.json)"
     )
 
 

@@ -23,19 +23,16 @@ from tradewind.cli._runtime import (
     ConfigOpt,
     DataDirOpt,
     DebugOpt,
+    ExchangeOpt,
     HomeOpt,
     JsonOpt,
     QuietOpt,
     SeedOpt,
+    TimeframeOpt,
     make_runtime,
 )
-from tradewind.cli.backtest import (
-    attach_report,
-    backtest_command,
-    human_summary,
-    run_backtest_cli,
-)
-from tradewind.cli.data import data_app, run_synth
+from tradewind.cli.backtest import backtest_command, human_summary
+from tradewind.cli.data import data_app
 from tradewind.cli.models import models_app, train_command, walkforward_command
 from tradewind.cli.run import flatten_command, run_command
 from tradewind.cli.scan import scan_command
@@ -161,59 +158,119 @@ def demo(
     config: ConfigOpt = None,
     home: HomeOpt = None,
     data_dir: DataDirOpt = None,
+    exchange: ExchangeOpt = None,
+    timeframe: TimeframeOpt = None,
+    start: Annotated[str | None, typer.Option("--start", help="First candle (UTC).")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last candle (UTC).")] = None,
     seed: SeedOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="Regenerate even if present.")] = False,
+    runs: Annotated[int, typer.Option("--runs", help="Monte Carlo runs.")] = 200,
+    jobs: Annotated[int, typer.Option("--jobs", help="Monte Carlo worker processes.")] = 2,
+    replay_days: Annotated[
+        float,
+        typer.Option("--replay-days", help="Days of the market's end the node replays (0: none)."),
+    ] = 3.0,
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            "--speed", help="Replay at this many times real time, to watch the dashboard."
+        ),
+    ] = None,
+    no_api: Annotated[
+        bool, typer.Option("--no-api", help="No dashboard during the replay.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Regenerate the synthetic market even if present.")
+    ] = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """The main job on the embedded default: synthetic market, then a cycle-trader backtest.
+    """The main job, end to end: the synthetic market (or --data-dir/--exchange), training,
+    backtests of the cycle trader and a session of agents, Monte Carlo, a replay of the
+    live node with the dashboard up, and one HTML report over it all."""
+    from tradewind.cli.data import SYNTH_EXCHANGE
+    from tradewind.cli.demo import DEMO_AGENTS, run_demo
 
-    Later milestones add training, Monte Carlo and the report to the same command.
-    """
+    overrides: dict[str, Any] = {
+        "data.data_dir": data_dir,
+        "data.exchange": exchange,
+        "data.timeframe": timeframe,
+        "backtest.start": start,
+        "backtest.end": end,
+        "seed": seed,
+    }
     rt = make_runtime(
-        ctx,
-        config=config,
-        home=home,
-        json_out=json_out,
-        quiet=quiet,
-        overrides={"data.data_dir": data_dir, "seed": seed},
+        ctx, config=config, home=home, json_out=json_out, quiet=quiet, overrides=overrides
     )
-    # The demo always runs on the embedded market, whatever data the config points at.
-    data = rt.settings.data.model_copy(
-        update={"exchange": "synthetic", "timeframe": rt.settings.synth.timeframe, "pairs": []}
+    synthetic = exchange is None or exchange == SYNTH_EXCHANGE
+    if synthetic:
+        # Without --exchange the demo runs on the embedded market, whatever the config reads.
+        overrides.update(
+            {
+                "data.exchange": SYNTH_EXCHANGE,
+                "data.timeframe": timeframe or rt.settings.synth.timeframe,
+                "data.pairs": [],
+            }
+        )
+    if not rt.settings.agents:
+        overrides["agents"] = DEMO_AGENTS
+    rt = make_runtime(
+        ctx, config=config, home=home, json_out=json_out, quiet=quiet, overrides=overrides
     )
-    rt.settings = rt.settings.model_copy(update={"data": data})
-    summary = run_synth(rt, force=force)
-    backtest = run_backtest_cli(rt)
-    attach_report(rt, backtest, backtest.get("run_dir"))
-    payload: dict[str, Any] = {"synthetic_market": summary, "backtest": backtest}
+    result = run_demo(
+        rt,
+        synthetic=synthetic,
+        force=force,
+        runs=runs,
+        jobs=jobs,
+        replay_days=replay_days,
+        speed=speed,
+        api=not no_api,
+    )
 
     def human(out: Console) -> None:
-        table = Table(title="Synthetic market", show_header=False)
-        table.add_row("store", str(summary["path"]))
-        table.add_row("pairs", f"{len(summary['pairs'])} ({summary['pairs'][0]} leads)")
-        table.add_row("timeframe", str(summary["timeframe"]))
-        table.add_row("period", f"{summary['first_candle']} → {summary['last_candle']}")
-        table.add_row("candles", f"{summary['rows']:,}")
-        shares = ", ".join(f"{k} {v:.0%}" for k, v in summary["regime_shares"].items())
-        table.add_row("regimes", shares)
-        table.add_row("planted events", f"{summary['events']} (signal {summary['signal']})")
-        table.add_row("seed", str(summary["seed"]))
-        table.add_row("generated", "reused (same parameters)" if summary["reused"] else "now")
+        if "synthetic_market" in result:
+            _market_tables(out, result["synthetic_market"])
+        human_summary(result["cycle"])(out)
+        human_summary(result["session"])(out)
+        table = Table(title=f"Demo: {result['seconds']:.0f} s", show_lines=False)
+        for col in ("step", "s", "result", "where"):
+            table.add_column(
+                col, justify="right" if col == "s" else "left", overflow="fold"
+            )
+        for row in result["steps"]:
+            table.add_row(row["step"], f"{row['seconds']:.1f}", row["what"], row["where"] or "")
         out.print(table)
-        stats = Table(title="Pairs (first five)")
-        for col in ("pair", "total return", "annual vol"):
-            stats.add_column(col)
-        for row in summary["pair_stats"][:5]:
-            stats.add_row(*_pair_row(row))
-        out.print(stats)
-        human_summary(backtest)(out)
+        out.print(result["train"]["note"], markup=False)
         out.print(
-            "next: `tradewind backtest --data-dir ../shared/data --exchange binance`, "
-            f"`tradewind data check` (config hash {rt.config_hash[:12]})"
+            "next: `tradewind report FOLDER` for any run or study, `tradewind serve` for the "
+            "dashboard over the trade book, `tradewind demo --data-dir ../shared/data "
+            "--exchange binance` for real data (docs/tour.md)",
+            markup=False,
         )
+        out.print(f"report: {result['report']}", markup=False)
 
-    rt.emit(payload, human)
+    rt.emit(result, human)
+
+
+def _market_tables(out: Console, summary: dict[str, Any]) -> None:
+    table = Table(title="Synthetic market", show_header=False)
+    table.add_row("store", str(summary["path"]))
+    table.add_row("pairs", f"{len(summary['pairs'])} ({summary['pairs'][0]} leads)")
+    table.add_row("timeframe", str(summary["timeframe"]))
+    table.add_row("period", f"{summary['first_candle']} → {summary['last_candle']}")
+    table.add_row("candles", f"{summary['rows']:,}")
+    shares = ", ".join(f"{k} {v:.0%}" for k, v in summary["regime_shares"].items())
+    table.add_row("regimes", shares)
+    table.add_row("planted events", f"{summary['events']} (signal {summary['signal']})")
+    table.add_row("seed", str(summary["seed"]))
+    table.add_row("generated", "reused (same parameters)" if summary["reused"] else "now")
+    out.print(table)
+    stats = Table(title="Pairs (first five)")
+    for col in ("pair", "total return", "annual vol"):
+        stats.add_column(col)
+    for row in summary["pair_stats"][:5]:
+        stats.add_row(*_pair_row(row))
+    out.print(stats)
 
 
 def _pair_row(row: dict[str, Any]) -> tuple[str, str, str]:

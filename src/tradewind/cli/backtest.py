@@ -85,8 +85,10 @@ def run_backtest_cli(rt: Runtime) -> dict[str, Any]:
                 "shorter data.timeframe instead"
             )
         with rt.progress() as bar:
-            bar.add_task("backtest: session of agents", total=None)
-            return run_session_backtest(settings).summary
+            task = bar.add_task("backtest: session of agents", total=None)
+            summary = run_session_backtest(settings).summary
+            bar.update(task, total=1, completed=1)
+            return summary
     with rt.progress() as bar:
         task = bar.add_task("backtest: cycle trader", total=None)
 

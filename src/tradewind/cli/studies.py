@@ -3,7 +3,8 @@ traders and the reports of runs and studies."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,7 +23,22 @@ from tradewind.cli._runtime import (
 )
 from tradewind.cli.backtest import attach_report, ensure_market
 
-__all__ = ["montecarlo_command", "optimize_command", "report_command"]
+if TYPE_CHECKING:
+    from tradewind.config import Settings
+
+__all__ = ["montecarlo_command", "montecarlo_folder", "optimize_command", "report_command"]
+
+
+def montecarlo_folder(settings: Settings, source: str) -> Path:
+    """Where a Monte Carlo study of ``settings`` lives: the same config, source and seed
+    find the same folder, so a study run again resumes (or reuses) its runs."""
+    from tradewind.config import config_hash
+
+    return (
+        settings.home
+        / "studies"
+        / f"montecarlo-{source}-{config_hash(settings)[:8]}-{settings.seed}"
+    )
 
 
 def _num(x: float | None) -> str:
@@ -147,8 +163,6 @@ def report_command(
 ) -> None:
     """Write report.html (self-contained, works offline) and PNG figures for a backtest run,
     a Monte Carlo / ensemble / sizing study, a walk-forward or an optimisation."""
-    from pathlib import Path
-
     from tradewind.backtest.report import folder_kind, write_report
 
     rt = make_runtime(ctx, json_out=json_out, quiet=quiet, overrides={})
@@ -307,11 +321,7 @@ def montecarlo_command(
 
         rt.emit(result, show)
         return
-    folder = (
-        settings.home
-        / "studies"
-        / f"montecarlo-{source}-{config_hash(settings)[:8]}-{settings.seed}"
-    )
+    folder = montecarlo_folder(settings, source)
     with rt.progress() as bar:
         task = bar.add_task(f"Monte Carlo ({source})", total=runs)
         study = run_montecarlo(

@@ -137,28 +137,23 @@ def test_global_options_apply_to_subcommands(
     assert json.loads(out)["config"]["home"] == str(tmp_path / "h")
 
 
-def test_demo_generates_then_reuses_the_synthetic_market(
+def test_synth_generates_then_reuses_the_synthetic_market(
     home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TRADEWIND__SYNTH__PAIRS", "3")
     monkeypatch.setenv("TRADEWIND__SYNTH__DAYS", "4")
-    monkeypatch.setenv("TRADEWIND__CYCLE__NOMINATOR", "random")
-    code, out, _ = run(capsys, "demo", "--json", "--quiet")
+    code, out, _ = run(capsys, "data", "synth", "--json", "--quiet")
     assert code == 0
-    payload = json.loads(out)
-    market = payload["synthetic_market"]
+    market = json.loads(out)
     assert market["reused"] is False
-    assert payload["backtest"]["data"]["exchange"] == "synthetic"
-    assert payload["backtest"]["data"]["pairs"] == 3
-    assert "total_return" in payload["backtest"]["metrics"]
     assert market["rows"] == 3 * 4 * 288
     store = CandleStore(home / "data", "synthetic")
     assert len(store.symbols("5m")) == 3
     assert store.read(store.symbols("5m")[0], "5m")["timestamp"].iloc[0] == pd.Timestamp(
         "2024-01-01", tz="UTC"
     )
-    code, out, _ = run(capsys, "demo", "--json")
-    assert json.loads(out)["synthetic_market"]["reused"] is True
+    code, out, _ = run(capsys, "data", "synth", "--json")
+    assert json.loads(out)["reused"] is True
     # fewer pairs: the stale files of the larger market are removed
     monkeypatch.setenv("TRADEWIND__SYNTH__PAIRS", "2")
     code, out, _ = run(capsys, "data", "synth", "--json")
