@@ -28,7 +28,7 @@ demo: $(RUN)
 	$(BIN)/tradewind demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks studies
 
 types: $(STAMP)
 	$(BIN)/mypy src

@@ -30,6 +30,30 @@ def test_cli_reference_names_every_command() -> None:
     assert missing == []
 
 
+def test_cli_reference_is_generated_from_the_app() -> None:
+    from tradewind.cli.reference import MARKER, reference_markdown
+
+    text = (DOCS / "cli.md").read_text()
+    assert MARKER in text
+    assert text.split(MARKER, 1)[1] == reference_markdown(), (
+        "regenerate it: python -m tradewind.cli.reference --write docs/cli.md"
+    )
+    # every option of every command is in it, under its command's heading
+    import typer.main
+
+    root = typer.main.get_command(app)
+    generated = text.split(MARKER, 1)[1]
+    for name in _commands():
+        cmd = root
+        for part in name.split():
+            cmd = cmd.commands[part]  # type: ignore[attr-defined]
+        section = generated.split(f"### `tradewind {name}`\n", 1)[1].split("\n### ", 1)[0]
+        for param in cmd.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("-"):
+                    assert f"`{opt}`" in section, (name, opt)
+
+
 def test_configuration_reference_names_every_key() -> None:
     text = (DOCS / "configuration.md").read_text()
     keys = []

@@ -35,7 +35,7 @@ from tradewind.ml.walkforward import WalkForward, oos_summary, walk_forward_pred
 from tradewind.strategies.agents import prepare_agents
 from tradewind.strategies.nominators import Nominator, make_nominator
 
-__all__ = ["run_walkforward"]
+__all__ = ["SilentUntil", "run_walkforward"]
 
 
 @dataclass
@@ -61,7 +61,7 @@ class _Stitched:
 
 
 @dataclass
-class _From:
+class SilentUntil:
     """A nominator that is silent before row ``start`` (the baseline of the same span)."""
 
     inner: Nominator
@@ -200,7 +200,7 @@ def run_walkforward(
         model_run = run_backtest(
             settings, panel=panel, save=False, nominator=(_Stitched(stitched, top_n), "wf")
         )
-        base = _From(make_nominator("momentum", **params_mom), start)
+        base = SilentUntil(make_nominator("momentum", **params_mom), start)
         base_run = run_backtest(settings, panel=panel, save=False, nominator=(base, "momentum"))
         entry["backtest"] = _compare(
             model_run.equity["equity"], base_run.equity["equity"], start, wf, settings.ml.trials
