@@ -95,8 +95,10 @@ def train_command(
                 m["id"],
                 str(m["rows"]),
                 str(m["features"]),
-                f"{_fmt(t['roc_auc'])} ± {_fmt(t['roc_auc_se'])}",
-                f"{_fmt(t['expectancy_accepted'], '+.4f')} / {_fmt(t['expectancy_all'], '+.4f')}",
+                # The regime model (k-means) has no test split scores: n/a.
+                f"{_fmt(t.get('roc_auc'))} ± {_fmt(t.get('roc_auc_se'))}",
+                f"{_fmt(t.get('expectancy_accepted'), '+.4f')} / "
+                f"{_fmt(t.get('expectancy_all'), '+.4f')}",
                 "promoted" if m["promoted"] else "kept back",
             )
         out.print(table)

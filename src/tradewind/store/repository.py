@@ -160,6 +160,11 @@ def _py(value: Any) -> Any:
     return value
 
 
+def _in_run(client_id: str, run_id: int) -> str:
+    """A paper order's id with its run filled in (``{run}``): see ``paper_orders``."""
+    return client_id.replace("{run}", str(run_id))
+
+
 def _rows(
     frame: pd.DataFrame,
     columns: Mapping[str, str],
@@ -448,6 +453,7 @@ class TradeBook:
                 order_rows = _rows(orders, ORDER_COLUMNS, {"run_id": run_id})
                 for row in order_rows:
                     row["trade_id"] = ids[int(row.pop("trade_no"))]
+                    row["client_order_id"] = _in_run(row["client_order_id"], run_id)
                 _insert_rows(conn, ORDERS, order_rows)
                 _put_state(conn, name, source, summary, clock, run_id, payload, found is None)
         except SQLAlchemyError as exc:
@@ -554,6 +560,7 @@ class TradeBook:
                     order_rows = _rows(orders, ORDER_COLUMNS, at)
                     for row in order_rows:
                         row["trade_id"] = ids[int(row.pop("trade_no"))]
+                        row["client_order_id"] = _in_run(row["client_order_id"], run_id)
                     _insert_rows(conn, ORDERS, order_rows)
                 _insert_rows(conn, EQUITY, _equity_rows(equity, run_id))
                 _insert_rows(

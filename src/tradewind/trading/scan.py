@@ -124,7 +124,11 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def paper_orders(trades: pd.DataFrame, name: str) -> pd.DataFrame:
     """The orders the paper venue filled for ``trades`` (a session's trade table): a
     market entry at its fill, an exit by its kind, and the resting stop of an open
-    position. Derived from the lifecycle's fills, so they are the same on every pass."""
+    position. Derived from the lifecycle's fills, so they are the same on every pass.
+
+    Their client ids carry ``{run}``, which the trade book fills with the run they are
+    saved in: trade numbers start again in each run of a name (a node started afresh,
+    ``--reset``), and an id must be unique in the book."""
     rows: list[dict[str, Any]] = []
     real = trades[(trades["kind"] == "real") & trades["entry_time"].notna()]
     for tr in _records(real):
@@ -133,7 +137,7 @@ def paper_orders(trades: pd.DataFrame, name: str) -> pd.DataFrame:
         rows.append(
             {
                 **base,
-                "client_order_id": f"tw-{name}-{tr['id']}-entry",
+                "client_order_id": f"tw-{name}-r{{run}}-{tr['id']}-entry",
                 "role": "entry",
                 "side": buy,
                 "type": "market",
@@ -150,7 +154,7 @@ def paper_orders(trades: pd.DataFrame, name: str) -> pd.DataFrame:
             rows.append(
                 {
                     **base,
-                    "client_order_id": f"tw-{name}-{tr['id']}-exit",
+                    "client_order_id": f"tw-{name}-r{{run}}-{tr['id']}-exit",
                     "role": "exit",
                     "side": sell,
                     "type": kind,
@@ -164,7 +168,7 @@ def paper_orders(trades: pd.DataFrame, name: str) -> pd.DataFrame:
             rows.append(
                 {
                     **base,
-                    "client_order_id": f"tw-{name}-{tr['id']}-stop",
+                    "client_order_id": f"tw-{name}-r{{run}}-{tr['id']}-stop",
                     "role": "stop",
                     "side": sell,
                     "type": "stop",

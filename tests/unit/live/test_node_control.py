@@ -195,3 +195,21 @@ def test_a_state_saved_before_the_close_field_existed_still_loads() -> None:
     newer = np.zeros(2, dtype=[*TRADE_DTYPE.descr, ("from_the_future", "<i8")])
     with pytest.raises(StateError, match="from_the_future"):
         load_state(dump_state({"trades": newer}))
+
+
+def test_a_node_started_afresh_keeps_its_old_paper_orders_and_writes_new_ones(
+    settings: object,
+) -> None:
+    """Trade numbers start again in a node's new run (``--reset``): the paper venue's
+    order ids carry the run, so both runs' orders are in the book, each once."""
+    first = replay(settings, START, MID)  # type: ignore[arg-type]
+    second = replay(settings, START, MID, reset=True)  # type: ignore[arg-type]
+    assert first.agents_run_id != second.agents_run_id
+    with TradeBook(settings.book_url) as book:  # type: ignore[attr-defined]
+        old = book.orders(run_id=first.agents_run_id)
+        new = book.orders(run_id=second.agents_run_id)
+    assert len(old) > 0
+    # the same market and config: the same trades, so as many orders, under other ids
+    assert len(new) == len(old)
+    assert set(old["client_order_id"]).isdisjoint(new["client_order_id"])
+    assert all(f"-r{first.agents_run_id}-" in c for c in old["client_order_id"])
