@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import (
+    bench_demo,
     bench_download,
     bench_engine,
     bench_features,
@@ -46,6 +47,7 @@ BENCHMARKS = {
     "features": _Bench(bench_features, "## Features and training"),
     "montecarlo": _Bench(bench_montecarlo, "## Monte Carlo"),
     "node": _Bench(bench_node, "## Live node"),
+    "demo": _Bench(bench_demo, "## The demo"),
 }
 
 _MARKED = re.compile(r"<!-- bench:(\w+) -->\n(.*?)<!-- /bench:\1 -->\n?", re.DOTALL)
@@ -79,7 +81,7 @@ Measured on this project's development machine; the machines are shared and nois
 compare the ratios, not the absolute times. Reproduce with:
 
 ```bash
-make bench          # or: .venv/bin/python -m benchmarks [{"] [".join(BENCHMARKS)}]
+make bench          # [benchmark] or: .venv/bin/python -m benchmarks {" ".join(BENCHMARKS)}
 ```
 
 Each section says when it was measured; running a subset of the benchmarks replaces only

@@ -244,7 +244,7 @@ def demo(
         out.print(
             "next: `tradewind report FOLDER` for any run or study, `tradewind serve` for the "
             "dashboard over the trade book, `tradewind demo --data-dir ../shared/data "
-            "--exchange binance` for real data (docs/tour.md)",
+            "--exchange binance` for real data (the README's five-minute tour)",
             markup=False,
         )
         out.print(f"report: {result['report']}", markup=False)
