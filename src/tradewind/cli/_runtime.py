@@ -127,6 +127,26 @@ class Runtime:
             yield bar
 
 
+def market_overrides(
+    data_dir: Path | None,
+    exchange: str | None,
+    timeframe: str | None,
+    start: str | None,
+    end: str | None,
+    seed: int | None,
+) -> dict[str, Any]:
+    """The overrides of the options every market-reading command shares, so each names
+    them the same way and one more option is added in one place."""
+    return {
+        "data.data_dir": data_dir,
+        "data.exchange": exchange,
+        "data.timeframe": timeframe,
+        "backtest.start": start,
+        "backtest.end": end,
+        "seed": seed,
+    }
+
+
 def _set(tree: dict[str, Any], path: str, value: Any) -> None:
     head, _, rest = path.partition(".")
     if rest:

@@ -30,6 +30,7 @@ from tradewind.cli._runtime import (
     SeedOpt,
     TimeframeOpt,
     make_runtime,
+    market_overrides,
 )
 from tradewind.cli.backtest import backtest_command, human_summary
 from tradewind.cli.data import data_app
@@ -190,14 +191,7 @@ def demo(
     from tradewind.cli.data import SYNTH_EXCHANGE
     from tradewind.cli.demo import DEMO_AGENTS, run_demo
 
-    overrides: dict[str, Any] = {
-        "data.data_dir": data_dir,
-        "data.exchange": exchange,
-        "data.timeframe": timeframe,
-        "backtest.start": start,
-        "backtest.end": end,
-        "seed": seed,
-    }
+    overrides = market_overrides(data_dir, exchange, timeframe, start, end, seed)
     rt = make_runtime(
         ctx, config=config, home=home, json_out=json_out, quiet=quiet, overrides=overrides
     )
@@ -234,9 +228,7 @@ def demo(
         human_summary(result["session"])(out)
         table = Table(title=f"Demo: {result['seconds']:.0f} s", show_lines=False)
         for col in ("step", "s", "result", "where"):
-            table.add_column(
-                col, justify="right" if col == "s" else "left", overflow="fold"
-            )
+            table.add_column(col, justify="right" if col == "s" else "left", overflow="fold")
         for row in result["steps"]:
             table.add_row(row["step"], f"{row['seconds']:.1f}", row["what"], row["where"] or "")
         out.print(table)

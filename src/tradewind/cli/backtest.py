@@ -19,6 +19,7 @@ from tradewind.cli._runtime import (
     SeedOpt,
     TimeframeOpt,
     make_runtime,
+    market_overrides,
 )
 from tradewind.errors import ConfigError
 
@@ -256,16 +257,11 @@ def backtest_command(
         json_out=json_out,
         quiet=quiet,
         overrides={
-            "data.data_dir": data_dir,
-            "data.exchange": exchange,
-            "data.timeframe": timeframe,
+            **market_overrides(data_dir, exchange, timeframe, start, end, seed),
             "data.pairs": pairs.split(",") if pairs else None,
-            "backtest.start": start,
-            "backtest.end": end,
             "backtest.save": save,
             "backtest.detail": detail,
             "backtest.trader": trader,
-            "seed": seed,
         },
     )
     summary = run_backtest_cli(rt)

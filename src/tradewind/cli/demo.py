@@ -136,12 +136,11 @@ def run_demo(
     api: bool,
 ) -> dict[str, Any]:
     """Run the pipeline with ``rt``'s settings; return what ``demo.json`` holds."""
-    from tradewind.backtest.montecarlo import run_montecarlo
     from tradewind.backtest.report import write_report
     from tradewind.backtest.run import load_backtest_panel
     from tradewind.cli.backtest import attach_report, run_backtest_cli
     from tradewind.cli.data import run_synth
-    from tradewind.cli.studies import montecarlo_folder
+    from tradewind.cli.studies import montecarlo_with_bar
     from tradewind.live.run import replay as run_replay
     from tradewind.ml.pipeline import train_all
 
@@ -197,27 +196,21 @@ def run_demo(
             demo[trader] = summary
 
     with steps.step("monte carlo") as row:
-        folder = montecarlo_folder(settings, "choice")
-        with rt.progress() as bar:
-            task = bar.add_task(f"Monte Carlo: {runs} runs of the cycle trader", total=runs)
-            study = run_montecarlo(
-                settings,
-                runs=runs,
-                folder=folder,
-                source="choice",
-                jobs=jobs,
-                panel=panel,
-                on_run=lambda _i: bar.advance(task),
-            )
-            bar.update(task, completed=runs)
-        mc = {**study.summary, "folder": str(study.folder)}
-        attach_report(rt, mc, study.folder)
+        mc = montecarlo_with_bar(
+            rt,
+            settings,
+            f"Monte Carlo: {runs} runs of the cycle trader",
+            runs=runs,
+            source="choice",
+            jobs=jobs,
+            panel=panel,
+        )
         p = mc["percentiles"]["total_return"]
         row["what"] = (
             f"{mc['runs']} runs: median return {p['p50']:+.2%} (p5 {p['p5']:+.2%}, "
             f"p95 {p['p95']:+.2%}), probability of loss {mc['probability_of_loss']:.0%}"
         )
-        row["where"] = str(study.folder)
+        row["where"] = mc["folder"]
         demo["montecarlo"] = mc
 
     if replay_days > 0:

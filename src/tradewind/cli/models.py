@@ -20,6 +20,7 @@ from tradewind.cli._runtime import (
     SeedOpt,
     TimeframeOpt,
     make_runtime,
+    market_overrides,
 )
 from tradewind.cli.backtest import attach_report
 
@@ -63,14 +64,7 @@ def train_command(
         home=home,
         json_out=json_out,
         quiet=quiet,
-        overrides={
-            "data.data_dir": data_dir,
-            "data.exchange": exchange,
-            "data.timeframe": timeframe,
-            "backtest.start": start,
-            "backtest.end": end,
-            "seed": seed,
-        },
+        overrides=market_overrides(data_dir, exchange, timeframe, start, end, seed),
     )
     ensure_market(rt)
     panel = load_backtest_panel(rt.settings)
@@ -229,14 +223,7 @@ def walkforward_command(
         home=home,
         json_out=json_out,
         quiet=quiet,
-        overrides={
-            "data.data_dir": data_dir,
-            "data.exchange": exchange,
-            "data.timeframe": timeframe,
-            "backtest.start": start,
-            "backtest.end": end,
-            "seed": seed,
-        },
+        overrides=market_overrides(data_dir, exchange, timeframe, start, end, seed),
     )
     ensure_market(rt)
     with rt.progress() as bar:

@@ -4,7 +4,7 @@ traders and the reports of runs and studies."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,13 +20,21 @@ from tradewind.cli._runtime import (
     SeedOpt,
     TimeframeOpt,
     make_runtime,
+    market_overrides,
 )
 from tradewind.cli.backtest import attach_report, ensure_market
 
 if TYPE_CHECKING:
+    from tradewind.cli._runtime import Runtime
     from tradewind.config import Settings
 
-__all__ = ["montecarlo_command", "montecarlo_folder", "optimize_command", "report_command"]
+__all__ = [
+    "montecarlo_command",
+    "montecarlo_folder",
+    "montecarlo_with_bar",
+    "optimize_command",
+    "report_command",
+]
 
 
 def montecarlo_folder(settings: Settings, source: str) -> Path:
@@ -39,6 +47,29 @@ def montecarlo_folder(settings: Settings, source: str) -> Path:
         / "studies"
         / f"montecarlo-{source}-{config_hash(settings)[:8]}-{settings.seed}"
     )
+
+
+def montecarlo_with_bar(
+    rt: Runtime, settings: Settings, label: str, *, runs: int, source: str, **kwargs: Any
+) -> dict[str, Any]:
+    """Run (or resume) the Monte Carlo study of ``settings`` behind a progress bar and
+    return its summary with the folder and the report, as ``montecarlo`` and ``demo`` show it."""
+    from tradewind.backtest.montecarlo import run_montecarlo
+
+    with rt.progress() as bar:
+        task = bar.add_task(label, total=runs)
+        study = run_montecarlo(
+            settings,
+            runs=runs,
+            folder=montecarlo_folder(settings, source),
+            source=source,
+            on_run=lambda _i: bar.advance(task),
+            **kwargs,
+        )
+        bar.update(task, completed=runs)
+    payload = {**study.summary, "folder": str(study.folder)}
+    attach_report(rt, payload, study.folder)
+    return payload
 
 
 def _num(x: float | None) -> str:
@@ -86,14 +117,7 @@ def optimize_command(
         home=home,
         json_out=json_out,
         quiet=quiet,
-        overrides={
-            "data.data_dir": data_dir,
-            "data.exchange": exchange,
-            "data.timeframe": timeframe,
-            "backtest.start": start,
-            "backtest.end": end,
-            "seed": seed,
-        },
+        overrides=market_overrides(data_dir, exchange, timeframe, start, end, seed),
     )
     ensure_market(rt)
     settings = rt.settings
@@ -225,7 +249,6 @@ def montecarlo_command(
 ) -> None:
     """Many seeded runs of the cycle trader over the same history: percentiles of final
     capital, drawdown and Sharpe, probability of loss, risk of ruin. Resumes when run again."""
-    from tradewind.backtest.montecarlo import run_montecarlo
     from tradewind.config import config_hash
 
     rt = make_runtime(
@@ -321,26 +344,20 @@ def montecarlo_command(
 
         rt.emit(result, show)
         return
-    folder = montecarlo_folder(settings, source)
-    with rt.progress() as bar:
-        task = bar.add_task(f"Monte Carlo ({source})", total=runs)
-        study = run_montecarlo(
-            settings,
-            runs=runs,
-            folder=folder,
-            source=source,
-            jobs=jobs,
-            ruin=ruin,
-            on_run=lambda _i: bar.advance(task),
-            cluster=cluster,
-            block=block,
-        )
-        bar.update(task, completed=runs)
-    payload = {**study.summary, "folder": str(study.folder)}
-    attach_report(rt, payload, study.folder)
+    payload = montecarlo_with_bar(
+        rt,
+        settings,
+        f"Monte Carlo ({source})",
+        runs=runs,
+        source=source,
+        jobs=jobs,
+        ruin=ruin,
+        cluster=cluster,
+        block=block,
+    )
 
     def human(out: Console) -> None:
-        table = Table(title=f"Monte Carlo: {study.summary['runs']} runs ({source})")
+        table = Table(title=f"Monte Carlo: {payload['runs']} runs ({source})")
         table.add_column("")
         for p in ("p5", "p25", "p50", "p75", "p95"):
             table.add_column(p, justify="right")
@@ -351,13 +368,13 @@ def montecarlo_command(
             "sharpe": ".2f",
         }
         for key, spec in fmt.items():
-            row = study.summary["percentiles"][key]
+            row = payload["percentiles"][key]
             table.add_row(key, *(format(row[p], spec) for p in ("p5", "p25", "p50", "p75", "p95")))
         out.print(table)
         out.print(
-            f"probability of loss {study.summary['probability_of_loss']:.1%}; risk of ruin "
-            f"(drawdown ≥ {ruin:.0%}) {study.summary['risk_of_ruin']:.1%}; every run: "
-            f"{study.folder / 'runs.parquet'}"
+            f"probability of loss {payload['probability_of_loss']:.1%}; risk of ruin "
+            f"(drawdown ≥ {ruin:.0%}) {payload['risk_of_ruin']:.1%}; every run: "
+            f"{Path(payload['folder']) / 'runs.parquet'}"
         )
         if payload.get("report"):
             out.print(f"report: {payload['report']}")
