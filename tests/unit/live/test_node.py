@@ -383,8 +383,10 @@ def test_a_node_with_agents_runs_their_session_as_one_long_run(
         orders = book.orders(run_id=result.agents_run_id)
     assert len(ledger) == len(want_ledger)
     assert ledger["amount"].sum() == pytest.approx(want_ledger["amount"].sum())
+    # the book fills in the run each paper order id carries
     assert sorted(orders["client_order_id"]) == sorted(
-        paper_orders(want, settings.live.name + "-agents")["client_order_id"]
+        c.replace("{run}", str(result.agents_run_id))
+        for c in paper_orders(want, settings.live.name + "-agents")["client_order_id"]
     )
     with TradeBook(settings.book_url) as book:
         archived = book.state_chunks(settings.live.name + "-agents")
