@@ -903,7 +903,19 @@ def main(
     wf = walk_forward(args, work, panel)
     starts = [m["backtest"]["from"] for m in wf["models"] if m.get("backtest")]
     if not starts:
-        raise SystemExit("the walk-forward scored no test window: use a longer period")
+        why = sorted(
+            {
+                f"{m['name']}: {w['skipped']} ({w['train_rows']} to train on)"
+                for m in wf["models"][:1]
+                for w in m.get("windows", [])[:1]
+                if w.get("skipped")
+            }
+        )
+        raise SystemExit(
+            "the walk-forward scored no test window of the cycle trader"
+            + (f" ({'; '.join(why)})" if why else "")
+            + ": use a longer period or more pairs"
+        )
     split = pd.Timestamp(starts[0])
     split_row = int(panel.index.get_indexer([split])[0])
     hold = holdout_models(args, work, split)
