@@ -124,9 +124,11 @@ def figures(equity: pd.Series) -> dict[str, float]:
     peak = equity.cummax()
     years = (equity.index[-1] - equity.index[0]).total_seconds() / (365.25 * 86400)
     total = float(equity.iloc[-1] / equity.iloc[0] - 1.0)
+    growth = math.log1p(total) / years if years > 0 and total > -1 else math.nan
     return {
         "total_return": total,
-        "cagr": (1 + total) ** (1 / years) - 1 if years > 0 and total > -1 else math.nan,
+        # a gain over a few hours, annualised, is beyond a float: infinite, not a crash
+        "cagr": math.inf if growth >= 700 else math.expm1(growth),
         "sharpe": float(r.mean()) / sd * math.sqrt(365) if sd and sd > 0 else math.nan,
         "daily_sharpe": float(r.mean()) / sd if sd and sd > 0 else math.nan,
         "max_drawdown": float((equity / peak - 1.0).min()),
@@ -288,14 +290,18 @@ def from_walkforward(folder: Path, split: pd.Timestamp, args: dict[str, Any]) ->
                 if trader == "cycle"
                 else "(rolling walk-forward), each agent's technical model"
             )
-            out.append(Variant(label, trader, curve.loc[split:], pd.DataFrame(), note=note))
+            trades = pd.read_parquet(folder / f"trades_{trader}.parquet")
+            # as in the other variants: the trades the span's decisions made
+            trades = trades[pd.DatetimeIndex(trades["nominated_time"]) >= split]
+            out.append(Variant(label, trader, curve.loc[split:], trades, note=note))
     return out
 
 
 def benchmarks(args: dict[str, Any], panel: Any, split_row: int, fee: float) -> list[Variant]:
     """Buy-and-hold BTC and an equal-weight portfolio of the pairs trading at the span's
     start, each bought at the first candle's open and valued at the close, one fee to buy
-    and one to sell (taken from the start and the end)."""
+    and one to sell (taken from the start and the end). Each curve starts at the capital,
+    as the traders' do, so its return and drawdown include both fees."""
     close = pd.DataFrame(panel.field("close"), index=panel.index, columns=panel.symbols)
     opened = pd.DataFrame(panel.field("open"), index=panel.index, columns=panel.symbols)
     span = close.iloc[split_row:].ffill()
@@ -304,11 +310,13 @@ def benchmarks(args: dict[str, Any], panel: Any, split_row: int, fee: float) -> 
     btc = next((s for s in panel.symbols if s.startswith("BTC")), None)
     if btc is not None:
         curve = 10_000 * (1 - fee) * span[btc] / entry[btc]
+        curve.iloc[0] = 10_000.0
         curve.iloc[-1] *= 1 - fee
         out.append(Variant(f"buy and hold {btc}", "benchmark", curve, pd.DataFrame()))
     alive = entry.dropna().index
     weights = (span[alive] / entry[alive]).mean(axis=1)
     curve = 10_000 * (1 - fee) * weights
+    curve.iloc[0] = 10_000.0
     curve.iloc[-1] *= 1 - fee
     out.append(Variant(f"equal weight, {len(alive)} pairs", "benchmark", curve, pd.DataFrame()))
     return out
@@ -345,6 +353,7 @@ def bootstrap(variants: list[Variant], runs: int, seed: int) -> dict[str, dict[s
             continue
         table = bootstrap_trades(r, v.capital, runs, seed)
         final = table["final_equity"]
+        v.extra["bootstrap"] = final.to_numpy()
         out[v.name] = {
             "trades": len(r),
             "p5": float(final.quantile(0.05)),
@@ -421,6 +430,58 @@ def plot(variants: list[Variant], path: Path, title: str) -> None:
     ax.set_title(title)
     ax.legend(fontsize=7)
     fig.autofmt_xdate()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_finals(variants: list[Variant], path: Path) -> None:
+    """The Monte Carlo distributions of final capital, one box per variant and source
+    (whiskers at p5 and p95, the box the quartiles), the variant's own run as a dot and
+    the benchmarks' final capital as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows: list[tuple[str, np.ndarray, float]] = []
+    for v in variants:
+        if v.trader == "benchmark":
+            continue
+        final = float(v.equity.iloc[-1] / v.equity.iloc[0] * v.capital)
+        if v.extra.get("choices"):
+            rows.append((f"{v.name}: other luck", np.asarray(v.extra["choices"]), final))
+        if v.extra.get("bootstrap") is not None:
+            rows.append((f"{v.name}: trades resampled", v.extra["bootstrap"], final))
+    if not rows:
+        return
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(rows) + 1.6), dpi=90)
+    y = np.arange(len(rows))[::-1] + 1
+    ax.boxplot(
+        [r[1] for r in rows],
+        positions=y,
+        orientation="horizontal",
+        whis=(5, 95),
+        showfliers=False,
+        widths=0.6,
+        medianprops={"color": "black"},
+    )
+    ax.plot([r[2] for r in rows], y, "o", color="#d62728", ms=4, label="the run in the table")
+    capital = next(v.capital for v in variants if v.trader != "benchmark")
+    ax.axvline(capital, color="#888", lw=0.8)
+    for i, b in enumerate(v for v in variants if v.trader == "benchmark"):
+        ax.axvline(
+            float(b.equity.iloc[-1]),
+            ls="--",
+            lw=1,
+            color=f"C{i + 1}",
+            label=f"{b.name}: {float(b.equity.iloc[-1]):,.0f}",
+        )
+    ax.set_yticks(y, [r[0] for r in rows], fontsize=7)
+    ax.set_xlabel(f"final capital from {capital:,.0f}")
+    ax.set_title("Monte Carlo: final capital (box: quartiles, whiskers: p5 and p95)")
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -572,6 +633,7 @@ def write_page(
         figdir / "session.png",
         "Session of agents out of sample, against the benchmarks",
     )
+    plot_finals(variants, figdir / "montecarlo.png")
     ens_png = Path(ens["folder"]) / "ensembles.png" if ens.get("folder") else None
     if ens_png is not None and ens_png.exists():
         shutil.copyfile(ens_png, figdir / "ensembles.png")
@@ -768,6 +830,8 @@ def write_page(
                 for name, m in mc.items()
             ],
         ),
+        "",
+        "![Monte Carlo distributions of final capital](study/montecarlo.png)",
         "",
         f"### Ensembles (rule-based cycle trader, {args['ensembles']} portfolios per K)",
         "",

@@ -582,7 +582,8 @@ def _plot_ensembles(table: pd.DataFrame, path: Path) -> None:
     first = float(table["variance"].iloc[0])
     ax.plot(table["traders"], first / table["traders"], ls="--", label="1/K (independent)")
     ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
+    if (table["variance"] > 0).all():  # every portfolio alike (no choice left): no log scale
+        ax.set_yscale("log")
     ax.set_xlabel("traders K (each with 1/K of the capital)")
     ax.set_ylabel("variance of the portfolio return")
     ax.legend()

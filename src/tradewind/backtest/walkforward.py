@@ -114,13 +114,14 @@ def _compare(
     skew = float(np.mean(z**3)) if len(r) > 2 else 0.0
     kurt = float(np.mean(z**4)) if len(r) > 3 else 3.0  # raw (not excess) kurtosis
     n_trials = 1 + max(trials, 0)
-    var = float(np.nanvar([sr_m, sr_b], ddof=1)) if n_trials > 1 else 0.0
+    finite = [x for x in (sr_m, sr_b) if math.isfinite(x)]
+    var = float(np.var(finite, ddof=1)) if n_trials > 1 and len(finite) > 1 else 0.0
     dsr = (
         deflated_sharpe(sr_m, len(daily_m), n_trials, var, skew, kurt) if sr_m == sr_m else math.nan
     )
     per_window = np.column_stack([_window_returns(model_eq, wf), _window_returns(base_eq, wf)])
     per_window = per_window[np.isfinite(per_window).all(axis=1)]
-    blocks = min(8, len(per_window) - len(per_window) % 2)
+    blocks = min(8, len(per_window) // 4 * 2)  # even, and two windows a block at least
     pbo = (
         probability_of_backtest_overfitting(per_window, blocks=blocks) if blocks >= 2 else math.nan
     )
@@ -160,9 +161,11 @@ def run_walkforward(
 ) -> dict[str, Any]:
     """Walk-forward of every model the config names; see the module docstring.
 
-    With ``folder``, the report (``walkforward.json``) and the equity curves of the
+    With ``folder``, the report (``walkforward.json``), the equity curves of the
     backtests with and without the models (``equity_cycle.parquet``,
-    ``equity_session.parquet``) are written there, for ``tradewind report``."""
+    ``equity_session.parquet``) and the trades of the runs with the models
+    (``trades_cycle.parquet``, ``trades_session.parquet``: what a trade bootstrap of the
+    out-of-sample result resamples) are written there, for ``tradewind report``."""
     panel = panel if panel is not None else load_backtest_panel(settings)
     features = model_features(settings, panel)
     params = lifecycle_params(settings.lifecycle, settings.fills, panel.timeframe)
@@ -175,6 +178,7 @@ def run_walkforward(
         "models": [],
     }
     curves: dict[str, pd.DataFrame] = {}
+    trades: dict[str, pd.DataFrame] = {}
 
     def evaluate(name: str, data: Dataset) -> tuple[WalkForward, dict[str, Any]]:
         wf = walk_forward_predictions(
@@ -206,6 +210,7 @@ def run_walkforward(
             model_run.equity["equity"], base_run.equity["equity"], start, wf, settings.ml.trials
         )
         curves["cycle"] = _curves(model_run.equity["equity"], base_run.equity["equity"], start)
+        trades["cycle"] = model_run.trades
     # Each agent's technical model.
     wanted = [a for a, agent in enumerate(settings.agents) if "technical" in agent.models]
     if wanted:
@@ -245,6 +250,7 @@ def run_walkforward(
             curves["session"] = _curves(
                 with_models.equity["equity"], without.equity["equity"], start
             )
+            trades["session"] = with_models.trades
             report["session_backtest"] = _compare(
                 with_models.equity["equity"],
                 without.equity["equity"],
@@ -256,6 +262,8 @@ def run_walkforward(
         folder.mkdir(parents=True, exist_ok=True)
         for name, table in curves.items():
             table.to_parquet(folder / f"equity_{name}.parquet")
+        for name, table in trades.items():
+            table.to_parquet(folder / f"trades_{name}.parquet")
         tmp = folder / ".walkforward.json.tmp"
         tmp.write_text(json.dumps(report, default=str, indent=2), encoding="utf-8")
         os.replace(tmp, folder / "walkforward.json")

@@ -180,6 +180,11 @@ def probability_of_backtest_overfitting(performance: np.ndarray, blocks: int = 8
         raise ValueError("performance must be (observations, trials) with at least 2 trials")
     if blocks < 2 or blocks % 2:
         raise ConfigError(f"blocks = {blocks!r} must be an even number >= 2")
+    if perf.shape[0] < 2 * blocks:
+        # a block of one period has no standard deviation, so no Sharpe ratio to rank
+        raise ConfigError(
+            f"blocks = {blocks}: {perf.shape[0]} observations give fewer than 2 per block"
+        )
     pieces = np.array_split(np.arange(perf.shape[0]), blocks)
     below = 0
     total = 0

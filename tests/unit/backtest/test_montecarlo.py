@@ -237,3 +237,13 @@ def test_an_unreachable_scheduler_is_a_config_error_naming_it(market: Path, tmp_
     ):
         run_montecarlo(settings, runs=2, folder=tmp_path / "x", jobs=2, cluster="tcp://127.0.0.1:9")
     assert not list((tmp_path / "x" / "runs").glob("*.json"))
+
+
+def test_ensemble_chart_of_portfolios_that_all_ended_alike(tmp_path: Path) -> None:
+    # nominations that leave no choice: every portfolio the same, a variance of zero (the
+    # suite turns matplotlib's warning about a log scale of zeros into an error)
+    from tradewind.backtest.montecarlo import _plot_ensembles
+
+    table = pd.DataFrame({"traders": [1, 2, 4], "variance": [0.0, 0.0, 0.0]})
+    _plot_ensembles(table, tmp_path / "ensembles.png")
+    assert (tmp_path / "ensembles.png").stat().st_size > 5_000

@@ -197,6 +197,13 @@ def test_walkforward_scores_each_window_with_a_model_that_never_saw_it(
     for name in ("cycle", "session"):
         curves = pd.read_parquet(folder / f"equity_{name}.parquet")
         assert list(curves.columns) == ["with the models", "baseline"]
+        # ... and the trades of the run with the models, whose P/L is that run's gain (the
+        # backtest closes every position at the data's end)
+        trades = pd.read_parquet(folder / f"trades_{name}.parquet")
+        real = trades[trades["kind"] == "real"]
+        assert len(real) > 0
+        gain = curves["with the models"].iloc[-1] - 10_000.0
+        assert real["pnl"].sum() == pytest.approx(gain, abs=0.01)
     page = Path(report["report"]).read_text(encoding="utf-8")
     assert 'id="chart-wf_equity_cycle"' in page
     assert 'id="chart-wf_equity_session"' in page

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tradewind.errors import ConfigError
 from tradewind.ml.validation import (
     deflated_sharpe,
     hanley_mcneil_se,
@@ -95,3 +96,10 @@ def test_probability_of_backtest_overfitting() -> None:
     edge = noise.copy()
     edge[:, 0] += 0.3  # one trial with a real edge
     assert probability_of_backtest_overfitting(edge, blocks=8) < 0.1
+
+
+def test_probability_of_backtest_overfitting_refuses_blocks_of_one_period() -> None:
+    # two walk-forward windows cut in two blocks: one period each, no Sharpe ratio to rank
+    with pytest.raises(ConfigError, match="fewer than 2 per block"):
+        probability_of_backtest_overfitting(np.ones((3, 2)), blocks=2)
+    assert 0.0 <= probability_of_backtest_overfitting(np.eye(4, 2), blocks=2) <= 1.0
