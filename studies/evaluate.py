@@ -480,7 +480,7 @@ def plot_finals(variants: list[Variant], path: Path) -> None:
         )
     ax.set_yticks(y, [r[0] for r in rows], fontsize=7)
     ax.set_xlabel(f"final capital from {capital:,.0f}")
-    ax.set_title("Monte Carlo: final capital (box: quartiles, whiskers: p5 and p95)")
+    ax.set_title("Monte Carlo: final capital (box: quartiles, whiskers: p5 and p95)", fontsize=10)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -830,6 +830,9 @@ def write_page(
                 for name, m in mc.items()
             ],
         ),
+        "",
+        "Both distributions side by side, with each variant's own run and the benchmarks' "
+        "final capital:",
         "",
         "![Monte Carlo distributions of final capital](study/montecarlo.png)",
         "",
