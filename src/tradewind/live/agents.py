@@ -39,6 +39,7 @@ from tradewind.errors import StateError
 from tradewind.live.archive import StateArchive, changeable_trades, frozen_trades
 from tradewind.live.notify import Event, Notifier, trade_events
 from tradewind.ml.apply import session_edges, session_vetoes
+from tradewind.ml.registry import Registry
 from tradewind.store.repository import TradeBook
 from tradewind.strategies.agents import AgentSetups, prepare_agents
 from tradewind.trading import session_kernel as sk
@@ -94,6 +95,9 @@ class NodeAgents:
         self.at_exchange = at_exchange
         self._halt: int | None = None
         self.book = book
+        #: the models over the node's own book: the setups are scored again at every bar
+        #: close, with no database opened (and probed) each time
+        self.registry = Registry(settings.home / "models", settings.book_url, engine=book.engine)
         self.name = name
         self.source = source
         self.rules = load_market_rules(CandleStore(settings.data_dir, settings.data.exchange))
@@ -117,8 +121,8 @@ class NodeAgents:
 
     def _prepare(self, panel: Panel) -> tuple[AgentSetups, dict[str, Any]]:
         prepared = prepare_agents(panel, self.settings.agents)
-        models = session_vetoes(self.settings, panel, prepared)
-        edges, edge_notes = session_edges(self.settings, panel, prepared)
+        models = session_vetoes(self.settings, panel, prepared, self.registry)
+        edges, edge_notes = session_edges(self.settings, panel, prepared, self.registry)
         self.notes = [*models.notes, *edge_notes]
         return prepared, {"veto": models.veto, "scale": models.scale, "edges": edges}
 

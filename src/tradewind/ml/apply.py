@@ -14,6 +14,7 @@ unfiltered) — unless ``ml.require_models`` is set, which makes a missing model
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -238,17 +239,34 @@ def nominator_model(
     return nominator, note
 
 
-def session_vetoes(settings: Settings, panel: Panel, prepared: AgentSetups) -> ModelUse:
-    """:func:`agent_vetoes` with the home's registry, opened only when an agent names a
-    model (a session without models touches no database)."""
+def session_vetoes(
+    settings: Settings,
+    panel: Panel,
+    prepared: AgentSetups,
+    registry: Registry | None = None,
+) -> ModelUse:
+    """:func:`agent_vetoes` with ``registry`` or the home's, opened only when an agent
+    names a model (a session without models touches no database)."""
     if not any("technical" in a.models or "risk" in a.models for a in settings.agents):
         return ModelUse(veto=np.zeros(len(prepared.events.t), dtype=np.bool_))
-    with Registry(settings.home / "models", settings.book_url) as registry:
-        return agent_vetoes(settings, panel, prepared, registry)
+    with _registry(settings, registry) as models:
+        return agent_vetoes(settings, panel, prepared, models)
+
+
+def _registry(
+    settings: Settings, registry: Registry | None
+) -> AbstractContextManager[Registry]:
+    """``registry`` (its caller's: left open), or the home's, opened for one use."""
+    if registry is not None:
+        return nullcontext(registry)
+    return Registry(settings.home / "models", settings.book_url)
 
 
 def session_edges(
-    settings: Settings, panel: Panel, prepared: AgentSetups
+    settings: Settings,
+    panel: Panel,
+    prepared: AgentSetups,
+    registry: Registry | None = None,
 ) -> tuple[np.ndarray | None, list[str]]:
     """The performance model's expected R per (clock row, agent) at each day end, for the
     agents that name it (NaN elsewhere: the trailing mean applies) — or None."""
@@ -258,7 +276,7 @@ def session_edges(
     from tradewind.engine.params import lifecycle_params
     from tradewind.ml.pipeline import agent_records, performance_inputs
 
-    with Registry(settings.home / "models", settings.book_url) as registry:
+    with _registry(settings, registry) as registry:
         refs = {settings.agents[a].models["performance"] for a in named}
         ref = refs.pop() if len(refs) == 1 else "latest"
         card = registry.resolve(ref, "performance", "session", required=settings.ml.require_models)

@@ -14,6 +14,8 @@ import json
 import os
 import platform
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from tradewind.errors import ConfigError, StateError
@@ -34,6 +36,35 @@ MODELS = Base.metadata.tables["models"]
 
 #: Types an artefact may contain beyond skops' own safe set: estimators and their parts.
 TRUSTED_PREFIXES = ("sklearn.", "imblearn.", "numpy.", "builtins.", "collections.")
+
+
+class _Loaded:
+    """The estimators loaded in this process, by the SHA-256 of their artefact: a node's
+    agents score their setups again at every bar close, and parsing a forest's artefact
+    (about a second) dwarfs reading and hashing its bytes. Bounded (least recently used
+    out first) and shared by threads, as the node's retraining runs on one."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, sha256: str) -> Any | None:
+        with self._lock:
+            model = self._items.get(sha256)
+            if model is not None:
+                self._items.move_to_end(sha256)
+            return model
+
+    def put(self, sha256: str, model: Any) -> None:
+        with self._lock:
+            self._items[sha256] = model
+            self._items.move_to_end(sha256)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+_LOADED = _Loaded(size=16)
 
 
 @dataclass
@@ -109,18 +140,24 @@ def _card(row: Any) -> ModelCard:
 
 
 class Registry:
-    """Models of one home: artefacts under ``root``, metadata in the trade book at ``url``."""
+    """Models of one home: artefacts under ``root``, metadata in the trade book at ``url``
+    — or, with ``engine``, in a trade book its caller holds open (and brought up to
+    date): that engine is neither migrated nor disposed here."""
 
-    def __init__(self, root: Path, url: str) -> None:
+    def __init__(self, root: Path, url: str, *, engine: Engine | None = None) -> None:
         self.root = Path(root)
         self.url = url
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        upgrade(url)
-        self.engine = open_book(url)
+        self._owned = engine is None
+        if engine is None:
+            if url.startswith("sqlite:///"):
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            upgrade(url)
+            engine = open_book(url)
+        self.engine = engine
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._owned:
+            self.engine.dispose()
 
     def __enter__(self) -> Registry:
         return self
@@ -279,7 +316,11 @@ class Registry:
 
     def load(self, card: ModelCard, features: Sequence[str] | None = None) -> Any:
         """The estimator of ``card``, after checking its hash, its types and — when
-        ``features`` are given — that they are exactly the model's, in its order."""
+        ``features`` are given — that they are exactly the model's, in its order.
+
+        The artefact is read and hashed at every call; an artefact already parsed in this
+        process (the same hash) is not parsed again, and the same estimator is returned:
+        treat it as read-only (predict, never fit or set its parameters)."""
         import skops.io as sio
 
         path = self.root / card.path
@@ -292,10 +333,6 @@ class Registry:
                 f"model {card.id}: {path} does not match the registry's hash (changed or "
                 "corrupt); retrain or prune it"
             )
-        types = sio.get_untrusted_types(data=blob)
-        foreign = [t for t in types if not t.startswith(TRUSTED_PREFIXES)]
-        if foreign:
-            raise StateError(f"model {card.id}: refusing unexpected types {foreign}")
         if features is not None and list(features) != card.features:
             want, got = card.features, list(features)
             missing = [f for f in want if f not in got]
@@ -305,7 +342,15 @@ class Registry:
                 f"{len(got)}: missing {missing[:5]}, unexpected {extra[:5]}"
                 + (" (same names, other order)" if not missing and not extra else "")
             )
-        return sio.loads(blob, trusted=types)
+        model = _LOADED.get(card.sha256)
+        if model is None:
+            types = sio.get_untrusted_types(data=blob)
+            foreign = [t for t in types if not t.startswith(TRUSTED_PREFIXES)]
+            if foreign:
+                raise StateError(f"model {card.id}: refusing unexpected types {foreign}")
+            model = sio.loads(blob, trusted=types)
+            _LOADED.put(card.sha256, model)
+        return model
 
     def table(self) -> pd.DataFrame:
         """The registry as a table (for ``tradewind models list``)."""

@@ -80,3 +80,36 @@ def test_prune_keeps_the_newest_and_latest(registry: Registry) -> None:
     assert left == {cards[4].id, cards[3].id, cards[0].id}
     assert set(gone) == {cards[1].id, cards[2].id}
     assert not (registry.root / cards[1].path).exists()
+
+
+def test_an_artefact_is_parsed_once_a_process_and_still_checked_at_every_load(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import skops.io as sio
+
+    card = registry.register(_model(4), role="technical", scope="y", features=FEATURES)
+    parsed = []
+    real = sio.loads
+    monkeypatch.setattr(sio, "loads", lambda *a, **k: parsed.append(1) or real(*a, **k))
+    first = registry.load(card, FEATURES)
+    assert registry.load(card, FEATURES) is first  # a node's agents load it at every bar
+    assert len(parsed) == 1
+    # the cache never hides a changed artefact or a wrong feature list
+    with pytest.raises(StateError, match="other order"):
+        registry.load(card, ["c", "b", "a"])
+    path = registry.root / card.path
+    blob = bytearray(path.read_bytes())
+    blob[-10] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    with pytest.raises(StateError, match="does not match the registry's hash"):
+        registry.load(card)
+
+
+def test_a_registry_over_its_callers_engine_leaves_it_open(registry: Registry) -> None:
+    from sqlalchemy import text
+
+    card = registry.register(_model(5), role="risk", scope="z", features=FEATURES, promote=True)
+    with Registry(registry.root, registry.url, engine=registry.engine) as borrowed:
+        assert borrowed.resolve("latest", "risk", "z").id == card.id  # type: ignore[union-attr]
+    with registry.engine.connect() as conn:  # the owner's engine still works
+        assert conn.execute(text("SELECT count(*) FROM models")).scalar_one() == 1
