@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.integration._kill import kill_at_random
 from tradewind.data.store import CandleStore
 from tradewind.data.synthetic import generate_market, write_market
 
@@ -88,11 +87,10 @@ def test_a_node_killed_twenty_times_ends_as_one_that_never_was(tmp_path: Path) -
 
     rng = np.random.default_rng(2026)
     clocks: list[str | None] = []
-    for _ in range(KILLS):
+    for k in range(KILLS):
         proc = _node(tmp_path, "killed")
-        time.sleep(float(rng.uniform(1.0, 3.0)))  # start-up takes about 1.3 s
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
+        # every fifth kill during start-up, the others while it trades
+        kill_at_random(proc, lambda: _clock(book, "killed"), rng, while_trading=k % 5 != 2)
         proc.communicate(timeout=60)
         clocks.append(_clock(book, "killed"))
     last = _node(tmp_path, "killed")

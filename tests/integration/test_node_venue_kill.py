@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.integration._kill import kill_at_random
 from tests.integration.test_node_venue_books import AGENTS as NETTED
 from tradewind.data.store import CandleStore
 from tradewind.data.synthetic import generate_market, write_market
@@ -135,12 +134,13 @@ def test_a_live_node_killed_twenty_times_under_faults_loses_no_order(tmp_path: P
     server.faults.set_rates(FAULTS, seed=3)
     with server:
         moved = 0  #: kills that fell while the node was trading (it had saved a tick)
-        for _ in range(KILLS):
+        for k in range(KILLS):
             before = _saved_clock(tmp_path)
             proc = _node(tmp_path, server, clock, "killed")
-            time.sleep(float(rng.uniform(2.5, 4.5)))  # start-up takes 2 to 3 s
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
+            # every fifth kill during start-up, the others while it trades
+            kill_at_random(
+                proc, lambda: _saved_clock(tmp_path), rng, while_trading=k % 5 != 2
+            )
             logs.append(proc.communicate(timeout=60)[1])
             moved += _saved_clock(tmp_path) != before
         server.faults.clear()  # the last start runs to the end undisturbed
