@@ -9,7 +9,7 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 
 from tradewind.errors import ConfigError, StateError
-from tradewind.ml.registry import Registry
+from tradewind.ml.registry import ModelCard, Registry
 
 FEATURES = ["a", "b", "c"]
 
@@ -19,6 +19,15 @@ def _model(seed: int) -> RandomForestClassifier:
     x = rng.normal(size=(200, 3))
     y = (x[:, 0] + 0.1 * rng.normal(size=200) > 0).astype(int)
     return RandomForestClassifier(n_estimators=5, random_state=seed).fit(x, y)
+
+
+def _assert_a_changed_artefact_is_refused(registry: Registry, card: ModelCard) -> None:
+    path = registry.root / card.path
+    blob = bytearray(path.read_bytes())
+    blob[-10] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    with pytest.raises(StateError, match="does not match the registry's hash"):
+        registry.load(card)
 
 
 @pytest.fixture
@@ -61,12 +70,7 @@ def test_a_changed_artefact_or_other_features_are_refused(registry: Registry) ->
         registry.load(card, ["a", "b"])
     with pytest.raises(StateError, match="other order"):
         registry.load(card, ["b", "a", "c"])
-    path = registry.root / card.path
-    blob = bytearray(path.read_bytes())
-    blob[-10] ^= 0xFF
-    path.write_bytes(bytes(blob))
-    with pytest.raises(StateError, match="does not match the registry's hash"):
-        registry.load(card)
+    _assert_a_changed_artefact_is_refused(registry, card)
 
 
 def test_prune_keeps_the_newest_and_latest(registry: Registry) -> None:
@@ -97,12 +101,7 @@ def test_an_artefact_is_parsed_once_a_process_and_still_checked_at_every_load(
     # the cache never hides a changed artefact or a wrong feature list
     with pytest.raises(StateError, match="other order"):
         registry.load(card, ["c", "b", "a"])
-    path = registry.root / card.path
-    blob = bytearray(path.read_bytes())
-    blob[-10] ^= 0xFF
-    path.write_bytes(bytes(blob))
-    with pytest.raises(StateError, match="does not match the registry's hash"):
-        registry.load(card)
+    _assert_a_changed_artefact_is_refused(registry, card)
 
 
 def test_a_registry_over_its_callers_engine_leaves_it_open(registry: Registry) -> None:
